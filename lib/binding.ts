@@ -1,0 +1,87 @@
+// The native addon's interface, and its loader. Nothing here is public API:
+// lib/pool.ts validates every argument before it reaches these functions.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import load from 'node-gyp-build';
+
+/** Negative results of the native calls (alloc::Status in native/alloc/arena.h). */
+export const NativeStatus = {
+  Ok: 0,
+  SegmentReleased: 1,
+  DoubleFree: -1,
+  Foreign: -2,
+  Exhausted: -3,
+  MapFailed: -4,
+  Closed: -5,
+  TooLarge: -6,
+} as const;
+
+/** Handles are segment id * 2^30 + byte offset (chunks are at most 1 GiB). */
+export const HANDLE_SPAN = 1073741824;
+
+export interface NativePoolOptions {
+  backing: 'anonymous' | 'file' | 'heap';
+  dir: string;
+  chunkSize: number;
+  hugeThreshold: number;
+  maxBytes: number;
+  /** heap backing only: makes the memory of a new segment. */
+  heapFactory?: (size: number) => ArrayBuffer;
+}
+
+export interface NativeClassStats {
+  size: number;
+  live: number;
+  capacity: number;
+}
+
+export interface NativeStats {
+  mappedBytes: number;
+  usedBytes: number;
+  allocatedBytes: number;
+  peakUsedBytes: number;
+  liveAllocations: number;
+  totalAllocations: number;
+  totalFrees: number;
+  chunks: number;
+  hugeAllocations: number;
+  hugeBytes: number;
+  freeBytes: number;
+  classes: NativeClassStats[];
+}
+
+export interface NativePool {
+  /** A handle (>= 0) or a negative NativeStatus. */
+  alloc(size: number, zero: boolean): number;
+  /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
+  free(segment: number, offset: number, length: number): number;
+  /** The new count, or a negative NativeStatus. */
+  retain(segment: number, offset: number, length: number): number;
+  /** The count left (0: freed), or a negative NativeStatus. */
+  release(segment: number, offset: number, length: number): number;
+  refCount(segment: number, offset: number, length: number): number;
+  /** The ArrayBuffer over a live segment; undefined if there is none or it cannot be made. */
+  segment(id: number): ArrayBuffer | undefined;
+  reset(): void;
+  trim(): number;
+  stats(): NativeStats;
+  /** JSON text; see PoolDump in lib/stats.ts. */
+  dump(): string;
+  close(): void;
+  lastError(): { errno: number; syscall: string };
+}
+
+export interface Binding {
+  NativePool: new (options: NativePoolOptions) => NativePool;
+  pageSize: number;
+  mapGranularity: number;
+}
+
+// lib/ (sources, under vitest) or dist/lib/ (compiled): the package root is
+// the nearest parent holding package.json.
+function packageRoot(): string {
+  const up = join(__dirname, '..');
+  return existsSync(join(up, 'package.json')) ? up : join(up, '..');
+}
+
+export const binding: Binding = load(packageRoot()) as Binding;

@@ -1,0 +1,44 @@
+// Process-exit hook: closes the pools still open when the process (or a
+// worker) exits. Pools are held weakly, so an unreferenced pool can still be
+// collected; this is defence in depth, not how temp files go away (they are
+// unlinked, or delete-on-close, from the start).
+interface Closable {
+  close(): void;
+}
+
+const open = new Set<WeakRef<Closable>>();
+const forget = new FinalizationRegistry<WeakRef<Closable>>((ref) => open.delete(ref));
+let hooked = false;
+
+function closeAll(): void {
+  for (const ref of open) {
+    try {
+      ref.deref()?.close();
+    } catch {
+      // Exiting: one pool failing to close must not stop the others.
+    }
+  }
+  open.clear();
+}
+
+/** Remember `pool` until it closes; returns the token for untrack(). */
+export function track(pool: Closable): WeakRef<Closable> {
+  if (!hooked) {
+    process.on('exit', closeAll);
+    hooked = true;
+  }
+  const ref = new WeakRef(pool);
+  open.add(ref);
+  forget.register(pool, ref, ref);
+  return ref;
+}
+
+export function untrack(ref: WeakRef<Closable>): void {
+  open.delete(ref);
+  forget.unregister(ref);
+}
+
+/** How many pools the hook would close now (for tests). */
+export function trackedCount(): number {
+  return open.size;
+}

@@ -1,0 +1,7 @@
+// mmap-pool: mmap-backed memory pools whose memory JS sees as ordinary Buffers.
+export { Pool } from './pool.js';
+export { Scope } from './scope.js';
+export { PoolError, type PoolErrorCode } from './errors.js';
+export { defaultBacking, type Backing, type PoolOptions } from './options.js';
+export { formatStats, formatBytes } from './stats.js';
+export type { PoolStats, PoolDump, SizeClassStats, ChunkDump, RunDump, AllocationDump } from './stats.js';

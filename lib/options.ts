@@ -1,0 +1,101 @@
+// Pool options: the public type, the defaults, and their validation.
+import { constants as bufferConstants } from 'node:buffer';
+import { tmpdir } from 'node:os';
+
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
+
+export type Backing = 'anonymous' | 'file' | 'heap';
+
+export interface PoolOptions {
+  /** Where the memory comes from. Default: 'file' on Windows, 'anonymous' elsewhere. */
+  backing?: Backing;
+  /** Directory for the 'file' backing's temp files (created already unlinked). Default: os.tmpdir(). */
+  dir?: string;
+  /** Bytes per chunk: a power of two from 64 KiB to 1 GiB. Default: 4 MiB, or less to fit `maxBytes`. */
+  chunkSize?: number;
+  /** Sizes above this get a mapping of their own. 0 .. chunkSize; default: 1 MiB (at most chunkSize). */
+  hugeThreshold?: number;
+  /** Cap on mapped bytes; at least 64 KiB. Default: Infinity. */
+  maxBytes?: number;
+  /** Label in stats and dumps. Default: 'default'. */
+  name?: string;
+}
+
+export interface ResolvedOptions {
+  backing: Backing;
+  dir: string;
+  chunkSize: number;
+  hugeThreshold: number;
+  maxBytes: number;
+  name: string;
+}
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const MIN_CHUNK = 64 * KiB;
+export const MAX_CHUNK = 1024 * MiB;
+export const DEFAULT_CHUNK = 4 * MiB;
+export const DEFAULT_HUGE_THRESHOLD = 1 * MiB;
+/** The largest Buffer this Node can make. */
+export const MAX_BUFFER = bufferConstants.MAX_LENGTH;
+
+const BACKINGS: readonly Backing[] = ['anonymous', 'file', 'heap'];
+
+export function defaultBacking(): Backing {
+  return process.platform === 'win32' ? 'file' : 'anonymous';
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
+}
+
+function integer(options: PoolOptions, key: 'chunkSize' | 'hugeThreshold' | 'maxBytes'): number | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidArgType(`options.${key}`, 'of type number', value);
+  return value;
+}
+
+/**
+ * Fills in defaults and checks every option.
+ * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
+ */
+export function resolveOptions(options: PoolOptions | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const backing = options.backing ?? defaultBacking();
+  if (typeof backing !== 'string') throw invalidArgType('options.backing', 'of type string', backing);
+  if (!BACKINGS.includes(backing)) {
+    throw invalidArgValue('options.backing', backing, `must be one of ${BACKINGS.map((b) => `'${b}'`).join(', ')}`);
+  }
+  const dir = options.dir ?? tmpdir();
+  if (typeof dir !== 'string') throw invalidArgType('options.dir', 'of type string', dir);
+  if (dir.length === 0 || dir.includes('\0')) {
+    throw invalidArgValue('options.dir', dir, 'must be a non-empty path without null bytes');
+  }
+  const name = options.name ?? 'default';
+  if (typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+
+  const maxBytes = integer(options, 'maxBytes') ?? Infinity;
+  if (!(maxBytes === Infinity || (Number.isSafeInteger(maxBytes) && maxBytes >= MIN_CHUNK))) {
+    throw outOfRange('options.maxBytes', `an integer >= ${MIN_CHUNK}, or Infinity`, maxBytes);
+  }
+
+  let chunkSize = integer(options, 'chunkSize');
+  if (chunkSize === undefined) {
+    chunkSize = DEFAULT_CHUNK;
+    while (chunkSize > maxBytes) chunkSize /= 2;  // a small cap gets smaller chunks
+  } else if (!isPowerOfTwo(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) {
+    throw outOfRange('options.chunkSize', `a power of two >= ${MIN_CHUNK} && <= ${MAX_CHUNK}`, chunkSize);
+  } else if (chunkSize > maxBytes) {
+    throw outOfRange('options.chunkSize', `<= options.maxBytes (${maxBytes})`, chunkSize);
+  }
+
+  const hugeThreshold = integer(options, 'hugeThreshold') ?? Math.min(DEFAULT_HUGE_THRESHOLD, chunkSize);
+  if (!Number.isInteger(hugeThreshold) || hugeThreshold < 0 || hugeThreshold > chunkSize) {
+    throw outOfRange('options.hugeThreshold', `an integer >= 0 && <= ${chunkSize} (chunkSize)`, hugeThreshold);
+  }
+  return { backing, dir, chunkSize, hugeThreshold, maxBytes, name };
+}

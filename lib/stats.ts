@@ -1,0 +1,99 @@
+// The shapes of stats() and dump(), and a plain-text table of stats for
+// people reading a terminal.
+import type { Backing } from './options.js';
+
+/** One row per size class: what it holds and what its slabs could hold. */
+export interface SizeClassStats {
+  /** The class's size in bytes: requests round up to it. */
+  size: number;
+  /** Allocations of this class alive now. */
+  live: number;
+  /** Slots in this class's slabs (small classes); equal to `live` for page-run classes. */
+  capacity: number;
+}
+
+export interface PoolStats {
+  name: string;
+  backing: Backing;
+  closed: boolean;
+  pageSize: number;
+  chunkSize: number;
+  hugeThreshold: number;
+  maxBytes: number;
+  /** Bytes mapped from the OS (chunks and huge mappings). */
+  mappedBytes: number;
+  /** Sum of the requested sizes of the live allocations. */
+  usedBytes: number;
+  /** The same after rounding to size classes and pages. */
+  allocatedBytes: number;
+  peakUsedBytes: number;
+  liveAllocations: number;
+  totalAllocations: number;
+  totalFrees: number;
+  chunks: number;
+  hugeAllocations: number;
+  /** Bytes mapped for huge allocations. */
+  hugeBytes: number;
+  /** Bytes in free page runs of the chunks. */
+  freeBytes: number;
+  classes: SizeClassStats[];
+}
+
+export type RunDump =
+  | { page: number; pages: number; kind: 'free' }
+  | { page: number; pages: number; kind: 'slab' | 'large'; classSize: number; live: number; capacity: number };
+
+export interface ChunkDump {
+  id: number;
+  size: number;
+  freePages: number;
+  runs: RunDump[];
+}
+
+export interface AllocationDump {
+  /** Segment (chunk or huge mapping) id. */
+  segment: number;
+  offset: number;
+  size: number;
+  /** null for a huge allocation. */
+  classSize: number | null;
+}
+
+export interface PoolDump {
+  name: string;
+  backing: Backing;
+  closed: boolean;
+  pageSize: number;
+  chunkSize: number;
+  hugeThreshold: number;
+  chunks: ChunkDump[];
+  huge: { id: number; size: number; mappedBytes: number }[];
+  allocations: AllocationDump[];
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n % 1024 === 0 ? 0 : 1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** A terminal table of the classes in use, then the totals. */
+export function formatStats(s: PoolStats): string {
+  const lines = [`pool "${s.name}" (${s.backing}${s.closed ? ', closed' : ''})`];
+  const rows = s.classes.filter((c) => c.capacity > 0 || c.live > 0);
+  if (rows.length > 0) {
+    lines.push('  class        live  capacity');
+    for (const c of rows) {
+      lines.push(`  ${bytes(c.size).padStart(9)}  ${String(c.live).padStart(6)}  ${String(c.capacity).padStart(8)}`);
+    }
+  }
+  lines.push(
+    `  mapped ${bytes(s.mappedBytes)} in ${s.chunks} chunk(s) + ${s.hugeAllocations} huge; ` +
+      `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)})`,
+    `  live ${s.liveAllocations}; ${s.totalAllocations} allocations and ${s.totalFrees} frees in all`,
+  );
+  return lines.join('\n');
+}
+
+export { bytes as formatBytes };

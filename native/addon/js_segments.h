@@ -1,0 +1,85 @@
+// Segment sources for the addon: where a pool's chunks and huge allocations
+// come from, and how each one's life is tied to the ArrayBuffer JS sees.
+//
+// Mapped (anonymous / file) segment lifetime:
+//
+//   Acquire ──► refs = 1 (arena) ──Expose──► refs = 2 (arena + ArrayBuffer)
+//        Release (arena done):     detach the ArrayBuffer if it is alive, unmap
+//                                  now if nothing in JS can still reach the
+//                                  memory, then drop the arena's ref
+//        ArrayBuffer finalizer:    drop the ArrayBuffer's ref
+//        refs reaches 0:           unmap (if not yet) and delete
+//
+// So memory is unmapped only when no JS view can reach it: after a detach,
+// or after the ArrayBuffer was collected. When a pool is collected without
+// close() the arena lets go without detaching ("abandon"), and a chunk that
+// Buffers still point into stays mapped until its ArrayBuffer's finalizer.
+//
+// Heap segments are ArrayBuffers made by JS (`new ArrayBuffer(n)`, which
+// throws a RangeError instead of aborting the process the way a failed
+// napi_create_arraybuffer would); the segment holds a strong reference.
+//
+// Threads: the JS thread of the segment's environment only (the arena calls
+// Acquire and Release from Node-API callbacks, finalizers and the env
+// cleanup hook, all on that thread).
+#ifndef MMAP_POOL_ADDON_JS_SEGMENTS_H_
+#define MMAP_POOL_ADDON_JS_SEGMENTS_H_
+
+#include <node_api.h>
+
+#include <string>
+#include <unordered_set>
+
+#include "../alloc/segment.h"
+#include "../platform/mapping.h"
+
+namespace mmap_pool {
+namespace addon {
+
+struct JsSegment : alloc::Segment {
+  platform::Mapping mapping;  // empty for heap segments
+  napi_ref buffer_ref = nullptr;  // weak (mapped) or strong (heap) ref to the ArrayBuffer
+  int refs = 1;
+
+  void Unref();
+};
+
+class JsSegmentSource : public alloc::SegmentSource {
+ public:
+  // `heap_factory`: for the heap backing, a JS function (size) => ArrayBuffer.
+  JsSegmentSource(napi_env env, platform::Backing backing, std::string dir,
+                  bool heap, napi_value heap_factory);
+  ~JsSegmentSource() override;
+
+  alloc::Segment* Acquire(size_t size, alloc::SourceError* err) override;
+  void Release(alloc::Segment* segment) override;
+  size_t Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) override;
+  size_t Granularity() const override { return platform::MapGranularity(); }
+
+  // The ArrayBuffer over a segment, created on first use. nullptr on failure
+  // (with a JS exception pending).
+  napi_value Expose(alloc::Segment* segment);
+
+  // Detaches the ArrayBuffers of every live segment (before a close unmaps
+  // any of them, so no view of this pool is attached while memory goes).
+  void DetachAll();
+
+  // From now on Release only lets go: no detaching, no JS values touched.
+  // For finalizers and env teardown.
+  void Abandon() { abandoned_ = true; }
+  bool heap() const { return heap_; }
+
+ private:
+  napi_env env_;
+  platform::Backing backing_;
+  std::string dir_;
+  bool heap_;
+  bool abandoned_ = false;
+  napi_ref heap_factory_ = nullptr;
+  std::unordered_set<JsSegment*> live_;
+};
+
+}  // namespace addon
+}  // namespace mmap_pool
+
+#endif  // MMAP_POOL_ADDON_JS_SEGMENTS_H_

@@ -1,0 +1,53 @@
+// Module init: exports the NativePool class and platform facts, and registers
+// the environment cleanup hook that lets go of every pool of an environment
+// (a worker thread exiting or being terminated) without touching JS values.
+//
+// Threads: Init and the cleanup hook run on the JS thread of the environment
+// that loads the addon; each environment (main thread, each worker) has its
+// own registry.
+#include <napi.h>
+
+#include "../platform/mapping.h"
+#include "pool_wrap.h"
+
+namespace mmap_pool {
+namespace addon {
+namespace {
+
+// The cleanup hook owns the registry, so instance data has no finalizer.
+void KeepRegistry(Napi::Env, PoolRegistry*) {}
+
+void CleanupEnvironment(void* arg) {
+  auto* registry = static_cast<PoolRegistry*>(arg);
+  std::unordered_set<PoolWrap*> pools;
+  pools.swap(registry->pools);
+  for (PoolWrap* pool : pools) pool->Abandon();
+  delete registry;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* registry = new PoolRegistry();
+  env.SetInstanceData<PoolRegistry, KeepRegistry>(registry);
+  if (napi_add_env_cleanup_hook(env, CleanupEnvironment, registry) != napi_ok) {
+    delete registry;
+    Napi::Error::New(env, "mmap-pool: cannot register the environment cleanup hook")
+        .ThrowAsJavaScriptException();
+    return exports;
+  }
+  exports.Set("NativePool", PoolWrap::Define(env));
+  exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
+  exports.Set("mapGranularity",
+              Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));
+  return exports;
+}
+
+}  // namespace addon
+}  // namespace mmap_pool
+
+static Napi::Object InitMmapPool(Napi::Env env, Napi::Object exports) {
+  return mmap_pool::addon::Init(env, exports);
+}
+
+NODE_API_MODULE(mmap_pool, InitMmapPool)

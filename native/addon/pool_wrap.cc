@@ -1,0 +1,194 @@
+// Threads: JS thread only (see pool_wrap.h).
+#include "pool_wrap.h"
+
+#include <cmath>
+#include <cstdint>
+
+namespace mmap_pool {
+namespace addon {
+
+namespace {
+constexpr double kOffsetSpan = 1073741824.0;  // 2^30: chunks are at most 1 GiB
+
+size_t ToSize(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0)) return 0;
+  if (d >= 18446744073709551616.0) return SIZE_MAX;  // Infinity and beyond
+  return static_cast<size_t>(d);
+}
+
+Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
+  return Napi::Number::New(env, static_cast<int32_t>(st));
+}
+}  // namespace
+
+Napi::Function PoolWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativePool",
+                     {
+                         InstanceMethod<&PoolWrap::Alloc>("alloc"),
+                         InstanceMethod<&PoolWrap::Free>("free"),
+                         InstanceMethod<&PoolWrap::Retain>("retain"),
+                         InstanceMethod<&PoolWrap::Release>("release"),
+                         InstanceMethod<&PoolWrap::RefCount>("refCount"),
+                         InstanceMethod<&PoolWrap::Segment>("segment"),
+                         InstanceMethod<&PoolWrap::Reset>("reset"),
+                         InstanceMethod<&PoolWrap::Trim>("trim"),
+                         InstanceMethod<&PoolWrap::Stats>("stats"),
+                         InstanceMethod<&PoolWrap::Dump>("dump"),
+                         InstanceMethod<&PoolWrap::Close>("close"),
+                         InstanceMethod<&PoolWrap::LastError>("lastError"),
+                     });
+}
+
+// new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, heapFactory })
+// with values already validated by lib/options.ts.
+PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "NativePool expects an options object").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string backing = o.Get("backing").As<Napi::String>().Utf8Value();
+  bool heap = backing == "heap";
+  platform::Backing b = backing == "file" ? platform::Backing::kFile : platform::Backing::kAnonymous;
+  std::string dir = o.Has("dir") && o.Get("dir").IsString() ? o.Get("dir").As<Napi::String>().Utf8Value() : "";
+  napi_value factory = heap ? static_cast<napi_value>(o.Get("heapFactory")) : nullptr;
+
+  alloc::ArenaOptions opt;
+  opt.chunk_size = ToSize(o.Get("chunkSize"));
+  opt.huge_threshold = ToSize(o.Get("hugeThreshold"));
+  opt.max_bytes = ToSize(o.Get("maxBytes"));
+  opt.page_size = platform::PageSize() < 4096 ? 4096 : platform::PageSize();
+  if (opt.chunk_size == 0 || opt.chunk_size % opt.page_size != 0 ||
+      opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kOffsetSpan ||
+      opt.huge_threshold > opt.chunk_size) {
+    Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
+    return;
+  }
+  source_.reset(new JsSegmentSource(env, b, dir, heap, factory));
+  arena_.reset(new alloc::Arena(opt, source_.get()));
+  registry_ = env.GetInstanceData<PoolRegistry>();
+  if (registry_ != nullptr) registry_->pools.insert(this);
+}
+
+PoolWrap::~PoolWrap() {
+  // Collected without close(): Buffers over the chunks may still be alive, so
+  // let go without detaching; each chunk unmaps with its ArrayBuffer.
+  if (source_) source_->Abandon();
+  arena_.reset();
+  if (registry_ != nullptr) registry_->pools.erase(this);
+}
+
+void PoolWrap::Abandon() {
+  registry_ = nullptr;
+  if (source_) source_->Abandon();
+  if (arena_) arena_->Close();
+}
+
+Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
+  size_t size = ToSize(info[0]);
+  bool zero = info[1].ToBoolean().Value();
+  alloc::Handle h;
+  alloc::Status st = arena_->Alloc(size, zero, &h, &last_error_);
+  if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
+  return Napi::Number::New(info.Env(), h.segment * kOffsetSpan + static_cast<double>(h.offset));
+}
+
+Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
+  uint32_t seg = info[0].As<Napi::Number>().Uint32Value();
+  return StatusValue(info.Env(), arena_->Free(seg, ToSize(info[1]), ToSize(info[2])));
+}
+
+// retain / release / refCount return the count (>= 0) or a negative status.
+Napi::Value PoolWrap::Retain(const Napi::CallbackInfo& info) {
+  uint32_t count = 0;
+  alloc::Status st = arena_->Retain(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
+                                    ToSize(info[2]), &count);
+  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
+  return Napi::Number::New(info.Env(), count);
+}
+
+Napi::Value PoolWrap::Release(const Napi::CallbackInfo& info) {
+  uint32_t count = 0;
+  alloc::Status st = arena_->Release(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
+                                     ToSize(info[2]), &count);
+  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
+  return Napi::Number::New(info.Env(), count);
+}
+
+Napi::Value PoolWrap::RefCount(const Napi::CallbackInfo& info) {
+  uint32_t count = 0;
+  alloc::Status st = arena_->RefCount(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
+                                      ToSize(info[2]), &count);
+  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
+  return Napi::Number::New(info.Env(), count);
+}
+
+// The ArrayBuffer over segment `id`, or undefined when there is none.
+Napi::Value PoolWrap::Segment(const Napi::CallbackInfo& info) {
+  alloc::Segment* seg = arena_->FindSegment(info[0].As<Napi::Number>().Uint32Value());
+  if (seg == nullptr) return info.Env().Undefined();
+  napi_value buffer = source_->Expose(seg);
+  if (buffer == nullptr) return info.Env().Undefined();
+  return Napi::Value(info.Env(), buffer);
+}
+
+Napi::Value PoolWrap::Reset(const Napi::CallbackInfo& info) {
+  arena_->Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value PoolWrap::Trim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(arena_->Trim()));
+}
+
+Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  alloc::Stats s = arena_->GetStats();
+  Napi::Object o = Napi::Object::New(env);
+  auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  num("mappedBytes", static_cast<double>(s.mapped_bytes));
+  num("usedBytes", static_cast<double>(s.used_bytes));
+  num("allocatedBytes", static_cast<double>(s.allocated_bytes));
+  num("peakUsedBytes", static_cast<double>(s.peak_used_bytes));
+  num("liveAllocations", static_cast<double>(s.live_allocations));
+  num("totalAllocations", static_cast<double>(s.total_allocations));
+  num("totalFrees", static_cast<double>(s.total_frees));
+  num("chunks", static_cast<double>(s.chunks));
+  num("hugeAllocations", static_cast<double>(s.huge_allocations));
+  num("hugeBytes", static_cast<double>(s.huge_bytes));
+  num("freeBytes", static_cast<double>(s.free_bytes));
+  Napi::Array classes = Napi::Array::New(env, s.classes.size());
+  for (uint32_t i = 0; i < s.classes.size(); i++) {
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("size", Napi::Number::New(env, static_cast<double>(s.classes[i].size)));
+    row.Set("live", Napi::Number::New(env, static_cast<double>(s.classes[i].live)));
+    row.Set("capacity", Napi::Number::New(env, static_cast<double>(s.classes[i].capacity)));
+    classes.Set(i, row);
+  }
+  o.Set("classes", classes);
+  return o;
+}
+
+Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), arena_->DumpJson());
+}
+
+// Detaches every ArrayBuffer the pool made, then unmaps (JsSegmentSource::Release
+// detaches each before it unmaps it, and nothing is unmapped while reachable).
+Napi::Value PoolWrap::Close(const Napi::CallbackInfo& info) {
+  if (!arena_->closed()) source_->DetachAll();
+  arena_->Close();
+  return info.Env().Undefined();
+}
+
+Napi::Value PoolWrap::LastError(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("errno", Napi::Number::New(info.Env(), last_error_.code));
+  o.Set("syscall", Napi::String::New(info.Env(), last_error_.syscall));
+  return o;
+}
+
+}  // namespace addon
+}  // namespace mmap_pool

@@ -1,0 +1,64 @@
+// PoolWrap: the native half of a JS Pool. It holds an Arena and its segment
+// source and translates calls; all allocation logic is in native/alloc.
+//
+// The hot calls (alloc, free) take and return plain numbers and create no JS
+// object: alloc returns a handle, segment id * 2^30 + byte offset, or a
+// negative alloc::Status. Arguments are validated in lib/; here they are only
+// asserted to be numbers.
+//
+// Threads: JS thread of the environment that created it; the env cleanup hook
+// (module.cc) abandons every live PoolWrap of its environment.
+#ifndef MMAP_POOL_ADDON_POOL_WRAP_H_
+#define MMAP_POOL_ADDON_POOL_WRAP_H_
+
+#include <napi.h>
+
+#include <memory>
+#include <unordered_set>
+
+#include "../alloc/arena.h"
+#include "js_segments.h"
+
+namespace mmap_pool {
+namespace addon {
+
+class PoolWrap;
+
+// The live pools of one environment, for its cleanup hook.
+struct PoolRegistry {
+  std::unordered_set<PoolWrap*> pools;
+};
+
+class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit PoolWrap(const Napi::CallbackInfo& info);
+  ~PoolWrap() override;
+
+  // Environment teardown: let go of everything without touching JS values.
+  void Abandon();
+
+ private:
+  Napi::Value Alloc(const Napi::CallbackInfo& info);
+  Napi::Value Free(const Napi::CallbackInfo& info);
+  Napi::Value Retain(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value RefCount(const Napi::CallbackInfo& info);
+  Napi::Value Segment(const Napi::CallbackInfo& info);
+  Napi::Value Reset(const Napi::CallbackInfo& info);
+  Napi::Value Trim(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Dump(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value LastError(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<JsSegmentSource> source_;
+  std::unique_ptr<alloc::Arena> arena_;
+  PoolRegistry* registry_ = nullptr;
+  alloc::SourceError last_error_;
+};
+
+}  // namespace addon
+}  // namespace mmap_pool
+
+#endif  // MMAP_POOL_ADDON_POOL_WRAP_H_

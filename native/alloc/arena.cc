@@ -1,0 +1,362 @@
+// Arena: allocation, free and reference counts. The layout is drawn in
+// arena.h (the arena), chunk.h (pages and runs) and slab.h (slots).
+// Stats, dump, reset, trim and close live in arena_maintenance.cc.
+//
+// Threads: each public method locks mu_ for its whole duration.
+#include "arena.h"
+
+#include <cstring>
+
+namespace mmap_pool {
+namespace alloc {
+
+namespace {
+inline uint64_t RefKey(uint32_t segment, size_t offset) {
+  return (uint64_t{segment} << 32) | static_cast<uint64_t>(offset);
+}
+inline size_t RoundUp(size_t n, size_t unit) { return (n + unit - 1) / unit * unit; }
+}  // namespace
+
+Arena::Arena(const ArenaOptions& options, SegmentSource* source)
+    : opt_(options), source_(source) {
+  huge_class_limit_ = ClassIndex(opt_.huge_threshold);
+  for (uint32_t c = 0; c < kSmallClasses; c++) {
+    ClassState& cs = classes_[c];
+    cs.slab_pages = SlabPages(c, opt_.page_size);
+    cs.slab_slots = static_cast<uint32_t>(cs.slab_pages * opt_.page_size / ClassSize(c));
+  }
+}
+
+Arena::~Arena() { Close(); }
+
+// ---- allocation -------------------------------------------------------------
+
+Status Arena::Alloc(size_t size, bool zero, Handle* out, SourceError* err) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return Status::kClosed;
+  if (size > opt_.max_bytes) return Status::kTooLarge;
+  if (size > opt_.huge_threshold) return AllocHuge(size, out, err);
+  uint32_t cls = ClassIndex(size);
+  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, out, err);
+  return AllocLarge(cls, size, zero, out, err);
+}
+
+// The fast path: pop a slot from the first slab of the class with room.
+Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, Handle* out,
+                         SourceError* err) {
+  ClassState& cs = classes_[cls];
+  Slab* slab = cs.avail.head;
+  if (slab == nullptr) {
+    Status st = Status::kOk;
+    slab = NewSlab(cls, err, &st);
+    if (slab == nullptr) return st;
+  }
+  uint32_t slot = slab->Take(static_cast<uint16_t>(size));
+  if (slab->nfree == 0) cs.avail.Remove(slab);
+  cs.live++;
+  size_t offset = slab->first_page * opt_.page_size + size_t{slot} * slab->slot_size;
+  if (zero && size != 0) std::memset(slab->chunk->segment->base + offset, 0, size);
+  CountAlloc(size, slab->slot_size);
+  out->segment = slab->chunk->id();
+  out->offset = offset;
+  return Status::kOk;
+}
+
+// A slab for `cls`: the spare empty one if kept, else a new run of pages.
+Slab* Arena::NewSlab(uint32_t cls, SourceError* err, Status* st) {
+  ClassState& cs = classes_[cls];
+  Slab* slab = cs.spare;
+  if (slab != nullptr) {
+    cs.spare = nullptr;
+  } else {
+    Chunk* chunk = nullptr;
+    uint32_t first = 0;
+    if (!AllocRun(cs.slab_pages, &chunk, &first, err, st)) return nullptr;
+    chunk->MarkUsed(first, cs.slab_pages, RunKind::kSlab, static_cast<uint8_t>(cls));
+    slab = new Slab(chunk, first, cls, static_cast<uint32_t>(ClassSize(cls)), cs.slab_slots);
+    chunk->pages[first].slab = slab;
+    cs.capacity += slab->nslots;
+  }
+  cs.avail.Push(slab);
+  return slab;
+}
+
+Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out,
+                         SourceError* err) {
+  const size_t ps = opt_.page_size;
+  uint32_t pages = static_cast<uint32_t>(RoundUp(ClassSize(cls), ps) / ps);
+  Chunk* chunk = nullptr;
+  uint32_t first = 0;
+  Status st = Status::kOk;
+  if (!AllocRun(pages, &chunk, &first, err, &st)) return st;
+  if (zero) {
+    // Pages never written since they were mapped (or zeroed by a discard)
+    // are already zero; clear only the others.
+    uint32_t touched = static_cast<uint32_t>(RoundUp(size, ps) / ps);
+    for (uint32_t p = first; p < first + touched; p++) {
+      if (!chunk->pages[p].dirty) continue;
+      size_t from = (p - first) * ps;
+      std::memset(chunk->segment->base + first * ps + from, 0,
+                  (size - from < ps ? size - from : ps));
+    }
+  }
+  chunk->MarkUsed(first, pages, RunKind::kLarge, static_cast<uint8_t>(cls));
+  chunk->pages[first].req = static_cast<uint32_t>(size);
+  classes_[cls].live++;
+  CountAlloc(size, size_t{pages} * ps);
+  out->segment = chunk->id();
+  out->offset = size_t{first} * ps;
+  return Status::kOk;
+}
+
+Status Arena::AllocHuge(size_t size, Handle* out, SourceError* err) {
+  size_t mapped = RoundUp(size, source_->Granularity());
+  if (mapped < size || s_.mapped_bytes + mapped > opt_.max_bytes) return Status::kExhausted;
+  Segment* seg = source_->Acquire(mapped, err);
+  if (seg == nullptr) return Status::kMapFailed;
+  uint32_t id = NewId(seg);
+  records_[id].huge_req = size;
+  s_.mapped_bytes += mapped;
+  s_.huge_allocations++;
+  s_.huge_bytes += mapped;
+  CountAlloc(size, mapped);
+  out->segment = id;
+  out->offset = 0;
+  return Status::kOk;
+}
+
+// Best fit over every chunk's free runs; maps a new chunk when none fits.
+bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
+                     SourceError* err, Status* st) {
+  auto it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
+  if (it == free_runs_.end()) {
+    if (NewChunk(err, st) == nullptr) return false;
+    it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
+  }
+  uint32_t n = std::get<0>(*it), id = std::get<1>(*it), start = std::get<2>(*it);
+  free_runs_.erase(it);
+  Chunk* c = records_[id].chunk;
+  if (n > pages) {
+    c->SetFreeBounds(start + pages, n - pages);
+    free_runs_.insert(FreeRunKey(n - pages, id, start + pages));
+  }
+  *chunk = c;
+  *first = start;
+  return true;
+}
+
+Chunk* Arena::NewChunk(SourceError* err, Status* st) {
+  if (s_.mapped_bytes + opt_.chunk_size > opt_.max_bytes) {
+    *st = Status::kExhausted;
+    return nullptr;
+  }
+  Segment* seg = source_->Acquire(opt_.chunk_size, err);
+  if (seg == nullptr) {
+    *st = Status::kMapFailed;
+    return nullptr;
+  }
+  uint32_t id = NewId(seg);
+  Chunk* chunk = new Chunk(seg, static_cast<uint32_t>(opt_.chunk_size / opt_.page_size));
+  records_[id].chunk = chunk;
+  free_runs_.insert(FreeRunKey(chunk->npages, id, 0));
+  s_.mapped_bytes += opt_.chunk_size;
+  s_.chunks++;
+  return chunk;
+}
+
+uint32_t Arena::NewId(Segment* segment) {
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = *free_ids_.begin();
+    free_ids_.erase(free_ids_.begin());
+  } else {
+    id = static_cast<uint32_t>(records_.size());
+    records_.emplace_back();
+  }
+  segment->id = id;
+  records_[id] = Record();
+  records_[id].segment = segment;
+  return id;
+}
+
+// ---- lookup, free and reference counts --------------------------------------
+
+Status Arena::Locate(uint32_t segment, size_t offset, size_t length, Located* at) {
+  if (closed_) return Status::kClosed;
+  if (segment >= records_.size() || records_[segment].segment == nullptr) {
+    return Status::kForeign;
+  }
+  Record& r = records_[segment];
+  at->record = &r;
+  if (r.chunk == nullptr) {
+    return offset == 0 && length == r.huge_req ? Status::kOk : Status::kForeign;
+  }
+  const size_t ps = opt_.page_size;
+  if (offset >= r.segment->size) return Status::kForeign;
+  const Chunk& c = *r.chunk;
+  const PageMeta& pm = c.pages[offset / ps];
+  if (!pm.used) return Status::kDoubleFree;  // memory that is not allocated now
+  const PageMeta& head = c.pages[pm.head];
+  size_t rel = offset - size_t{pm.head} * ps;
+  at->first_page = pm.head;
+  if (head.kind == RunKind::kLarge) {
+    return rel == 0 && length == head.req ? Status::kOk : Status::kForeign;
+  }
+  Slab* slab = head.slab;
+  size_t slot = rel / slab->slot_size;
+  if (slot >= slab->nslots) return Status::kForeign;  // the slab's unused tail
+  if (!slab->IsLive(static_cast<uint32_t>(slot))) return Status::kDoubleFree;
+  if (rel % slab->slot_size != 0 || slab->req[slot] != length) return Status::kForeign;
+  at->slab = slab;
+  at->slot = static_cast<uint32_t>(slot);
+  return Status::kOk;
+}
+
+Status Arena::FreeLocated(const Located& at, size_t offset) {
+  Record& r = *at.record;
+  if (r.chunk == nullptr) {
+    size_t mapped = r.segment->size;
+    CountFree(r.huge_req, mapped);
+    s_.huge_allocations--;
+    s_.huge_bytes -= mapped;
+    ReleaseSegment(r.segment->id);
+    return Status::kSegmentReleased;
+  }
+  if (at.slab == nullptr) {
+    PageMeta& head = r.chunk->pages[at.first_page];
+    CountFree(head.req, size_t{head.pages} * opt_.page_size);
+    classes_[head.cls].live--;
+    FreeRun(r.chunk, at.first_page, head.pages);
+    return Status::kOk;
+  }
+  Slab* slab = at.slab;
+  ClassState& cs = classes_[slab->cls];
+  CountFree(slab->req[at.slot], slab->slot_size);
+  cs.live--;
+  slab->Put(at.slot);
+  if (!slab->listed) cs.avail.Push(slab);
+  if (slab->nfree == slab->nslots) {
+    cs.avail.Remove(slab);
+    if (cs.spare == nullptr) {
+      cs.spare = slab;
+    } else {
+      ReleaseSlab(slab);
+    }
+  }
+  (void)offset;
+  return Status::kOk;
+}
+
+Status Arena::Free(uint32_t segment, size_t offset, size_t length) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Located at;
+  Status st = Locate(segment, offset, length, &at);
+  if (st != Status::kOk) return st;
+  refs_.erase(RefKey(segment, offset));
+  return FreeLocated(at, offset);
+}
+
+Status Arena::Retain(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Located at;
+  Status st = Locate(segment, offset, length, &at);
+  if (st != Status::kOk) return st;
+  auto it = refs_.find(RefKey(segment, offset));
+  uint32_t now = it == refs_.end() ? 1 : it->second;
+  if (now == UINT32_MAX) return Status::kTooLarge;
+  refs_[RefKey(segment, offset)] = now + 1;
+  *count = now + 1;
+  return Status::kOk;
+}
+
+Status Arena::Release(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Located at;
+  Status st = Locate(segment, offset, length, &at);
+  if (st != Status::kOk) return st;
+  auto it = refs_.find(RefKey(segment, offset));
+  if (it != refs_.end()) {
+    *count = --it->second;
+    if (it->second == 1) refs_.erase(it);
+    return Status::kOk;
+  }
+  *count = 0;
+  return FreeLocated(at, offset);
+}
+
+Status Arena::RefCount(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Located at;
+  Status st = Locate(segment, offset, length, &at);
+  if (st != Status::kOk) return st;
+  auto it = refs_.find(RefKey(segment, offset));
+  *count = it == refs_.end() ? 1 : it->second;
+  return Status::kOk;
+}
+
+// ---- runs, slabs and segments going back --------------------------------------
+
+// Frees [first, first+pages) and merges it with free neighbours.
+void Arena::FreeRun(Chunk* c, uint32_t first, uint32_t pages) {
+  const uint32_t id = c->id();
+  c->MarkFree(first, pages);
+  if (first > 0 && !c->pages[first - 1].used) {
+    uint32_t left = c->pages[first - 1].pages;
+    free_runs_.erase(FreeRunKey(left, id, first - left));
+    first -= left;
+    pages += left;
+  }
+  if (first + pages < c->npages && !c->pages[first + pages].used) {
+    uint32_t right = c->pages[first + pages].pages;
+    free_runs_.erase(FreeRunKey(right, id, first + pages));
+    pages += right;
+  }
+  c->SetFreeBounds(first, pages);
+  free_runs_.insert(FreeRunKey(pages, id, first));
+}
+
+void Arena::ReleaseSlab(Slab* slab) {
+  ClassState& cs = classes_[slab->cls];
+  cs.capacity -= slab->nslots;
+  FreeRun(slab->chunk, slab->first_page, cs.slab_pages);
+  delete slab;
+}
+
+// Gives a segment back to the source. A chunk must be empty (one free run).
+void Arena::ReleaseSegment(uint32_t id) {
+  Record& r = records_[id];
+  if (r.chunk != nullptr) {
+    free_runs_.erase(FreeRunKey(r.chunk->npages, id, 0));
+    delete r.chunk;
+    s_.chunks--;
+  }
+  s_.mapped_bytes -= r.segment->size;
+  Segment* seg = r.segment;
+  r = Record();
+  free_ids_.insert(id);
+  source_->Release(seg);
+}
+
+void Arena::CountAlloc(size_t req, size_t rounded) {
+  s_.used_bytes += req;
+  s_.allocated_bytes += rounded;
+  s_.live_allocations++;
+  s_.total_allocations++;
+  if (s_.used_bytes > s_.peak_used_bytes) s_.peak_used_bytes = s_.used_bytes;
+}
+
+void Arena::CountFree(size_t req, size_t rounded) {
+  s_.used_bytes -= req;
+  s_.allocated_bytes -= rounded;
+  s_.live_allocations--;
+  s_.total_frees++;
+}
+
+Segment* Arena::FindSegment(uint32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || id >= records_.size()) return nullptr;
+  return records_[id].segment;
+}
+
+}  // namespace alloc
+}  // namespace mmap_pool

@@ -1,0 +1,173 @@
+// Arena: the allocator behind one pool. It knows nothing of Node.
+//
+//   Arena
+//   ├── segments_[id]   every live segment by id (ids are reused, lowest first)
+//   │     ├── chunk     chunkSize bytes, pages in runs (chunk.h)
+//   │     │     ├── slab run   slots of one small class (slab.h)  size <= 28 KiB
+//   │     │     ├── large run  one allocation of whole pages      size <= hugeThreshold
+//   │     │     └── free run   indexed in free_runs_
+//   │     └── huge      a mapping of its own for one allocation  size >  hugeThreshold
+//   ├── classes_[c]     per small class: slabs with a free slot, one spare empty slab
+//   ├── free_runs_      free runs of all chunks by (pages, chunk id, first page): best fit
+//   └── refs_           reference counts above 1, by (segment id, offset)
+//
+// An allocation is named by (segment id, byte offset); JS holds the segment's
+// ArrayBuffer and a Buffer at that offset. Every check of a (segment, offset,
+// length) triple against the metadata is exact, so a slice, a foreign buffer
+// or a second free is told apart from a live allocation:
+//   offset in memory that is not allocated              -> kDoubleFree
+//   inside a live allocation but not exactly it         -> kForeign
+//
+// All metadata lives on the C++ heap; the mapped memory holds user bytes only.
+//
+// Threads: every public method takes the arena's mutex; any thread may call.
+// The SegmentSource is called with that mutex held.
+#ifndef MMAP_POOL_ALLOC_ARENA_H_
+#define MMAP_POOL_ALLOC_ARENA_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "chunk.h"
+#include "segment.h"
+#include "size_classes.h"
+#include "slab.h"
+
+namespace mmap_pool {
+namespace alloc {
+
+enum class Status : int32_t {
+  kOk = 0,
+  kSegmentReleased = 1,  // ok, and the allocation's segment was released
+  kDoubleFree = -1,
+  kForeign = -2,
+  kExhausted = -3,
+  kMapFailed = -4,
+  kClosed = -5,
+  kTooLarge = -6,
+};
+
+struct ArenaOptions {
+  size_t chunk_size = size_t{4} << 20;   // power of two, a multiple of page_size
+  size_t huge_threshold = size_t{1} << 20;  // <= chunk_size
+  size_t max_bytes = SIZE_MAX;           // cap on mapped bytes
+  size_t page_size = 4096;               // power of two
+};
+
+struct ClassStats {
+  size_t size;
+  uint64_t live;
+  uint64_t capacity;
+};
+
+struct Stats {
+  size_t mapped_bytes = 0;
+  size_t used_bytes = 0;       // sum of requested sizes
+  size_t allocated_bytes = 0;  // after rounding to classes / pages
+  size_t peak_used_bytes = 0;
+  uint64_t live_allocations = 0;
+  uint64_t total_allocations = 0;
+  uint64_t total_frees = 0;
+  uint64_t chunks = 0;
+  uint64_t huge_allocations = 0;
+  size_t huge_bytes = 0;       // mapped for huge allocations
+  size_t free_bytes = 0;       // in free runs of chunks
+  std::vector<ClassStats> classes;  // class 0 .. the class of hugeThreshold
+};
+
+struct Handle {
+  uint32_t segment = 0;
+  size_t offset = 0;
+};
+
+class Arena {
+ public:
+  Arena(const ArenaOptions& options, SegmentSource* source);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // Allocates `size` bytes; zero-fills them when `zero`. kExhausted when
+  // max_bytes would be passed, kMapFailed (with `err`) when the source fails.
+  Status Alloc(size_t size, bool zero, Handle* out, SourceError* err);
+  Status Free(uint32_t segment, size_t offset, size_t length);
+  Status Retain(uint32_t segment, size_t offset, size_t length, uint32_t* count);
+  // Drops one reference; frees at zero (count 0, status kOk/kSegmentReleased).
+  Status Release(uint32_t segment, size_t offset, size_t length, uint32_t* count);
+  Status RefCount(uint32_t segment, size_t offset, size_t length, uint32_t* count);
+
+  void Reset();        // frees every allocation, keeps the chunks
+  size_t Trim();       // releases empty chunks, discards free pages; bytes given back
+  void Close();        // releases every segment; later calls give kClosed
+  bool closed() const { return closed_; }
+
+  Stats GetStats();
+  std::string DumpJson();  // chunks, runs, huge mappings, live allocations
+  // The segment with this id, or nullptr. The pointer stays valid until the
+  // segment is released (Free of a huge allocation, Trim, Reset, Close).
+  Segment* FindSegment(uint32_t id);
+  size_t page_size() const { return opt_.page_size; }
+
+ private:
+  struct Record {
+    Segment* segment = nullptr;
+    Chunk* chunk = nullptr;  // null for a huge segment
+    size_t huge_req = 0;     // huge: the requested size
+  };
+  struct ClassState {
+    SlabList avail;          // slabs with at least one free slot
+    Slab* spare = nullptr;   // one empty slab kept to avoid map/unmap churn
+    uint32_t slab_pages = 0;
+    uint32_t slab_slots = 0;
+    uint64_t live = 0;
+    uint64_t capacity = 0;
+  };
+  using FreeRunKey = std::tuple<uint32_t, uint32_t, uint32_t>;  // pages, chunk id, first
+
+  // Where an allocation lives, after Locate() has checked it.
+  struct Located {
+    Record* record = nullptr;
+    Slab* slab = nullptr;
+    uint32_t slot = 0;
+    uint32_t first_page = 0;
+  };
+
+  Status AllocSmall(uint32_t cls, size_t size, bool zero, Handle* out, SourceError* err);
+  Status AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out, SourceError* err);
+  Status AllocHuge(size_t size, Handle* out, SourceError* err);
+  Slab* NewSlab(uint32_t cls, SourceError* err, Status* st);
+  bool AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first, SourceError* err, Status* st);
+  Chunk* NewChunk(SourceError* err, Status* st);
+  void FreeRun(Chunk* chunk, uint32_t first, uint32_t pages);
+  void ReleaseSlab(Slab* slab);
+  void ReleaseSegment(uint32_t id);
+  uint32_t NewId(Segment* segment);
+
+  Status Locate(uint32_t segment, size_t offset, size_t length, Located* at);
+  Status FreeLocated(const Located& at, size_t offset);
+  void CountAlloc(size_t req, size_t rounded);
+  void CountFree(size_t req, size_t rounded);
+
+  const ArenaOptions opt_;
+  SegmentSource* const source_;
+  std::mutex mu_;
+  bool closed_ = false;
+  std::vector<Record> records_;   // by segment id
+  std::set<uint32_t> free_ids_;     // released ids, reused lowest first
+  std::set<FreeRunKey> free_runs_;
+  ClassState classes_[kMaxClasses];
+  uint32_t huge_class_limit_;     // classes above this index are never used
+  std::unordered_map<uint64_t, uint32_t> refs_;
+  Stats s_;                       // counters; classes filled by GetStats
+};
+
+}  // namespace alloc
+}  // namespace mmap_pool
+
+#endif  // MMAP_POOL_ALLOC_ARENA_H_

@@ -1,0 +1,97 @@
+// A chunk: one mapped segment (default 4 MiB) cut into pages, and the page
+// map that says which run of pages each page belongs to.
+//
+//   chunk (mapped, user data only)
+//   +--------+--------+--------+--------+--------+--------+--------+-----
+//   | page 0 | page 1 | page 2 | page 3 | page 4 | page 5 | page 6 | ...
+//   +--------+--------+--------+--------+--------+--------+--------+-----
+//   |<-- slab run (class 48 B) ->|<- large run (40 KiB) ->|<- free run ...
+//   | slot0 slot1 slot2 ...     |  one allocation         |
+//
+//   page map (heap, never in the mapping, so a write past a Buffer cannot
+//   reach it): one PageMeta per page
+//     used runs: every page has used = 1 and head = first page of its run;
+//                the head page also holds kind, class, pages, req / slab
+//     free runs: every page has used = 0; the first and the last page hold
+//                `pages`, so a freed neighbour can merge in O(1)
+//
+// Free runs of all chunks are indexed by the Arena (best fit, lowest chunk id
+// and page first), not here. Threads: guarded by the owning Arena's mutex.
+#ifndef MMAP_POOL_ALLOC_CHUNK_H_
+#define MMAP_POOL_ALLOC_CHUNK_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "segment.h"
+
+namespace mmap_pool {
+namespace alloc {
+
+struct Slab;
+
+enum class RunKind : uint8_t { kFree = 0, kSlab = 1, kLarge = 2 };
+
+struct PageMeta {
+  uint32_t head = 0;    // used page: first page of its run
+  uint32_t pages = 0;   // head page of any run, last page of a free run: run length
+  uint32_t req = 0;     // head of a large run: the requested size in bytes
+  uint8_t used = 0;     // 1 while the page is part of a slab or large run
+  RunKind kind = RunKind::kFree;  // head page: what the run is
+  uint8_t cls = 0;      // head page of a used run: its size class
+  uint8_t dirty = 0;    // written since mapped or since a zeroing discard
+  uint8_t resident = 0; // touched since mapped or last discard
+  Slab* slab = nullptr; // head page of a slab run
+};
+
+struct Chunk {
+  Segment* segment = nullptr;
+  uint32_t npages = 0;
+  uint32_t free_pages = 0;
+  std::vector<PageMeta> pages;
+
+  Chunk(Segment* seg, uint32_t page_count)
+      : segment(seg), npages(page_count), free_pages(page_count), pages(page_count) {
+    SetFreeBounds(0, page_count);
+  }
+  uint32_t id() const { return segment->id; }
+  bool empty() const { return free_pages == npages; }
+
+  // Records [first, first+n) as one free run: boundary lengths only.
+  void SetFreeBounds(uint32_t first, uint32_t n) {
+    pages[first].pages = n;
+    pages[first + n - 1].pages = n;
+  }
+
+  // Marks [first, first+n) as one used run of `kind` and class `cls`.
+  // Callers that zero-fill read `dirty` before this sets it.
+  void MarkUsed(uint32_t first, uint32_t n, RunKind kind, uint8_t cls) {
+    for (uint32_t p = first; p < first + n; p++) {
+      PageMeta& m = pages[p];
+      m.used = 1;
+      m.head = first;
+      m.resident = 1;
+      m.dirty = 1;  // assume the owner writes it
+    }
+    PageMeta& h = pages[first];
+    h.pages = n;
+    h.kind = kind;
+    h.cls = cls;
+    free_pages -= n;
+  }
+
+  // Marks [first, first+n) free (the caller merges and indexes the run).
+  void MarkFree(uint32_t first, uint32_t n) {
+    for (uint32_t p = first; p < first + n; p++) {
+      pages[p].used = 0;
+      pages[p].kind = RunKind::kFree;
+      pages[p].slab = nullptr;
+    }
+    free_pages += n;
+  }
+};
+
+}  // namespace alloc
+}  // namespace mmap_pool
+
+#endif  // MMAP_POOL_ALLOC_CHUNK_H_
