@@ -1,8 +1,6 @@
 // Arena: the whole-pool operations (reset, trim, close) and the read-outs
 // (stats, dump). Threads: each public method locks mu_.
-#include <cinttypes>
-#include <cstdarg>
-#include <cstdio>
+#include <string>
 
 #include "arena.h"
 
@@ -139,20 +137,36 @@ Stats Arena::GetStats() {
 }
 
 namespace {
-void Append(std::string* s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void Append(std::string* s, const char* fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n > 0) s->append(buf, static_cast<size_t>(n) < sizeof buf ? n : sizeof buf - 1);
+// A flat JSON object of numeric (or null / short literal string) fields.
+class JsonObject {
+ public:
+  JsonObject& Num(const char* key, uint64_t v) { return Raw(key, std::to_string(v)); }
+  JsonObject& Null(const char* key) { return Raw(key, "null"); }
+  JsonObject& Str(const char* key, const char* literal) {
+    return Raw(key, std::string("\"") + literal + "\"");
+  }
+  JsonObject& Raw(const char* key, const std::string& json) {
+    text_ += text_.empty() ? "{\"" : ",\"";
+    text_ += key;
+    text_ += "\":";
+    text_ += json;
+    return *this;
+  }
+  std::string Done() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+void AppendItem(std::string* list, const std::string& item) {
+  if (!list->empty()) list->push_back(',');
+  *list += item;
 }
 }  // namespace
 
-// JSON: {"pageSize","chunks":[{id,size,freePages,runs:[...]}],"huge":[...],
-// "allocations":[{segment,offset,size,classSize}]}. Built by hand: it is
-// flat, numeric and has no strings that need escaping.
+// JSON: {pageSize, chunkSize, hugeThreshold, chunks: [{id, size, freePages,
+// runs: [...]}], huge: [...], allocations: [{segment, offset, size,
+// classSize}]}. Built by hand: flat, numeric, nothing that needs escaping.
 std::string Arena::DumpJson() {
   std::lock_guard<std::mutex> lock(mu_);
   const size_t ps = opt_.page_size;
@@ -161,51 +175,53 @@ std::string Arena::DumpJson() {
     const Record& r = records_[id];
     if (r.segment == nullptr) continue;
     if (r.chunk == nullptr) {
-      Append(&huge, "%s{\"id\":%u,\"size\":%zu,\"mappedBytes\":%zu}", huge.empty() ? "" : ",",
-             id, r.huge_req, r.segment->size);
-      Append(&allocs, "%s{\"segment\":%u,\"offset\":0,\"size\":%zu,\"classSize\":null}",
-             allocs.empty() ? "" : ",", id, r.huge_req);
+      AppendItem(&huge, JsonObject().Num("id", id).Num("size", r.huge_req)
+                            .Num("mappedBytes", r.segment->size).Done());
+      AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", 0)
+                              .Num("size", r.huge_req).Null("classSize").Done());
       continue;
     }
     const Chunk& c = *r.chunk;
-    Append(&chunks, "%s{\"id\":%u,\"size\":%zu,\"freePages\":%u,\"runs\":[", chunks.empty() ? "" : ",",
-           id, r.segment->size, c.free_pages);
-    bool first_run = true;
+    std::string runs;
     for (uint32_t p = 0; p < c.npages;) {
       const PageMeta& m = c.pages[p];
-      const char* sep = first_run ? "" : ",";
-      first_run = false;
+      JsonObject run;
+      run.Num("page", p).Num("pages", m.pages);
       if (!m.used) {
-        Append(&chunks, "%s{\"page\":%u,\"pages\":%u,\"kind\":\"free\"}", sep, p, m.pages);
+        AppendItem(&runs, run.Str("kind", "free").Done());
         p += m.pages;
         continue;
       }
-      size_t cls_size = ClassSize(m.cls);
+      const size_t cls_size = ClassSize(m.cls);
       if (m.kind == RunKind::kLarge) {
-        Append(&chunks, "%s{\"page\":%u,\"pages\":%u,\"kind\":\"large\",\"classSize\":%zu,\"live\":1,\"capacity\":1}",
-               sep, p, m.pages, cls_size);
-        Append(&allocs, "%s{\"segment\":%u,\"offset\":%zu,\"size\":%u,\"classSize\":%zu}",
-               allocs.empty() ? "" : ",", id, size_t{p} * ps, m.req, cls_size);
+        AppendItem(&runs, run.Str("kind", "large").Num("classSize", cls_size)
+                              .Num("live", 1).Num("capacity", 1).Done());
+        AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", size_t{p} * ps)
+                                .Num("size", m.req).Num("classSize", cls_size).Done());
       } else {
         const Slab& s = *m.slab;
-        Append(&chunks, "%s{\"page\":%u,\"pages\":%u,\"kind\":\"slab\",\"classSize\":%zu,\"live\":%u,\"capacity\":%u}",
-               sep, p, m.pages, cls_size, s.nslots - s.nfree, s.nslots);
+        AppendItem(&runs, run.Str("kind", "slab").Num("classSize", cls_size)
+                              .Num("live", s.nslots - s.nfree).Num("capacity", s.nslots).Done());
         for (uint32_t i = 0; i < s.nslots; i++) {
           if (!s.IsLive(i)) continue;
-          Append(&allocs, "%s{\"segment\":%u,\"offset\":%zu,\"size\":%u,\"classSize\":%zu}",
-                 allocs.empty() ? "" : ",", id, size_t{p} * ps + size_t{i} * s.slot_size,
-                 static_cast<unsigned>(s.req[i]), cls_size);
+          AppendItem(&allocs, JsonObject().Num("segment", id)
+                                  .Num("offset", size_t{p} * ps + size_t{i} * s.slot_size)
+                                  .Num("size", s.req[i]).Num("classSize", cls_size).Done());
         }
       }
       p += m.pages;
     }
-    chunks += "]}";
+    AppendItem(&chunks, JsonObject().Num("id", id).Num("size", r.segment->size)
+                            .Num("freePages", c.free_pages).Raw("runs", "[" + runs + "]").Done());
   }
-  std::string out;
-  Append(&out, "{\"pageSize\":%zu,\"chunkSize\":%zu,\"hugeThreshold\":%zu,", ps, opt_.chunk_size,
-         opt_.huge_threshold);
-  out += "\"chunks\":[" + chunks + "],\"huge\":[" + huge + "],\"allocations\":[" + allocs + "]}";
-  return out;
+  return JsonObject()
+      .Num("pageSize", ps)
+      .Num("chunkSize", opt_.chunk_size)
+      .Num("hugeThreshold", opt_.huge_threshold)
+      .Raw("chunks", "[" + chunks + "]")
+      .Raw("huge", "[" + huge + "]")
+      .Raw("allocations", "[" + allocs + "]")
+      .Done();
 }
 
 }  // namespace alloc

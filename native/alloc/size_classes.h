@@ -14,6 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#ifdef _MSC_VER
+#include <intrin.h>
+#endif
 
 namespace mmap_pool {
 namespace alloc {
@@ -23,11 +26,22 @@ constexpr size_t kSmallMax = 28 * 1024;
 constexpr uint32_t kSmallClasses = 39;  // indices 0 .. 38
 constexpr uint32_t kMaxClasses = 128;   // enough for sizes up to 2^36
 
+// floor(log2(x)) for x > 0.
+inline uint32_t Log2Floor(uint64_t x) {
+#ifdef _MSC_VER
+  unsigned long index;
+  _BitScanReverse64(&index, x);
+  return static_cast<uint32_t>(index);
+#else
+  return 63 - static_cast<uint32_t>(__builtin_clzll(x));
+#endif
+}
+
 // The class index for a request of `size` bytes (size 0 uses class 0).
 inline uint32_t ClassIndex(size_t size) {
   if (size <= 64) return size == 0 ? 0 : static_cast<uint32_t>((size - 1) >> 4);
   size_t x = size - 1;
-  uint32_t lg = 63 - static_cast<uint32_t>(__builtin_clzll(x));  // x >= 64, lg >= 6
+  uint32_t lg = Log2Floor(x);  // x >= 64, so lg >= 6
   return 4 + (lg - 6) * 4 + static_cast<uint32_t>((x >> (lg - 2)) & 3);
 }
 
