@@ -51,15 +51,15 @@ export interface NativeStats {
 }
 
 export interface NativePool {
-  /** A handle (>= 0) or a negative NativeStatus. */
-  alloc(size: number, zero: boolean): number;
+  /** A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the allocation. */
+  alloc(size: number, zero: boolean, serial: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
-  free(segment: number, offset: number, length: number): number;
+  free(segment: number, offset: number, length: number, serial: number): number;
   /** The new count, or a negative NativeStatus. */
-  retain(segment: number, offset: number, length: number): number;
+  retain(segment: number, offset: number, length: number, serial: number): number;
   /** The count left (0: freed), or a negative NativeStatus. */
-  release(segment: number, offset: number, length: number): number;
-  refCount(segment: number, offset: number, length: number): number;
+  release(segment: number, offset: number, length: number, serial: number): number;
+  refCount(segment: number, offset: number, length: number, serial: number): number;
   /** The ArrayBuffer over a live segment; undefined if there is none or it cannot be made. */
   segment(id: number): ArrayBuffer | undefined;
   reset(): void;

@@ -3,8 +3,12 @@
 // Each chunk (and each huge allocation) is one ArrayBuffer, made once by the
 // addon and kept here by segment id; alloc() asks the native allocator for a
 // (segment, offset) handle and returns Buffer.from(chunk, offset, size).
-// free() finds the segment from buf.buffer and hands (segment, offset,
-// length) back to the allocator, which checks it exactly.
+// Every allocation also gets a serial number, kept by the allocator and
+// recorded on the Buffer object under a private symbol. free() finds the
+// segment from buf.buffer and hands (segment, offset, length, serial) back to
+// the allocator, which checks all four exactly: a stale Buffer whose slot now
+// belongs to a newer allocation carries an old serial and is refused with
+// ERR_DOUBLE_FREE instead of freeing the new owner.
 import { EventEmitter } from 'node:events';
 import { markAsUntransferable } from 'node:worker_threads';
 
@@ -16,6 +20,10 @@ import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+/** The serial number of the allocation a Buffer was handed out for. */
+const kSerial = Symbol('mmap-pool.serial');
+
+type Tagged = ArrayBufferView & { [kSerial]?: number };
 
 type Source = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer | ArrayLike<number>;
 
@@ -35,6 +43,7 @@ export class Pool extends EventEmitter {
   readonly #retired = new WeakSet<ArrayBuffer>();
   readonly #exitToken: WeakRef<{ close(): void }>;
   #closed = false;
+  #serial = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE for bad options.
@@ -93,17 +102,24 @@ export class Pool extends EventEmitter {
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_UNKNOWN_ENCODING, and alloc()'s errors
    */
   from(value: Source, encoding?: BufferEncoding): Buffer {
-    if (typeof value === 'string') {
-      if (encoding !== undefined && !Buffer.isEncoding(encoding)) throw unknownEncoding(encoding, this.from);
-      const length = Buffer.byteLength(value, encoding);
-      const buf = this.#take(length, false, this.from);
-      buf.write(value, 0, length, encoding);
-      return buf;
+    if (typeof value === 'string') return this.#fromString(value, encoding);
+    if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !isArrayBuffer(value)) {
+      // Like Buffer.from: an object standing for a primitive (new String('ab'))
+      // is converted first.
+      const primitive = (value as { valueOf?: () => unknown }).valueOf?.();
+      if (primitive != null && primitive !== value && (typeof primitive === 'string' || typeof primitive === 'object')) {
+        return this.from(primitive as Source, encoding);
+      }
+      const toPrimitive = (value as { [Symbol.toPrimitive]?: (hint: string) => unknown })[Symbol.toPrimitive];
+      if (typeof toPrimitive === 'function') {
+        const str = toPrimitive.call(value, 'string');
+        if (typeof str === 'string') return this.#fromString(str, encoding);
+      }
     }
     let bytes: ArrayLike<number>;
     if (ArrayBuffer.isView(value)) {
       bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    } else if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
+    } else if (isArrayBuffer(value)) {
       bytes = new Uint8Array(value);
     } else if (value !== null && typeof value === 'object' && typeof (value as ArrayLike<number>).length === 'number') {
       bytes = value as ArrayLike<number>;
@@ -129,7 +145,7 @@ export class Pool extends EventEmitter {
    */
   free(buf: ArrayBufferView): void {
     const id = this.#segmentOf(buf, this.free);
-    const status = this.#native.free(id, buf.byteOffset, buf.byteLength);
+    const status = this.#native.free(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
     if (status === NativeStatus.SegmentReleased) this.#retire(id);
     else if (status !== NativeStatus.Ok) throw this.#statusError(status, 'free', this.free);
   }
@@ -137,7 +153,7 @@ export class Pool extends EventEmitter {
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
   retain(buf: ArrayBufferView): number {
     const id = this.#segmentOf(buf, this.retain);
-    const count = this.#native.retain(id, buf.byteOffset, buf.byteLength);
+    const count = this.#native.retain(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
@@ -145,7 +161,7 @@ export class Pool extends EventEmitter {
   /** Drops a reference to `buf`; frees it when none is left and then returns true. Same errors as free(). */
   release(buf: ArrayBufferView): boolean {
     const id = this.#segmentOf(buf, this.release);
-    const count = this.#native.release(id, buf.byteOffset, buf.byteLength);
+    const count = this.#native.release(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
     if (this.#segments[id]?.byteLength === 0) this.#retire(id);
@@ -155,16 +171,18 @@ export class Pool extends EventEmitter {
   /** The reference count of a live allocation (1 unless retained). Same errors as free(). */
   refCount(buf: ArrayBufferView): number {
     const id = this.#segmentOf(buf, this.refCount);
-    const count = this.#native.refCount(id, buf.byteOffset, buf.byteLength);
+    const count = this.#native.refCount(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
 
-  /** True when `buf` is a live allocation of this pool, exactly as handed out (free() would take it). Never throws. */
+  /** True when `buf` is a live allocation of this pool, the very object handed out (free() would take it). Never throws. */
   owns(buf: unknown): boolean {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
+    const serial = (buf as Tagged)[kSerial];
     const id = this.#ids.get(buf.buffer as ArrayBuffer);
-    return id !== undefined && this.#native.refCount(id, buf.byteOffset, buf.byteLength) > 0;
+    return id !== undefined && serial !== undefined &&
+      this.#native.refCount(id, buf.byteOffset, buf.byteLength, serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -239,19 +257,42 @@ export class Pool extends EventEmitter {
       throw this.#sizeError(size, caller);
     }
     if (this.#closed) throw closedError(caller);
-    const handle = this.#native.alloc(size, zero);
+    const serial = (this.#serial = (this.#serial + 1) >>> 0);
+    const handle = this.#native.alloc(size, zero, serial);
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
     const id = Math.floor(handle / HANDLE_SPAN);
     const offset = handle - id * HANDLE_SPAN;
-    const ab = this.#segments[id] ?? this.#expose(id, offset, size, caller);
-    return Buffer.from(ab, offset, size);
+    let ab = this.#segments[id];
+    // A detached buffer here: its segment was given back to make room, and
+    // the id now names a new one.
+    if (ab === undefined || ab.byteLength === 0) ab = this.#expose(id, offset, size, serial, caller);
+    const buf: Buffer & { [kSerial]?: number } = Buffer.from(ab, offset, size);
+    buf[kSerial] = serial;
+    return buf;
+  }
+
+  #fromString(value: string, encoding: BufferEncoding | undefined): Buffer {
+    // Like Buffer.from: a missing or empty encoding means utf8.
+    if (typeof encoding !== 'string' || encoding.length === 0) encoding = 'utf8';
+    else if (!Buffer.isEncoding(encoding)) throw unknownEncoding(encoding, this.from);
+    // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
+    // hex and base64 (invalid characters, whitespace): shrink to what decodes.
+    const bound = Buffer.byteLength(value, encoding);
+    const buf = this.#take(bound, false, this.from);
+    const written = buf.write(value, 0, bound, encoding);
+    if (written === bound) return buf;
+    const exact = this.#take(written, false, this.from);
+    buf.copy(exact, 0, 0, written);
+    this.free(buf);
+    return exact;
   }
 
   // First use of a segment: get its ArrayBuffer and pin it to this thread.
-  #expose(id: number, offset: number, size: number, caller: (...args: never[]) => unknown): ArrayBuffer {
+  #expose(id: number, offset: number, size: number, serial: number, caller: (...args: never[]) => unknown): ArrayBuffer {
+    this.#retire(id);
     const ab = this.#native.segment(id);
     if (ab === undefined) {
-      this.#native.free(id, offset, size);  // a failed call changes nothing
+      this.#native.free(id, offset, size, serial);  // a failed call changes nothing
       const err = mapFailed('napi_create_external_arraybuffer', 0, 'the runtime refused an external ArrayBuffer');
       Error.captureStackTrace(err, caller);
       throw err;
@@ -270,8 +311,10 @@ export class Pool extends EventEmitter {
     this.#checkOpen(caller);
     const ab = buf.buffer as ArrayBuffer;
     const id = this.#ids.get(ab);
-    if (id !== undefined) return id;
-    throw this.#statusError(this.#retired.has(ab) ? NativeStatus.DoubleFree : NativeStatus.Foreign, caller.name, caller);
+    if (id !== undefined && ab.byteLength !== 0 && (buf as Tagged)[kSerial] !== undefined) return id;
+    if (id !== undefined && ab.byteLength === 0) this.#retire(id);
+    const stale = this.#retired.has(ab) && (buf as Tagged)[kSerial] !== undefined;
+    throw this.#statusError(stale ? NativeStatus.DoubleFree : NativeStatus.Foreign, caller.name, caller);
   }
 
   // A segment the allocator gave back (huge free, trim, reset): forget it.
@@ -329,6 +372,10 @@ export class Pool extends EventEmitter {
     Error.captureStackTrace(err, caller);
     return err;
   }
+}
+
+function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArrayBuffer {
+  return value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer);
 }
 
 function closedError(caller: (...args: never[]) => unknown): PoolError {

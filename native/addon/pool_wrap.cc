@@ -20,6 +20,12 @@ size_t ToSize(const Napi::Value& v) {
 Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
   return Napi::Number::New(env, static_cast<int32_t>(st));
 }
+
+// (segment, offset, length, serial) from a call's first four arguments.
+alloc::Arena::Ref RefArgs(const Napi::CallbackInfo& info) {
+  return {info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]),
+          info[3].As<Napi::Number>().Uint32Value()};
+}
 }  // namespace
 
 Napi::Function PoolWrap::Define(Napi::Env env) {
@@ -89,38 +95,35 @@ void PoolWrap::Abandon() {
 Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
   bool zero = info[1].ToBoolean().Value();
+  uint32_t serial = info[2].As<Napi::Number>().Uint32Value();
   alloc::Handle h;
-  alloc::Status st = arena_->Alloc(size, zero, &h, &last_error_);
+  alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_);
   if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), h.segment * kOffsetSpan + static_cast<double>(h.offset));
 }
 
 Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
-  uint32_t seg = info[0].As<Napi::Number>().Uint32Value();
-  return StatusValue(info.Env(), arena_->Free(seg, ToSize(info[1]), ToSize(info[2])));
+  return StatusValue(info.Env(), arena_->Free(RefArgs(info)));
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.
 Napi::Value PoolWrap::Retain(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->Retain(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
-                                    ToSize(info[2]), &count);
+  alloc::Status st = arena_->Retain(RefArgs(info), &count);
   if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), count);
 }
 
 Napi::Value PoolWrap::Release(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->Release(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
-                                     ToSize(info[2]), &count);
+  alloc::Status st = arena_->Release(RefArgs(info), &count);
   if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), count);
 }
 
 Napi::Value PoolWrap::RefCount(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->RefCount(info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]),
-                                      ToSize(info[2]), &count);
+  alloc::Status st = arena_->RefCount(RefArgs(info), &count);
   if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), count);
 }

@@ -2,8 +2,9 @@
 // source and translates calls; all allocation logic is in native/alloc.
 //
 // The hot calls (alloc, free) take and return plain numbers and create no JS
-// object: alloc returns a handle, segment id * 2^30 + byte offset, or a
-// negative alloc::Status. Arguments are validated in lib/; here they are only
+// object: alloc(size, zero, serial) returns a handle, segment id * 2^30 +
+// byte offset, or a negative alloc::Status; free, retain, release and
+// refCount take (segment, offset, length, serial). Arguments are validated in lib/; here they are only
 // asserted to be numbers.
 //
 // Threads: JS thread of the environment that created it; the env cleanup hook

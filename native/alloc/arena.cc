@@ -31,18 +31,18 @@ Arena::~Arena() { Close(); }
 
 // ---- allocation -------------------------------------------------------------
 
-Status Arena::Alloc(size_t size, bool zero, Handle* out, SourceError* err) {
+Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return Status::kClosed;
   if (size > opt_.max_bytes) return Status::kTooLarge;
-  if (size > opt_.huge_threshold) return AllocHuge(size, out, err);
+  if (size > opt_.huge_threshold) return AllocHuge(size, serial, out, err);
   uint32_t cls = ClassIndex(size);
-  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, out, err);
-  return AllocLarge(cls, size, zero, out, err);
+  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, serial, out, err);
+  return AllocLarge(cls, size, zero, serial, out, err);
 }
 
 // The fast path: pop a slot from the first slab of the class with room.
-Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, Handle* out,
+Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
                          SourceError* err) {
   ClassState& cs = classes_[cls];
   Slab* slab = cs.avail.head;
@@ -51,7 +51,7 @@ Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, Handle* out,
     slab = NewSlab(cls, err, &st);
     if (slab == nullptr) return st;
   }
-  uint32_t slot = slab->Take(static_cast<uint16_t>(size));
+  uint32_t slot = slab->Take(static_cast<uint16_t>(size), serial);
   if (slab->nfree == 0) cs.avail.Remove(slab);
   cs.live++;
   size_t offset = slab->first_page * opt_.page_size + size_t{slot} * slab->slot_size;
@@ -81,7 +81,7 @@ Slab* Arena::NewSlab(uint32_t cls, SourceError* err, Status* st) {
   return slab;
 }
 
-Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out,
+Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
                          SourceError* err) {
   const size_t ps = opt_.page_size;
   uint32_t pages = static_cast<uint32_t>(RoundUp(ClassSize(cls), ps) / ps);
@@ -102,6 +102,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out,
   }
   chunk->MarkUsed(first, pages, RunKind::kLarge, static_cast<uint8_t>(cls));
   chunk->pages[first].req = static_cast<uint32_t>(size);
+  chunk->pages[first].serial = serial;
   classes_[cls].live++;
   CountAlloc(size, size_t{pages} * ps);
   out->segment = chunk->id();
@@ -109,13 +110,14 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out,
   return Status::kOk;
 }
 
-Status Arena::AllocHuge(size_t size, Handle* out, SourceError* err) {
+Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err) {
   size_t mapped = RoundUp(size, source_->Granularity());
-  if (mapped < size || s_.mapped_bytes + mapped > opt_.max_bytes) return Status::kExhausted;
+  if (mapped < size || !MakeRoom(mapped)) return Status::kExhausted;
   Segment* seg = source_->Acquire(mapped, err);
   if (seg == nullptr) return Status::kMapFailed;
   uint32_t id = NewId(seg);
   records_[id].huge_req = size;
+  records_[id].huge_serial = serial;
   s_.mapped_bytes += mapped;
   s_.huge_allocations++;
   s_.huge_bytes += mapped;
@@ -145,8 +147,16 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
   return true;
 }
 
+// Whether `bytes` more can be mapped under max_bytes, after giving back the
+// empty chunks and spare slabs if that is what it takes.
+bool Arena::MakeRoom(size_t bytes) {
+  if (s_.mapped_bytes + bytes <= opt_.max_bytes) return true;
+  ReleaseEmptyChunks();
+  return s_.mapped_bytes + bytes <= opt_.max_bytes;
+}
+
 Chunk* Arena::NewChunk(SourceError* err, Status* st) {
-  if (s_.mapped_bytes + opt_.chunk_size > opt_.max_bytes) {
+  if (!MakeRoom(opt_.chunk_size)) {
     *st = Status::kExhausted;
     return nullptr;
   }
@@ -181,15 +191,18 @@ uint32_t Arena::NewId(Segment* segment) {
 
 // ---- lookup, free and reference counts --------------------------------------
 
-Status Arena::Locate(uint32_t segment, size_t offset, size_t length, Located* at) {
+Status Arena::Locate(const Ref& ref, Located* at) {
   if (closed_) return Status::kClosed;
-  if (segment >= records_.size() || records_[segment].segment == nullptr) {
+  if (ref.segment >= records_.size() || records_[ref.segment].segment == nullptr) {
     return Status::kForeign;
   }
-  Record& r = records_[segment];
+  const size_t offset = ref.offset, length = ref.length;
+  Record& r = records_[ref.segment];
   at->record = &r;
   if (r.chunk == nullptr) {
-    return offset == 0 && length == r.huge_req ? Status::kOk : Status::kForeign;
+    if (offset != 0) return Status::kForeign;
+    if (ref.serial != r.huge_serial) return Status::kDoubleFree;
+    return length == r.huge_req ? Status::kOk : Status::kForeign;
   }
   const size_t ps = opt_.page_size;
   if (offset >= r.segment->size) return Status::kForeign;
@@ -200,19 +213,23 @@ Status Arena::Locate(uint32_t segment, size_t offset, size_t length, Located* at
   size_t rel = offset - size_t{pm.head} * ps;
   at->first_page = pm.head;
   if (head.kind == RunKind::kLarge) {
-    return rel == 0 && length == head.req ? Status::kOk : Status::kForeign;
+    if (rel != 0) return Status::kForeign;
+    if (ref.serial != head.serial) return Status::kDoubleFree;  // a stale Buffer
+    return length == head.req ? Status::kOk : Status::kForeign;
   }
   Slab* slab = head.slab;
   size_t slot = rel / slab->slot_size;
   if (slot >= slab->nslots) return Status::kForeign;  // the slab's unused tail
   if (!slab->IsLive(static_cast<uint32_t>(slot))) return Status::kDoubleFree;
-  if (rel % slab->slot_size != 0 || slab->req[slot] != length) return Status::kForeign;
+  if (rel % slab->slot_size != 0) return Status::kForeign;
+  if (slab->serial[slot] != ref.serial) return Status::kDoubleFree;  // a stale Buffer
+  if (slab->req[slot] != length) return Status::kForeign;
   at->slab = slab;
   at->slot = static_cast<uint32_t>(slot);
   return Status::kOk;
 }
 
-Status Arena::FreeLocated(const Located& at, size_t offset) {
+Status Arena::FreeLocated(const Located& at) {
   Record& r = *at.record;
   if (r.chunk == nullptr) {
     size_t mapped = r.segment->size;
@@ -243,53 +260,52 @@ Status Arena::FreeLocated(const Located& at, size_t offset) {
       ReleaseSlab(slab);
     }
   }
-  (void)offset;
   return Status::kOk;
 }
 
-Status Arena::Free(uint32_t segment, size_t offset, size_t length) {
+Status Arena::Free(const Ref& ref) {
   std::lock_guard<std::mutex> lock(mu_);
   Located at;
-  Status st = Locate(segment, offset, length, &at);
+  Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
-  refs_.erase(RefKey(segment, offset));
-  return FreeLocated(at, offset);
+  refs_.erase(RefKey(ref.segment, ref.offset));
+  return FreeLocated(at);
 }
 
-Status Arena::Retain(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+Status Arena::Retain(const Ref& ref, uint32_t* count) {
   std::lock_guard<std::mutex> lock(mu_);
   Located at;
-  Status st = Locate(segment, offset, length, &at);
+  Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
-  auto it = refs_.find(RefKey(segment, offset));
+  auto it = refs_.find(RefKey(ref.segment, ref.offset));
   uint32_t now = it == refs_.end() ? 1 : it->second;
   if (now == UINT32_MAX) return Status::kTooLarge;
-  refs_[RefKey(segment, offset)] = now + 1;
+  refs_[RefKey(ref.segment, ref.offset)] = now + 1;
   *count = now + 1;
   return Status::kOk;
 }
 
-Status Arena::Release(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+Status Arena::Release(const Ref& ref, uint32_t* count) {
   std::lock_guard<std::mutex> lock(mu_);
   Located at;
-  Status st = Locate(segment, offset, length, &at);
+  Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
-  auto it = refs_.find(RefKey(segment, offset));
+  auto it = refs_.find(RefKey(ref.segment, ref.offset));
   if (it != refs_.end()) {
     *count = --it->second;
     if (it->second == 1) refs_.erase(it);
     return Status::kOk;
   }
   *count = 0;
-  return FreeLocated(at, offset);
+  return FreeLocated(at);
 }
 
-Status Arena::RefCount(uint32_t segment, size_t offset, size_t length, uint32_t* count) {
+Status Arena::RefCount(const Ref& ref, uint32_t* count) {
   std::lock_guard<std::mutex> lock(mu_);
   Located at;
-  Status st = Locate(segment, offset, length, &at);
+  Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
-  auto it = refs_.find(RefKey(segment, offset));
+  auto it = refs_.find(RefKey(ref.segment, ref.offset));
   *count = it == refs_.end() ? 1 : it->second;
   return Status::kOk;
 }

@@ -12,10 +12,13 @@
 //   └── refs_           reference counts above 1, by (segment id, offset)
 //
 // An allocation is named by (segment id, byte offset); JS holds the segment's
-// ArrayBuffer and a Buffer at that offset. Every check of a (segment, offset,
-// length) triple against the metadata is exact, so a slice, a foreign buffer
-// or a second free is told apart from a live allocation:
+// ArrayBuffer and a Buffer at that offset. The caller also gives every
+// allocation a serial number, stored with it and recorded on the Buffer, so a
+// stale Buffer whose slot now belongs to a newer allocation is told apart
+// from that allocation. Every check of (segment, offset, length, serial)
+// against the metadata is exact:
 //   offset in memory that is not allocated              -> kDoubleFree
+//   exactly a live allocation, but another serial       -> kDoubleFree (stale)
 //   inside a live allocation but not exactly it         -> kForeign
 //
 // All metadata lives on the C++ heap; the mapped memory holds user bytes only.
@@ -93,14 +96,23 @@ class Arena {
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  // Allocates `size` bytes; zero-fills them when `zero`. kExhausted when
-  // max_bytes would be passed, kMapFailed (with `err`) when the source fails.
-  Status Alloc(size_t size, bool zero, Handle* out, SourceError* err);
-  Status Free(uint32_t segment, size_t offset, size_t length);
-  Status Retain(uint32_t segment, size_t offset, size_t length, uint32_t* count);
+  // The caller's name for one allocation: (segment, offset, length, serial).
+  struct Ref {
+    uint32_t segment;
+    size_t offset;
+    size_t length;
+    uint32_t serial;
+  };
+
+  // Allocates `size` bytes under the caller's `serial`; zero-fills them when
+  // `zero`. kExhausted when max_bytes would be passed (after giving back
+  // empty chunks), kMapFailed (with `err`) when the source fails.
+  Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
+  Status Free(const Ref& ref);
+  Status Retain(const Ref& ref, uint32_t* count);
   // Drops one reference; frees at zero (count 0, status kOk/kSegmentReleased).
-  Status Release(uint32_t segment, size_t offset, size_t length, uint32_t* count);
-  Status RefCount(uint32_t segment, size_t offset, size_t length, uint32_t* count);
+  Status Release(const Ref& ref, uint32_t* count);
+  Status RefCount(const Ref& ref, uint32_t* count);
 
   void Reset();        // frees every allocation, keeps the chunks
   size_t Trim();       // releases empty chunks, discards free pages; bytes given back
@@ -119,6 +131,7 @@ class Arena {
     Segment* segment = nullptr;
     Chunk* chunk = nullptr;  // null for a huge segment
     size_t huge_req = 0;     // huge: the requested size
+    uint32_t huge_serial = 0;
   };
   struct ClassState {
     SlabList avail;          // slabs with at least one free slot
@@ -138,9 +151,12 @@ class Arena {
     uint32_t first_page = 0;
   };
 
-  Status AllocSmall(uint32_t cls, size_t size, bool zero, Handle* out, SourceError* err);
-  Status AllocLarge(uint32_t cls, size_t size, bool zero, Handle* out, SourceError* err);
-  Status AllocHuge(size_t size, Handle* out, SourceError* err);
+  Status AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+                    SourceError* err);
+  Status AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+                    SourceError* err);
+  Status AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err);
+  bool MakeRoom(size_t bytes);
   Slab* NewSlab(uint32_t cls, SourceError* err, Status* st);
   bool AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first, SourceError* err, Status* st);
   Chunk* NewChunk(SourceError* err, Status* st);
@@ -149,8 +165,9 @@ class Arena {
   void ReleaseSegment(uint32_t id);
   uint32_t NewId(Segment* segment);
 
-  Status Locate(uint32_t segment, size_t offset, size_t length, Located* at);
-  Status FreeLocated(const Located& at, size_t offset);
+  Status Locate(const Ref& ref, Located* at);
+  Status FreeLocated(const Located& at);
+  size_t ReleaseEmptyChunks();
   void CountAlloc(size_t req, size_t rounded);
   void CountFree(size_t req, size_t rounded);
 

@@ -52,9 +52,9 @@ void Arena::Reset() {
   s_.huge_bytes = 0;
 }
 
-size_t Arena::Trim() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) return 0;
+// Gives back the spare slabs, then every chunk left empty. Returns the bytes
+// unmapped. The caller holds mu_.
+size_t Arena::ReleaseEmptyChunks() {
   size_t released = 0;
   for (uint32_t c = 0; c < kSmallClasses; c++) {
     ClassState& cs = classes_[c];
@@ -70,6 +70,13 @@ size_t Arena::Trim() {
       ReleaseSegment(id);
     }
   }
+  return released;
+}
+
+size_t Arena::Trim() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return 0;
+  size_t released = ReleaseEmptyChunks();
   // Discard the resident pages of the remaining free runs, range by range.
   const size_t ps = opt_.page_size;
   for (const FreeRunKey& run : free_runs_) {
