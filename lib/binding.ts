@@ -25,6 +25,8 @@ export interface NativePoolOptions {
   chunkSize: number;
   hugeThreshold: number;
   maxBytes: number;
+  /** Lock in RAM, keep out of core dumps, guard page after each mapping, wipe on free. */
+  secure: boolean;
   /** heap backing only: makes the memory of a new segment. */
   heapFactory?: (size: number) => ArrayBuffer;
 }
@@ -51,8 +53,11 @@ export interface NativeStats {
 }
 
 export interface NativePool {
-  /** A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the allocation. */
-  alloc(size: number, zero: boolean, serial: number): number;
+  /**
+   * A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the
+   * allocation; `align` (power of two up to the page size, 0 for none).
+   */
+  alloc(size: number, zero: boolean, serial: number, align: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
   free(segment: number, offset: number, length: number, serial: number): number;
   /** The new count, or a negative NativeStatus. */
@@ -60,8 +65,15 @@ export interface NativePool {
   /** The count left (0: freed), or a negative NativeStatus. */
   release(segment: number, offset: number, length: number, serial: number): number;
   refCount(segment: number, offset: number, length: number, serial: number): number;
-  /** The ArrayBuffer over a live segment; undefined if there is none or it cannot be made. */
-  segment(id: number): ArrayBuffer | undefined;
+  /**
+   * The ArrayBuffer over a live segment; null when the runtime refuses
+   * external ArrayBuffers, undefined if there is no such segment or it cannot be made.
+   */
+  segment(id: number): ArrayBuffer | null | undefined;
+  /** An ArrayBuffer of its own over one allocation (guarded pools); undefined on failure. */
+  view(segment: number, offset: number, length: number): ArrayBuffer | undefined;
+  /** Detaches an ArrayBuffer; true when it is detached now. */
+  detach(buffer: ArrayBuffer): boolean;
   reset(): void;
   trim(): number;
   stats(): NativeStats;
@@ -75,6 +87,8 @@ export interface Binding {
   NativePool: new (options: NativePoolOptions) => NativePool;
   pageSize: number;
   mapGranularity: number;
+  /** False where the runtime refuses external ArrayBuffers (or MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1). */
+  externalBuffersAllowed(): boolean;
 }
 
 // lib/ (sources, under vitest) or dist/lib/ (compiled): the package root is

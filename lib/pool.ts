@@ -9,62 +9,111 @@
 // the allocator, which checks all four exactly: a stale Buffer whose slot now
 // belongs to a newer allocation carries an old serial and is refused with
 // ERR_DOUBLE_FREE instead of freeing the new owner.
+//
+// Guarded pools give each allocation an ArrayBuffer of its own over its slot
+// (kept in #guarded with its handle) and detach it on free.
 import { EventEmitter } from 'node:events';
 import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
-import { invalidArgType, mapFailed, outOfRange, PoolError, unknownEncoding } from './errors.js';
+import { convert, type Source } from './convert.js';
+import { invalidArgType, mapFailed, outOfRange, PoolError } from './errors.js';
 import { track, untrack } from './exit.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
-/** The serial number of the allocation a Buffer was handed out for. */
+/** The serial number of the allocation a view was handed out for. */
 const kSerial = Symbol('mmap-pool.serial');
 
 type Tagged = ArrayBufferView & { [kSerial]?: number };
+type Caller = (...args: never[]) => unknown;
 
-type Source = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer | ArrayLike<number>;
+export interface AllocOptions {
+  /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */
+  align?: number;
+}
+
+/** Any TypedArray constructor (Uint8Array, Float64Array, BigInt64Array, ...). */
+export interface TypedArrayConstructor<T extends ArrayBufferView> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
+let fallbackWarned = false;
 
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
   readonly #name: string;
   readonly #backing: Backing;
+  readonly #guard: boolean;
+  readonly #secure: boolean;
   readonly #chunkSize: number;
   readonly #hugeThreshold: number;
   readonly #maxBytes: number;
   readonly #maxSize: number;
-  /** ArrayBuffer of each live segment, by id. */
+  /** ArrayBuffer of each live segment, by id (unguarded pools). */
   #segments: (ArrayBuffer | undefined)[] = [];
   /** Segment id of each live segment's ArrayBuffer. */
   readonly #ids = new Map<ArrayBuffer, number>();
-  /** ArrayBuffers of segments already given back: their views are stale. */
+  /** Guarded pools: each live allocation's own ArrayBuffer and its handle. */
+  readonly #guarded = new Map<ArrayBuffer, number>();
+  /** ArrayBuffers given back (segments, guarded allocations): their views are stale. */
   readonly #retired = new WeakSet<ArrayBuffer>();
   readonly #exitToken: WeakRef<{ close(): void }>;
   #closed = false;
   #serial = 0;
+  // Out-values of #reserve() and #locate(), kept in fields so the hot path
+  // allocates no object.
+  #offset = 0;
+  #segment = 0;
 
   /**
-   * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE for bad options.
-   * Memory is mapped lazily: a backing the OS refuses (say, a `dir` that does
-   * not exist) fails on the first allocation, with ERR_MAP_FAILED.
+   * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
+   * for bad options; PoolError ERR_MAP_FAILED for `guard` or `secure` where the runtime refuses
+   * external ArrayBuffers. Memory is mapped lazily: a backing the OS refuses (say, a `dir`
+   * that does not exist) fails on the first allocation, with ERR_MAP_FAILED.
+   *
+   * Where the runtime refuses external ArrayBuffers (Electron's V8 sandbox),
+   * an 'anonymous' or 'file' pool switches to 'heap' by itself, says so once
+   * per process with a warning (code MMAP_POOL_FALLBACK), and stats().backing
+   * reports 'heap'.
    */
   constructor(options?: PoolOptions) {
     super();
     const o = resolveOptions(options);
+    let backing = o.backing;
+    if (backing !== 'heap' && !binding.externalBuffersAllowed()) {
+      if (o.guard || o.secure) {
+        throw mapFailed('napi_create_external_arraybuffer', 0,
+          `pool "${o.name}": this runtime refuses external ArrayBuffers, which ${o.guard ? 'guard' : 'secure'}: true needs`);
+      }
+      backing = 'heap';
+      if (!fallbackWarned) {
+        fallbackWarned = true;
+        process.emitWarning(
+          `This runtime refuses external ArrayBuffers; mmap-pool pools use V8 heap memory instead of '${o.backing}' (stats().backing says 'heap')`,
+          { code: 'MMAP_POOL_FALLBACK' },
+        );
+      }
+    }
     this.#name = o.name;
-    this.#backing = o.backing;
+    this.#backing = backing;
+    this.#guard = o.guard;
+    this.#secure = o.secure;
     this.#chunkSize = o.chunkSize;
     this.#hugeThreshold = o.hugeThreshold;
     this.#maxBytes = o.maxBytes;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
     this.#native = new binding.NativePool({
-      backing: o.backing,
+      backing,
       dir: o.dir,
       chunkSize: o.chunkSize,
       hugeThreshold: o.hugeThreshold,
       maxBytes: o.maxBytes,
+      secure: o.secure,
       heapFactory: (size: number) => new ArrayBuffer(size),
     });
     this.#exitToken = track(this);
@@ -83,16 +132,39 @@ export class Pool extends EventEmitter {
   /**
    * A zero-filled Buffer of `size` bytes, like Buffer.alloc(size).
    * @throws TypeError ERR_INVALID_ARG_TYPE (size not a number), RangeError ERR_OUT_OF_RANGE
-   * (negative, fractional, NaN, above maxBytes or the Buffer limit), PoolError ERR_POOL_CLOSED,
-   * ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory).
+   * (negative, fractional, NaN, above maxBytes or the Buffer limit; a bad `align`), PoolError
+   * ERR_POOL_CLOSED, ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory).
    */
-  alloc(size: number): Buffer {
-    return this.#take(size, true, this.alloc);
+  alloc(size: number, options?: AllocOptions): Buffer {
+    return this.#buffer(size, true, options === undefined ? 0 : alignOf(options, this.alloc), this.alloc);
   }
 
-  /** Like alloc(), but the contents are unspecified (like Buffer.allocUnsafe). Same errors. */
-  allocUnsafe(size: number): Buffer {
-    return this.#take(size, false, this.allocUnsafe);
+  /**
+   * Like alloc(), but the contents are unspecified (like Buffer.allocUnsafe):
+   * the only way to see bytes an earlier allocation left (never in a
+   * `secure` pool, which wipes memory on free). Same errors.
+   */
+  allocUnsafe(size: number, options?: AllocOptions): Buffer {
+    return this.#buffer(size, false, options === undefined ? 0 : alignOf(options, this.allocUnsafe), this.allocUnsafe);
+  }
+
+  /**
+   * A zero-filled `Type` of `length` elements over pool memory, aligned to
+   * its element size: `pool.allocTyped(Float64Array, 100)`.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a TypedArray constructor), and alloc()'s errors for `length`
+   */
+  allocTyped<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, length: number): T {
+    if (typeof Type !== 'function' || !(Type.prototype instanceof (TypedArray as new () => object))) {
+      throw invalidArgType('Type', 'a TypedArray constructor', Type, this.allocTyped);
+    }
+    const unit = Type.BYTES_PER_ELEMENT;
+    if (typeof length !== 'number' || !(length >= 0) || length % 1 !== 0 || length * unit > this.#maxSize) {
+      throw this.#sizeError(length, this.allocTyped, 'length', Math.floor(this.#maxSize / unit));
+    }
+    const ab = this.#reserve(length * unit, true, unit, this.allocTyped);
+    const view = new Type(ab, this.#offset, length) as T & Tagged;
+    view[kSerial] = this.#serial;
+    return view;
   }
 
   /**
@@ -102,76 +174,69 @@ export class Pool extends EventEmitter {
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_UNKNOWN_ENCODING, and alloc()'s errors
    */
   from(value: Source, encoding?: BufferEncoding): Buffer {
-    if (typeof value === 'string') return this.#fromString(value, encoding);
-    if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !isArrayBuffer(value)) {
-      // Like Buffer.from: an object standing for a primitive (new String('ab'))
-      // is converted first.
-      const primitive = (value as { valueOf?: () => unknown }).valueOf?.();
-      if (primitive != null && primitive !== value && (typeof primitive === 'string' || typeof primitive === 'object')) {
-        return this.from(primitive as Source, encoding);
-      }
-      const toPrimitive = (value as { [Symbol.toPrimitive]?: (hint: string) => unknown })[Symbol.toPrimitive];
-      if (typeof toPrimitive === 'function') {
-        const str = toPrimitive.call(value, 'string');
-        if (typeof str === 'string') return this.#fromString(str, encoding);
-      }
+    const c = convert(value, encoding, this.from);
+    if ('bytes' in c) {
+      const buf = this.#buffer(c.bytes.length, false, 0, this.from);
+      buf.set(c.bytes);
+      return buf;
     }
-    let bytes: ArrayLike<number>;
-    if (ArrayBuffer.isView(value)) {
-      bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    } else if (isArrayBuffer(value)) {
-      bytes = new Uint8Array(value);
-    } else if (value !== null && typeof value === 'object' && typeof (value as ArrayLike<number>).length === 'number') {
-      bytes = value as ArrayLike<number>;
-    } else {
-      throw invalidArgType(
-        'value',
-        'of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object',
-        value,
-        this.from,
-      );
-    }
-    const buf = this.#take(bytes.length, false, this.from);
-    buf.set(bytes);
-    return buf;
+    // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
+    // hex and base64 (invalid characters, whitespace): shrink to what decodes.
+    const bound = Buffer.byteLength(c.text, c.encoding);
+    const buf = this.#buffer(bound, false, 0, this.from);
+    const written = buf.write(c.text, 0, bound, c.encoding);
+    if (written === bound) return buf;
+    const exact = this.#buffer(written, false, 0, this.from);
+    buf.copy(exact, 0, 0, written);
+    this.free(buf);
+    return exact;
   }
 
   /**
    * Gives the memory of `buf` back now, whatever its reference count. Views
-   * of it stay readable but their bytes may belong to a later allocation; a
-   * huge allocation's views are detached (length 0).
+   * of it stay readable but their bytes may belong to a later allocation;
+   * a huge allocation's views, and every view in a `guard` pool, are
+   * detached (length 0).
    * @throws TypeError ERR_INVALID_ARG_TYPE (not a Buffer/TypedArray/DataView), PoolError
-   * ERR_DOUBLE_FREE (already freed), ERR_FOREIGN_BUFFER (not from this pool, or a slice), ERR_POOL_CLOSED
+   * ERR_DOUBLE_FREE (already freed, or a stale Buffer of a reused slot), ERR_FOREIGN_BUFFER
+   * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
    */
   free(buf: ArrayBufferView): void {
-    const id = this.#segmentOf(buf, this.free);
-    const status = this.#native.free(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
-    if (status === NativeStatus.SegmentReleased) this.#retire(id);
+    const serial = this.#locate(buf, this.free);
+    if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
+    const status = this.#native.free(this.#segment, this.#offset, buf.byteLength, serial);
+    if (status === NativeStatus.SegmentReleased) this.#retire(this.#segment);
     else if (status !== NativeStatus.Ok) throw this.#statusError(status, 'free', this.free);
   }
 
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
   retain(buf: ArrayBufferView): number {
-    const id = this.#segmentOf(buf, this.retain);
-    const count = this.#native.retain(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
+    const serial = this.#locate(buf, this.retain);
+    const count = this.#native.retain(this.#segment, this.#offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
 
   /** Drops a reference to `buf`; frees it when none is left and then returns true. Same errors as free(). */
   release(buf: ArrayBufferView): boolean {
-    const id = this.#segmentOf(buf, this.release);
-    const count = this.#native.release(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
+    const serial = this.#locate(buf, this.release);
+    const segment = this.#segment;
+    const offset = this.#offset;
+    if (this.#guard && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
+      this.free(buf);
+      return true;
+    }
+    const count = this.#native.release(segment, offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
-    if (this.#segments[id]?.byteLength === 0) this.#retire(id);
+    if (this.#segments[segment]?.byteLength === 0) this.#retire(segment);
     return true;
   }
 
   /** The reference count of a live allocation (1 unless retained). Same errors as free(). */
   refCount(buf: ArrayBufferView): number {
-    const id = this.#segmentOf(buf, this.refCount);
-    const count = this.#native.refCount(id, buf.byteOffset, buf.byteLength, (buf as Tagged)[kSerial]!);
+    const serial = this.#locate(buf, this.refCount);
+    const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
@@ -180,9 +245,8 @@ export class Pool extends EventEmitter {
   owns(buf: unknown): boolean {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
     const serial = (buf as Tagged)[kSerial];
-    const id = this.#ids.get(buf.buffer as ArrayBuffer);
-    return id !== undefined && serial !== undefined &&
-      this.#native.refCount(id, buf.byteOffset, buf.byteLength, serial) > 0;
+    if (serial === undefined || !this.#find(buf)) return false;
+    return this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -193,10 +257,12 @@ export class Pool extends EventEmitter {
 
   /**
    * Frees every allocation at once and keeps the chunks mapped. Huge
-   * allocations are unmapped and their views detached. @throws ERR_POOL_CLOSED
+   * allocations are unmapped and their views detached (in a `guard` pool,
+   * every view). @throws ERR_POOL_CLOSED
    */
   reset(): void {
     this.#checkOpen(this.reset);
+    this.#detachGuarded();
     this.#native.reset();
     this.#sweep();
   }
@@ -219,6 +285,8 @@ export class Pool extends EventEmitter {
     return {
       name: this.#name,
       backing: this.#backing,
+      guard: this.#guard,
+      secure: this.#secure,
       closed: this.#closed,
       pageSize: binding.pageSize,
       chunkSize: this.#chunkSize,
@@ -243,6 +311,7 @@ export class Pool extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     untrack(this.#exitToken);
+    this.#detachGuarded();
     this.#native.close();
     this.#segments = [];
     this.#ids.clear();
@@ -252,50 +321,42 @@ export class Pool extends EventEmitter {
     this.close();
   }
 
-  #take(size: number, zero: boolean, caller: (...args: never[]) => unknown): Buffer {
+  #buffer(size: number, zero: boolean, align: number, caller: Caller): Buffer {
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
     }
+    const ab = this.#reserve(size, zero, align, caller);
+    const buf: Buffer & { [kSerial]?: number } = Buffer.from(ab, this.#offset, size);
+    buf[kSerial] = this.#serial;
+    return buf;
+  }
+
+  // Allocates `size` valid bytes; returns the ArrayBuffer to view, with the
+  // offset in #offset and the serial in #serial.
+  #reserve(size: number, zero: boolean, align: number, caller: Caller): ArrayBuffer {
     if (this.#closed) throw closedError(caller);
     const serial = (this.#serial = (this.#serial + 1) >>> 0);
-    const handle = this.#native.alloc(size, zero, serial);
+    const handle = this.#native.alloc(size, zero, serial, align);
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
     const id = Math.floor(handle / HANDLE_SPAN);
     const offset = handle - id * HANDLE_SPAN;
+    if (this.#guard) return this.#guardView(id, offset, size, serial, handle, caller);
     let ab = this.#segments[id];
     // A detached buffer here: its segment was given back to make room, and
     // the id now names a new one.
     if (ab === undefined || ab.byteLength === 0) ab = this.#expose(id, offset, size, serial, caller);
-    const buf: Buffer & { [kSerial]?: number } = Buffer.from(ab, offset, size);
-    buf[kSerial] = serial;
-    return buf;
-  }
-
-  #fromString(value: string, encoding: BufferEncoding | undefined): Buffer {
-    // Like Buffer.from: a missing or empty encoding means utf8.
-    if (typeof encoding !== 'string' || encoding.length === 0) encoding = 'utf8';
-    else if (!Buffer.isEncoding(encoding)) throw unknownEncoding(encoding, this.from);
-    // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
-    // hex and base64 (invalid characters, whitespace): shrink to what decodes.
-    const bound = Buffer.byteLength(value, encoding);
-    const buf = this.#take(bound, false, this.from);
-    const written = buf.write(value, 0, bound, encoding);
-    if (written === bound) return buf;
-    const exact = this.#take(written, false, this.from);
-    buf.copy(exact, 0, 0, written);
-    this.free(buf);
-    return exact;
+    this.#offset = offset;
+    return ab;
   }
 
   // First use of a segment: get its ArrayBuffer and pin it to this thread.
-  #expose(id: number, offset: number, size: number, serial: number, caller: (...args: never[]) => unknown): ArrayBuffer {
+  #expose(id: number, offset: number, size: number, serial: number, caller: Caller): ArrayBuffer {
     this.#retire(id);
     const ab = this.#native.segment(id);
-    if (ab === undefined) {
+    if (ab == null) {
       this.#native.free(id, offset, size, serial);  // a failed call changes nothing
-      const err = mapFailed('napi_create_external_arraybuffer', 0, 'the runtime refused an external ArrayBuffer');
-      Error.captureStackTrace(err, caller);
-      throw err;
+      throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
+        `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
     }
     // A transfer would detach the whole chunk under every other allocation.
     markAsUntransferable(ab);
@@ -304,17 +365,69 @@ export class Pool extends EventEmitter {
     return ab;
   }
 
-  #segmentOf(buf: ArrayBufferView, caller: (...args: never[]) => unknown): number {
+  #guardView(id: number, offset: number, size: number, serial: number, handle: number, caller: Caller): ArrayBuffer {
+    const ab = this.#native.view(id, offset, size);
+    if (ab === undefined) {
+      this.#native.free(id, offset, size, serial);
+      throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
+        `pool "${this.#name}": no ArrayBuffer could be made for a guarded allocation`), caller);
+    }
+    markAsUntransferable(ab);
+    this.#guarded.set(ab, handle);
+    this.#offset = 0;
+    return ab;
+  }
+
+  // Sets #segment and #offset for a view's allocation; false if it is not over
+  // live memory of this pool.
+  #find(buf: ArrayBufferView): boolean {
+    const ab = buf.buffer as ArrayBuffer;
+    if (this.#guard) {
+      const handle = this.#guarded.get(ab);
+      if (handle === undefined) return false;
+      this.#segment = Math.floor(handle / HANDLE_SPAN);
+      this.#offset = handle - this.#segment * HANDLE_SPAN + buf.byteOffset;
+      return true;
+    }
+    const id = this.#ids.get(ab);
+    if (id === undefined || ab.byteLength === 0) return false;
+    this.#segment = id;
+    this.#offset = buf.byteOffset;
+    return true;
+  }
+
+  // Checks `buf` for free/retain/release/refCount; returns its serial, with
+  // its place in #segment and #offset.
+  #locate(buf: ArrayBufferView, caller: Caller): number {
     if (!ArrayBuffer.isView(buf)) {
       throw invalidArgType('buf', 'an instance of Buffer, TypedArray, or DataView', buf, caller);
     }
     this.#checkOpen(caller);
+    const serial = (buf as Tagged)[kSerial];
+    if (serial !== undefined && this.#find(buf)) return serial;
     const ab = buf.buffer as ArrayBuffer;
     const id = this.#ids.get(ab);
-    if (id !== undefined && ab.byteLength !== 0 && (buf as Tagged)[kSerial] !== undefined) return id;
     if (id !== undefined && ab.byteLength === 0) this.#retire(id);
-    const stale = this.#retired.has(ab) && (buf as Tagged)[kSerial] !== undefined;
+    const stale = serial !== undefined && this.#retired.has(ab);
     throw this.#statusError(stale ? NativeStatus.DoubleFree : NativeStatus.Foreign, caller.name, caller);
+  }
+
+  // Guarded pools: check that the allocation can be freed, then detach its
+  // ArrayBuffer before the memory goes back.
+  #unguard(buf: ArrayBufferView, ab: ArrayBuffer, serial: number, caller: Caller): void {
+    const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
+    if (count < 0) throw this.#statusError(count, caller.name, caller);
+    this.#native.detach(ab);
+    this.#guarded.delete(ab);
+    this.#retired.add(ab);
+  }
+
+  #detachGuarded(): void {
+    for (const ab of this.#guarded.keys()) {
+      this.#native.detach(ab);
+      this.#retired.add(ab);
+    }
+    this.#guarded.clear();
   }
 
   // A segment the allocator gave back (huge free, trim, reset): forget it.
@@ -333,53 +446,59 @@ export class Pool extends EventEmitter {
     }
   }
 
-  #checkOpen(caller: (...args: never[]) => unknown): void {
+  #checkOpen(caller: Caller): void {
     if (this.#closed) throw closedError(caller);
   }
 
-  #sizeError(size: unknown, caller: (...args: never[]) => unknown): Error {
-    if (typeof size !== 'number') return invalidArgType('size', 'of type number', size, caller);
-    if (size > this.#maxBytes && size <= MAX_BUFFER && Number.isInteger(size)) {
-      return outOfRange('size', `<= maxBytes (${this.#maxBytes})`, size, caller);
+  #sizeError(size: unknown, caller: Caller, name = 'size', max = this.#maxSize): Error {
+    if (typeof size !== 'number') return invalidArgType(name, 'of type number', size, caller);
+    if (name === 'size' && size > this.#maxBytes && size <= MAX_BUFFER && Number.isInteger(size)) {
+      return outOfRange(name, `<= maxBytes (${this.#maxBytes})`, size, caller);
     }
-    return outOfRange('size', `an integer >= 0 && <= ${this.#maxSize}`, size, caller);
+    return outOfRange(name, `an integer >= 0 && <= ${max}`, size, caller);
   }
 
-  #statusError(status: number, what: string, caller: (...args: never[]) => unknown): Error {
-    let err: Error;
+  #statusError(status: number, what: string, caller: Caller): Error {
     switch (status) {
       case NativeStatus.DoubleFree:
-        err = new PoolError('ERR_DOUBLE_FREE', `${what}: this buffer's memory was already freed`);
-        break;
+        return withStack(new PoolError('ERR_DOUBLE_FREE', `${what}: this buffer's memory was already freed`), caller);
       case NativeStatus.Foreign:
-        err = new PoolError('ERR_FOREIGN_BUFFER', `${what}: this buffer was not handed out by pool "${this.#name}" (a slice of one is not accepted either)`);
-        break;
+        return withStack(new PoolError('ERR_FOREIGN_BUFFER',
+          `${what}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
       case NativeStatus.Exhausted: {
         const mapped = this.#native.stats().mappedBytes;
-        err = new PoolError('ERR_POOL_EXHAUSTED', `${what}: pool "${this.#name}" would pass maxBytes (${mapped} of ${this.#maxBytes} bytes mapped)`);
-        break;
+        return withStack(new PoolError('ERR_POOL_EXHAUSTED',
+          `${what}: pool "${this.#name}" would pass maxBytes (${mapped} of ${this.#maxBytes} bytes mapped)`), caller);
       }
       case NativeStatus.MapFailed: {
         const { errno, syscall } = this.#native.lastError();
-        err = mapFailed(syscall, errno, `${what}: the OS refused memory for pool "${this.#name}" (backing '${this.#backing}')`);
-        break;
+        return withStack(mapFailed(syscall, errno,
+          `${what}: the OS refused memory for pool "${this.#name}" (backing '${this.#backing}'${this.#secure ? ', secure' : ''})`), caller);
       }
       case NativeStatus.Closed:
         return closedError(caller);
       default:
-        err = outOfRange('reference count', `< ${2 ** 32 - 1}`, status);
+        return withStack(outOfRange('reference count', `< ${2 ** 32 - 1}`, status), caller);
     }
-    Error.captureStackTrace(err, caller);
-    return err;
   }
 }
 
-function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArrayBuffer {
-  return value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer);
+function alignOf(options: AllocOptions, caller: Caller): number {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller);
+  const align = options.align;
+  if (align === undefined) return 0;
+  if (typeof align !== 'number') throw invalidArgType('options.align', 'of type number', align, caller);
+  if (!(Number.isInteger(align) && align >= 1 && align <= binding.pageSize && (align & (align - 1)) === 0)) {
+    throw outOfRange('options.align', `a power of two >= 1 && <= ${binding.pageSize} (the page size)`, align, caller);
+  }
+  return align;
 }
 
-function closedError(caller: (...args: never[]) => unknown): PoolError {
-  const err = new PoolError('ERR_POOL_CLOSED', `${caller.name || 'call'}(): the pool is closed`);
+function withStack<E extends Error>(err: E, caller: Caller): E {
   Error.captureStackTrace(err, caller);
   return err;
+}
+
+function closedError(caller: Caller): PoolError {
+  return withStack(new PoolError('ERR_POOL_CLOSED', `${caller.name || 'call'}(): the pool is closed`), caller);
 }

@@ -14,7 +14,10 @@ export interface SizeClassStats {
 
 export interface PoolStats {
   name: string;
+  /** The backing in use: 'heap' where the runtime refused external ArrayBuffers. */
   backing: Backing;
+  guard: boolean;
+  secure: boolean;
   closed: boolean;
   pageSize: number;
   chunkSize: number;

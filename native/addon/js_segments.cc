@@ -2,6 +2,8 @@
 #include "js_segments.h"
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 namespace mmap_pool {
 namespace addon {
@@ -19,8 +21,9 @@ void JsSegment::Unref() {
 }
 
 JsSegmentSource::JsSegmentSource(napi_env env, platform::Backing backing,
-                                 std::string dir, bool heap, napi_value heap_factory)
-    : env_(env), backing_(backing), dir_(std::move(dir)), heap_(heap) {
+                                 std::string dir, bool heap, napi_value heap_factory,
+                                 bool secure)
+    : env_(env), backing_(backing), dir_(std::move(dir)), heap_(heap), secure_(secure) {
   if (heap_ && heap_factory != nullptr) napi_create_reference(env_, heap_factory, 1, &heap_factory_);
 }
 
@@ -28,10 +31,39 @@ JsSegmentSource::~JsSegmentSource() {
   if (heap_factory_ != nullptr) napi_delete_reference(env_, heap_factory_);
 }
 
+bool JsSegmentSource::ExternalBuffersAllowed(napi_env env) {
+  const char* simulate = std::getenv("MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS");
+  if (simulate != nullptr && std::strcmp(simulate, "1") == 0) return false;
+  static uint8_t probe_byte = 0;
+  napi_value probe;
+  napi_status st = napi_create_external_arraybuffer(env, &probe_byte, 1, nullptr, nullptr, &probe);
+  if (st == napi_ok) {
+    napi_detach_arraybuffer(env, probe);
+    return true;
+  }
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  return st != napi_no_external_buffers_allowed;
+}
+
 alloc::Segment* JsSegmentSource::Acquire(size_t size, alloc::SourceError* err) {
+  if (heap_) return AcquireHeap(size, err);
+  return AcquireMapped(size, secure_, err);
+}
+
+alloc::Segment* JsSegmentSource::AcquireHuge(size_t size, alloc::SourceError* err) {
+  if (heap_) return AcquireHeap(size, err);
+  return AcquireMapped(size, true, err);
+}
+
+// new ArrayBuffer(size) made in JS: a RangeError there is an error here.
+alloc::Segment* JsSegmentSource::AcquireHeap(size_t size, alloc::SourceError* err) {
   auto* seg = new JsSegment();
-  if (heap_) {
-    // new ArrayBuffer(size) in JS: a RangeError there is an error here.
+  {
     napi_value factory, global, arg, result;
     void* data = nullptr;
     size_t length = 0;
@@ -61,22 +93,35 @@ alloc::Segment* JsSegmentSource::Acquire(size_t size, alloc::SourceError* err) {
     live_.insert(seg);
     return seg;
   }
+}
+
+// A mapping of `size` usable bytes, followed by an inaccessible guard of one
+// map granule when `guard`; locked and kept out of core dumps when secure.
+alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::SourceError* err) {
+  auto* seg = new JsSegment();
+  const size_t guard_bytes = guard ? platform::MapGranularity() : 0;
   platform::MapError map_err;
-  if (!platform::Map(backing_, dir_.c_str(), size, &seg->mapping, &map_err)) {
+  bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err) &&
+            (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
+            (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
+  if (!ok) {
+    platform::Unmap(&seg->mapping);
     delete seg;
     err->code = map_err.code;
     err->syscall = map_err.syscall;
     return nullptr;
   }
+  if (secure_) platform::ExcludeFromDumps(seg->mapping, 0, size);
   seg->base = seg->mapping.addr;
   seg->size = size;
   live_.insert(seg);
   return seg;
 }
 
-napi_value JsSegmentSource::Expose(alloc::Segment* segment) {
+napi_value JsSegmentSource::Expose(alloc::Segment* segment, bool* refused) {
   auto* seg = static_cast<JsSegment*>(segment);
   napi_value buffer = nullptr;
+  *refused = false;
   if (seg->buffer_ref != nullptr) {
     napi_get_reference_value(env_, seg->buffer_ref, &buffer);
     if (buffer != nullptr) return buffer;
@@ -84,12 +129,28 @@ napi_value JsSegmentSource::Expose(alloc::Segment* segment) {
     seg->buffer_ref = nullptr;
   }
   if (heap_) return nullptr;  // a heap segment's buffer is never collected first
+  if (!ExternalBuffersAllowed(env_)) {
+    *refused = true;
+    return nullptr;
+  }
   if (napi_create_external_arraybuffer(env_, seg->base, seg->size, FinalizeSegmentBuffer,
                                        seg, &buffer) != napi_ok) {
     return nullptr;
   }
   seg->refs++;
   napi_create_reference(env_, buffer, 0, &seg->buffer_ref);
+  return buffer;
+}
+
+napi_value JsSegmentSource::ExposeRange(alloc::Segment* segment, size_t offset, size_t len) {
+  auto* seg = static_cast<JsSegment*>(segment);
+  if (heap_ || offset + len > seg->size) return nullptr;
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env_, seg->base + offset, len, FinalizeSegmentBuffer, seg,
+                                       &buffer) != napi_ok) {
+    return nullptr;
+  }
+  seg->refs++;
   return buffer;
 }
 

@@ -47,18 +47,32 @@ struct JsSegment : alloc::Segment {
 class JsSegmentSource : public alloc::SegmentSource {
  public:
   // `heap_factory`: for the heap backing, a JS function (size) => ArrayBuffer.
+  // `secure`: lock every mapping in RAM, keep it out of core dumps and put
+  // an inaccessible guard page after it.
   JsSegmentSource(napi_env env, platform::Backing backing, std::string dir,
-                  bool heap, napi_value heap_factory);
+                  bool heap, napi_value heap_factory, bool secure);
   ~JsSegmentSource() override;
 
   alloc::Segment* Acquire(size_t size, alloc::SourceError* err) override;
+  // Huge allocations always get a guard page after them.
+  alloc::Segment* AcquireHuge(size_t size, alloc::SourceError* err) override;
   void Release(alloc::Segment* segment) override;
   size_t Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) override;
   size_t Granularity() const override { return platform::MapGranularity(); }
 
-  // The ArrayBuffer over a segment, created on first use. nullptr on failure
-  // (with a JS exception pending).
-  napi_value Expose(alloc::Segment* segment);
+  // The ArrayBuffer over a segment, created on first use. nullptr when the
+  // runtime refuses external ArrayBuffers (`refused` set) or on failure.
+  napi_value Expose(alloc::Segment* segment, bool* refused);
+
+  // Whether this runtime hands out external ArrayBuffers; false where it
+  // returns napi_no_external_buffers_allowed (Electron's V8 sandbox), or
+  // where MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1 asks tests to pretend so.
+  static bool ExternalBuffersAllowed(napi_env env);
+
+  // A new ArrayBuffer over [offset, offset+len) of a segment, for guarded
+  // allocations; it keeps the segment mapped until it is detached or
+  // collected. nullptr on failure.
+  napi_value ExposeRange(alloc::Segment* segment, size_t offset, size_t len);
 
   // Detaches the ArrayBuffers of every live segment (before a close unmaps
   // any of them, so no view of this pool is attached while memory goes).
@@ -70,10 +84,14 @@ class JsSegmentSource : public alloc::SegmentSource {
   bool heap() const { return heap_; }
 
  private:
+  alloc::Segment* AcquireHeap(size_t size, alloc::SourceError* err);
+  alloc::Segment* AcquireMapped(size_t size, bool guard, alloc::SourceError* err);
+
   napi_env env_;
   platform::Backing backing_;
   std::string dir_;
   bool heap_;
+  bool secure_;
   bool abandoned_ = false;
   napi_ref heap_factory_ = nullptr;
   std::unordered_set<JsSegment*> live_;

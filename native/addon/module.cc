@@ -37,6 +37,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   exports.Set("NativePool", PoolWrap::Define(env));
+  exports.Set("externalBuffersAllowed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));
+              }));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
   exports.Set("mapGranularity",
               Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));

@@ -37,6 +37,8 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Release>("release"),
                          InstanceMethod<&PoolWrap::RefCount>("refCount"),
                          InstanceMethod<&PoolWrap::Segment>("segment"),
+                         InstanceMethod<&PoolWrap::View>("view"),
+                         InstanceMethod<&PoolWrap::Detach>("detach"),
                          InstanceMethod<&PoolWrap::Reset>("reset"),
                          InstanceMethod<&PoolWrap::Trim>("trim"),
                          InstanceMethod<&PoolWrap::Stats>("stats"),
@@ -46,7 +48,7 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                      });
 }
 
-// new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, heapFactory })
+// new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, secure, heapFactory })
 // with values already validated by lib/options.ts.
 PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
   Napi::Env env = info.Env();
@@ -60,19 +62,21 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   platform::Backing b = backing == "file" ? platform::Backing::kFile : platform::Backing::kAnonymous;
   std::string dir = o.Has("dir") && o.Get("dir").IsString() ? o.Get("dir").As<Napi::String>().Utf8Value() : "";
   napi_value factory = heap ? static_cast<napi_value>(o.Get("heapFactory")) : nullptr;
+  bool secure = o.Get("secure").ToBoolean().Value();
 
   alloc::ArenaOptions opt;
   opt.chunk_size = ToSize(o.Get("chunkSize"));
   opt.huge_threshold = ToSize(o.Get("hugeThreshold"));
   opt.max_bytes = ToSize(o.Get("maxBytes"));
   opt.page_size = platform::PageSize() < 4096 ? 4096 : platform::PageSize();
+  opt.zero_on_free = secure;
   if (opt.chunk_size == 0 || opt.chunk_size % opt.page_size != 0 ||
       opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kOffsetSpan ||
       opt.huge_threshold > opt.chunk_size) {
     Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
     return;
   }
-  source_.reset(new JsSegmentSource(env, b, dir, heap, factory));
+  source_.reset(new JsSegmentSource(env, b, dir, heap, factory, secure));
   arena_.reset(new alloc::Arena(opt, source_.get()));
   registry_ = env.GetInstanceData<PoolRegistry>();
   if (registry_ != nullptr) registry_->pools.insert(this);
@@ -94,10 +98,13 @@ void PoolWrap::Abandon() {
 
 Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
-  bool zero = info[1].ToBoolean().Value();
+  // Only calls that cannot fail while a worker is being terminated (no
+  // coercion: lib/ passes exactly a boolean and numbers).
+  bool zero = info[1].As<Napi::Boolean>().Value();
   uint32_t serial = info[2].As<Napi::Number>().Uint32Value();
+  size_t align = info.Length() > 3 ? ToSize(info[3]) : 0;
   alloc::Handle h;
-  alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_);
+  alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_, align);
   if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), h.segment * kOffsetSpan + static_cast<double>(h.offset));
 }
@@ -128,13 +135,31 @@ Napi::Value PoolWrap::RefCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), count);
 }
 
-// The ArrayBuffer over segment `id`, or undefined when there is none.
+// The ArrayBuffer over segment `id`; null when the runtime refuses external
+// ArrayBuffers, undefined when there is no such segment or it cannot be made.
 Napi::Value PoolWrap::Segment(const Napi::CallbackInfo& info) {
   alloc::Segment* seg = arena_->FindSegment(info[0].As<Napi::Number>().Uint32Value());
   if (seg == nullptr) return info.Env().Undefined();
-  napi_value buffer = source_->Expose(seg);
+  bool refused = false;
+  napi_value buffer = source_->Expose(seg, &refused);
+  if (buffer == nullptr) return refused ? info.Env().Null() : info.Env().Undefined();
+  return Napi::Value(info.Env(), buffer);
+}
+
+// view(segment, offset, length): an ArrayBuffer of its own over one
+// allocation (guarded pools), or undefined.
+Napi::Value PoolWrap::View(const Napi::CallbackInfo& info) {
+  alloc::Segment* seg = arena_->FindSegment(info[0].As<Napi::Number>().Uint32Value());
+  if (seg == nullptr) return info.Env().Undefined();
+  napi_value buffer = source_->ExposeRange(seg, ToSize(info[1]), ToSize(info[2]));
   if (buffer == nullptr) return info.Env().Undefined();
   return Napi::Value(info.Env(), buffer);
+}
+
+// detach(arrayBuffer): true when it is detached now.
+Napi::Value PoolWrap::Detach(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]) == napi_ok);
 }
 
 Napi::Value PoolWrap::Reset(const Napi::CallbackInfo& info) {

@@ -46,6 +46,8 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value RefCount(const Napi::CallbackInfo& info);
   Napi::Value Segment(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value Trim(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);

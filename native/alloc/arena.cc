@@ -22,7 +22,8 @@ Arena::Arena(const ArenaOptions& options, SegmentSource* source)
   huge_class_limit_ = ClassIndex(opt_.huge_threshold);
   for (uint32_t c = 0; c < kSmallClasses; c++) {
     ClassState& cs = classes_[c];
-    cs.slab_pages = SlabPages(c, opt_.page_size);
+    cs.slab_pages = SlabPages(c, opt_.page_size,
+                              static_cast<uint32_t>(opt_.chunk_size / opt_.page_size));
     cs.slab_slots = static_cast<uint32_t>(cs.slab_pages * opt_.page_size / ClassSize(c));
   }
 }
@@ -31,12 +32,16 @@ Arena::~Arena() { Close(); }
 
 // ---- allocation -------------------------------------------------------------
 
-Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err) {
+Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+                    size_t align) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return Status::kClosed;
-  if (size > opt_.max_bytes) return Status::kTooLarge;
+  if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
   if (size > opt_.huge_threshold) return AllocHuge(size, serial, out, err);
   uint32_t cls = ClassIndex(size);
+  // Slabs and runs start on page boundaries, so a class whose size is a
+  // multiple of `align` has every slot aligned. Runs are page-aligned.
+  while (align > kQuantum && IsSmallClass(cls) && ClassSize(cls) % align != 0) cls++;
   if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, serial, out, err);
   return AllocLarge(cls, size, zero, serial, out, err);
 }
@@ -113,7 +118,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
 Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err) {
   size_t mapped = RoundUp(size, source_->Granularity());
   if (mapped < size || !MakeRoom(mapped)) return Status::kExhausted;
-  Segment* seg = source_->Acquire(mapped, err);
+  Segment* seg = source_->AcquireHuge(mapped, err);
   if (seg == nullptr) return Status::kMapFailed;
   uint32_t id = NewId(seg);
   records_[id].huge_req = size;
@@ -134,6 +139,10 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
   if (it == free_runs_.end()) {
     if (NewChunk(err, st) == nullptr) return false;
     it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
+    if (it == free_runs_.end()) {  // cannot happen: every run fits a chunk
+      *st = Status::kTooLarge;
+      return false;
+    }
   }
   uint32_t n = std::get<0>(*it), id = std::get<1>(*it), start = std::get<2>(*it);
   free_runs_.erase(it);
@@ -241,6 +250,9 @@ Status Arena::FreeLocated(const Located& at) {
   }
   if (at.slab == nullptr) {
     PageMeta& head = r.chunk->pages[at.first_page];
+    if (opt_.zero_on_free) {
+      std::memset(r.chunk->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
+    }
     CountFree(head.req, size_t{head.pages} * opt_.page_size);
     classes_[head.cls].live--;
     FreeRun(r.chunk, at.first_page, head.pages);
@@ -248,6 +260,11 @@ Status Arena::FreeLocated(const Located& at) {
   }
   Slab* slab = at.slab;
   ClassState& cs = classes_[slab->cls];
+  if (opt_.zero_on_free) {
+    std::memset(slab->chunk->segment->base + size_t{slab->first_page} * opt_.page_size +
+                    size_t{at.slot} * slab->slot_size,
+                0, slab->req[at.slot]);
+  }
   CountFree(slab->req[at.slot], slab->slot_size);
   cs.live--;
   slab->Put(at.slot);

@@ -61,6 +61,7 @@ struct ArenaOptions {
   size_t huge_threshold = size_t{1} << 20;  // <= chunk_size
   size_t max_bytes = SIZE_MAX;           // cap on mapped bytes
   size_t page_size = 4096;               // power of two
+  bool zero_on_free = false;             // secure pools: wipe memory when it is freed
 };
 
 struct ClassStats {
@@ -107,7 +108,10 @@ class Arena {
   // Allocates `size` bytes under the caller's `serial`; zero-fills them when
   // `zero`. kExhausted when max_bytes would be passed (after giving back
   // empty chunks), kMapFailed (with `err`) when the source fails.
-  Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
+  // `align` (a power of two up to the page size; 0 = no demand) picks the
+  // smallest class whose slots all start at a multiple of it.
+  Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+               size_t align = 0);
   Status Free(const Ref& ref);
   Status Retain(const Ref& ref, uint32_t* count);
   // Drops one reference; frees at zero (count 0, status kOk/kSegmentReleased).

@@ -1,5 +1,6 @@
 // Arena: the whole-pool operations (reset, trim, close) and the read-outs
 // (stats, dump). Threads: each public method locks mu_.
+#include <cstring>
 #include <string>
 
 #include "arena.h"
@@ -34,6 +35,7 @@ void Arena::Reset() {
       ReleaseSegment(id);
       continue;
     }
+    if (opt_.zero_on_free) std::memset(r.segment->base, 0, r.segment->size);
     ClearChunk(r.chunk);
     free_runs_.insert(FreeRunKey(r.chunk->npages, id, 0));
   }

@@ -35,6 +35,9 @@ class SegmentSource {
   // New zero-filled memory of exactly `size` bytes (a multiple of
   // Granularity()). nullptr on failure, with `err` filled.
   virtual Segment* Acquire(size_t size, SourceError* err) = 0;
+  // Memory for one huge allocation. Sources may add an inaccessible guard
+  // page after it; by default the same as Acquire.
+  virtual Segment* AcquireHuge(size_t size, SourceError* err) { return Acquire(size, err); }
   // The arena is done with the segment: no allocation lives in it any more.
   virtual void Release(Segment* segment) = 0;
   // Return the pages of [offset, offset+len) to the OS, keeping them usable.

@@ -3,9 +3,9 @@
 namespace mmap_pool {
 namespace alloc {
 
-uint32_t SlabPages(uint32_t index, size_t page_size) {
+uint32_t SlabPages(uint32_t index, size_t page_size, uint32_t max_pages) {
   const size_t size = ClassSize(index);
-  const uint32_t kMaxPages = 32;
+  const uint32_t kMaxPages = max_pages < 32 ? max_pages : 32;
   uint32_t best = 1;
   size_t best_waste_num = page_size, best_waste_den = 1;  // waste / slab bytes
   for (uint32_t pages = 1; pages <= kMaxPages; pages++) {

@@ -55,10 +55,11 @@ inline size_t ClassSize(uint32_t index) {
 
 inline bool IsSmallClass(uint32_t index) { return index < kSmallClasses; }
 
-// How many pages a slab of a small class spans: the fewest pages (at most 32)
-// that hold at least four slots and waste under 1/64 of the slab, else the
-// least wasteful size up to 32 pages.
-uint32_t SlabPages(uint32_t index, size_t page_size);
+// How many pages a slab of a small class spans: the fewest pages (at most
+// `max_pages`, itself at most 32) that hold at least four slots and waste
+// under 1/64 of the slab, else the least wasteful size that holds a slot.
+// A slab must fit in a chunk, so callers pass the chunk's page count.
+uint32_t SlabPages(uint32_t index, size_t page_size, uint32_t max_pages = 32);
 
 }  // namespace alloc
 }  // namespace mmap_pool

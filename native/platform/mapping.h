@@ -66,6 +66,15 @@ bool Discard(const Mapping& m, size_t offset, size_t len);
 // Makes [offset, offset + len) inaccessible (no read, write or execute).
 bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err);
 
+// Locks [offset, offset + len) in RAM (never paged or swapped out). Fails
+// with the OS error when the locked-memory limit (RLIMIT_MEMLOCK, or the
+// working-set quota on Windows) is too low. Unmap unlocks.
+bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err);
+
+// Leaves [offset, offset + len) out of core dumps where the OS allows it
+// (MADV_DONTDUMP on Linux; a no-op elsewhere).
+void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);
+
 }  // namespace platform
 }  // namespace mmap_pool
 

@@ -150,6 +150,21 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {
   return true;
 }
 
+bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {
+  if (mlock(m.addr + offset, len) != 0) return Fail(err, "mlock");
+  return true;
+}
+
+void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len) {
+#if defined(MADV_DONTDUMP)
+  madvise(m.addr + offset, len, MADV_DONTDUMP);
+#else
+  (void)m;
+  (void)offset;
+  (void)len;
+#endif
+}
+
 }  // namespace platform
 }  // namespace mmap_pool
 

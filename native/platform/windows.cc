@@ -256,6 +256,17 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {
   return true;
 }
 
+bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {
+  // VirtualLock is limited by the process's minimum working set; a failure
+  // (ERROR_WORKING_SET_QUOTA) is reported, not worked around.
+  if (!VirtualLock(m.addr + offset, len)) return Fail(err, "VirtualLock");
+  return true;
+}
+
+void ExcludeFromDumps(const Mapping&, size_t, size_t) {
+  // Windows has no per-range switch for what goes into a crash dump.
+}
+
 }  // namespace platform
 }  // namespace mmap_pool
 

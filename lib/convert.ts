@@ -1,0 +1,44 @@
+// What Pool.from() accepts, turned into bytes the way Buffer.from() does it.
+import { invalidArgType, unknownEncoding } from './errors.js';
+
+export type Source = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer | ArrayLike<number>;
+
+export function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArrayBuffer {
+  return value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer);
+}
+
+/** A string to encode, or bytes to copy. */
+export type Converted = { text: string; encoding: BufferEncoding } | { bytes: ArrayLike<number> };
+
+/**
+ * @throws TypeError ERR_INVALID_ARG_TYPE (nothing Buffer.from would take), ERR_UNKNOWN_ENCODING
+ */
+export function convert(value: Source, encoding: unknown, caller: (...args: never[]) => unknown): Converted {
+  if (typeof value === 'string') {
+    // Like Buffer.from: a missing or empty encoding means utf8.
+    if (typeof encoding !== 'string' || encoding.length === 0) return { text: value, encoding: 'utf8' };
+    if (!Buffer.isEncoding(encoding)) throw unknownEncoding(encoding, caller);
+    return { text: value, encoding };
+  }
+  if (ArrayBuffer.isView(value)) return { bytes: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+  if (isArrayBuffer(value)) return { bytes: new Uint8Array(value) };
+  if (value !== null && typeof value === 'object') {
+    // An object standing for a primitive (new String('ab')) is converted first.
+    const primitive = (value as { valueOf?: () => unknown }).valueOf?.();
+    if (primitive != null && primitive !== value && (typeof primitive === 'string' || typeof primitive === 'object')) {
+      return convert(primitive as Source, encoding, caller);
+    }
+    const toPrimitive = (value as { [Symbol.toPrimitive]?: (hint: string) => unknown })[Symbol.toPrimitive];
+    if (typeof toPrimitive === 'function') {
+      const text = toPrimitive.call(value, 'string');
+      if (typeof text === 'string') return convert(text, encoding, caller);
+    }
+    if (typeof (value as ArrayLike<number>).length === 'number') return { bytes: value as ArrayLike<number> };
+  }
+  throw invalidArgType(
+    'value',
+    'of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object',
+    value,
+    caller,
+  );
+}
