@@ -82,6 +82,18 @@ export function outOfRange(name: string, range: string, actual: unknown, caller?
   );
 }
 
+/** TypeError, code ERR_INVALID_RETURN_VALUE: a user callback returned the wrong kind of value. */
+export function invalidReturnValue(expected: string, fn: string, actual: unknown, caller?: Caller): TypeError {
+  const got = actual === null ? 'null'
+    : typeof actual === 'object' ? `an instance of ${(actual as object).constructor?.name ?? 'Object'}`
+    : `type ${typeof actual}`;
+  return withCode(
+    new TypeError(`Expected ${expected} to be returned from the "${fn}" function but got ${got}.`),
+    'ERR_INVALID_RETURN_VALUE',
+    caller,
+  );
+}
+
 /** TypeError, code ERR_UNKNOWN_ENCODING. */
 export function unknownEncoding(encoding: unknown, caller?: Caller): TypeError {
   return withCode(new TypeError(`Unknown encoding: ${String(encoding)}`), 'ERR_UNKNOWN_ENCODING', caller);

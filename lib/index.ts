@@ -5,3 +5,4 @@ export { PoolError, type PoolErrorCode } from './errors.js';
 export { defaultBacking, type Backing, type PoolOptions } from './options.js';
 export { formatStats, formatBytes } from './stats.js';
 export type { PoolStats, PoolDump, SizeClassStats, ChunkDump, RunDump, AllocationDump } from './stats.js';
+export { ObjectPool, type ObjectPoolOptions, type ObjectPoolStats, type Lease } from './object-pool.js';
