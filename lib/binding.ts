@@ -77,6 +77,8 @@ export interface NativePool {
   reset(): void;
   trim(): number;
   stats(): NativeStats;
+  /** Bytes mapped now (chunks and huge mappings). */
+  mapped(): number;
   /** JSON text; see PoolDump in lib/stats.ts. */
   dump(): string;
   close(): void;

@@ -2,8 +2,12 @@
 // worker) exits. Pools are held weakly, so an unreferenced pool can still be
 // collected; this is defence in depth, not how temp files go away (they are
 // unlinked, or delete-on-close, from the start).
+import { writeSync } from 'node:fs';
+
 interface Closable {
   close(): void;
+  /** A line for stderr when the pool still holds allocations it should report, else undefined. */
+  exitReport?(): string | undefined;
 }
 
 const open = new Set<WeakRef<Closable>>();
@@ -13,7 +17,10 @@ let hooked = false;
 function closeAll(): void {
   for (const ref of open) {
     try {
-      ref.deref()?.close();
+      const pool = ref.deref();
+      const report = pool?.exitReport?.();
+      if (report !== undefined) writeSync(2, `${report}\n`);  // synchronous: the process is exiting
+      pool?.close();
     } catch {
       // Exiting: one pool failing to close must not stop the others.
     }

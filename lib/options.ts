@@ -3,6 +3,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { tmpdir } from 'node:os';
 
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
+import { LEAK_LEVELS, type LeakDetection } from './leaks.js';
+import type { PressureThresholds } from './pressure.js';
 
 export type Backing = 'anonymous' | 'file' | 'heap';
 
@@ -31,6 +33,12 @@ export interface PoolOptions {
    * locked-memory limit (ulimit -l) large enough for the chunks. Default: false.
    */
   secure?: boolean;
+  /** Netty's levels: 'disabled' | 'simple' (1 in 128 tracked) | 'advanced' (+ stacks) | 'paranoid' (all). Default 'simple'. */
+  leakDetection?: LeakDetection;
+  /** Shares of maxBytes at which 'pressure' events fire. Default { warning: 0.8, critical: 0.95 }. */
+  thresholds?: PressureThresholds;
+  /** A pressure level fires again only after this many ms. Default 30000. */
+  cooldownMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -42,6 +50,10 @@ export interface ResolvedOptions {
   name: string;
   guard: boolean;
   secure: boolean;
+  leakDetection: LeakDetection;
+  warning: number;
+  critical: number;
+  cooldownMs: number;
 }
 
 export const KiB = 1024;
@@ -118,5 +130,25 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   if (!Number.isInteger(hugeThreshold) || hugeThreshold < 0 || hugeThreshold > chunkSize) {
     throw outOfRange('options.hugeThreshold', `an integer >= 0 && <= ${chunkSize} (chunkSize)`, hugeThreshold);
   }
-  return { backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure };
+  const leakDetection = options.leakDetection ?? 'simple';
+  if (typeof leakDetection !== 'string') throw invalidArgType('options.leakDetection', 'of type string', leakDetection);
+  if (!LEAK_LEVELS.includes(leakDetection)) {
+    throw invalidArgValue('options.leakDetection', leakDetection, `must be one of ${LEAK_LEVELS.map((l) => `'${l}'`).join(', ')}`);
+  }
+  const thresholds = options.thresholds ?? {};
+  if (thresholds === null || typeof thresholds !== 'object') throw invalidArgType('options.thresholds', 'of type object', thresholds);
+  const warning = share(thresholds.warning, 0.8, 'options.thresholds.warning');
+  const critical = share(thresholds.critical, 0.95, 'options.thresholds.critical');
+  if (warning > critical) throw outOfRange('options.thresholds.warning', `<= options.thresholds.critical (${critical})`, warning);
+  const cooldownMs = options.cooldownMs ?? 30_000;
+  if (typeof cooldownMs !== 'number') throw invalidArgType('options.cooldownMs', 'of type number', cooldownMs);
+  if (!(cooldownMs >= 0 && cooldownMs !== Infinity)) throw outOfRange('options.cooldownMs', 'a finite number >= 0', cooldownMs);
+  return { backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure, leakDetection, warning, critical, cooldownMs };
+}
+
+function share(value: unknown, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!(value > 0 && value <= 1)) throw outOfRange(name, '> 0 && <= 1', value);
+  return value;
 }

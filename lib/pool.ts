@@ -19,6 +19,8 @@ import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.j
 import { convert, type Source } from './convert.js';
 import { invalidArgType, mapFailed, outOfRange, PoolError } from './errors.js';
 import { track, untrack } from './exit.js';
+import { LeakTracker, type LeakDetection } from './leaks.js';
+import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
@@ -63,6 +65,9 @@ export class Pool extends EventEmitter {
   /** ArrayBuffers given back (segments, guarded allocations): their views are stale. */
   readonly #retired = new WeakSet<ArrayBuffer>();
   readonly #exitToken: WeakRef<{ close(): void }>;
+  readonly #leaks: LeakTracker | undefined;
+  readonly #leakDetection: LeakDetection;
+  readonly #pressure: PressureWatch;
   #closed = false;
   #serial = 0;
   // Out-values of #reserve() and #locate(), kept in fields so the hot path
@@ -116,7 +121,17 @@ export class Pool extends EventEmitter {
       secure: o.secure,
       heapFactory: (size: number) => new ArrayBuffer(size),
     });
+    this.#leakDetection = o.leakDetection;
+    this.#leaks = o.leakDetection === 'disabled' ? undefined
+      : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
+    this.#pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
+      (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
+  }
+
+  /** The `leakDetection` option in force. */
+  get leakDetection(): LeakDetection {
+    return this.#leakDetection;
   }
 
   /** The `name` option. */
@@ -164,6 +179,7 @@ export class Pool extends EventEmitter {
     const ab = this.#reserve(length * unit, true, unit, this.allocTyped);
     const view = new Type(ab, this.#offset, length) as T & Tagged;
     view[kSerial] = this.#serial;
+    if (this.#leaks !== undefined) this.#leaks.allocated(view, length * unit, this.allocTyped);
     return view;
   }
 
@@ -205,8 +221,13 @@ export class Pool extends EventEmitter {
     const serial = this.#locate(buf, this.free);
     if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
     const status = this.#native.free(this.#segment, this.#offset, buf.byteLength, serial);
-    if (status === NativeStatus.SegmentReleased) this.#retire(this.#segment);
-    else if (status !== NativeStatus.Ok) throw this.#statusError(status, 'free', this.free);
+    if (status === NativeStatus.SegmentReleased) {
+      this.#retire(this.#segment);
+      if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+    } else if (status !== NativeStatus.Ok) {
+      throw this.#statusError(status, 'free', this.free);
+    }
+    if (this.#leaks !== undefined) this.#leaks.freed(buf);
   }
 
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
@@ -229,7 +250,11 @@ export class Pool extends EventEmitter {
     const count = this.#native.release(segment, offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
-    if (this.#segments[segment]?.byteLength === 0) this.#retire(segment);
+    if (this.#segments[segment]?.byteLength === 0) {
+      this.#retire(segment);
+      if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+    }
+    if (this.#leaks !== undefined) this.#leaks.freed(buf);
     return true;
   }
 
@@ -264,6 +289,7 @@ export class Pool extends EventEmitter {
     this.#checkOpen(this.reset);
     this.#detachGuarded();
     this.#native.reset();
+    this.#leaks?.forgetAll();
     this.#sweep();
   }
 
@@ -277,6 +303,15 @@ export class Pool extends EventEmitter {
     const released = this.#native.trim();
     this.#sweep();
     return released;
+  }
+
+  /** @internal For the process-exit hook: one line when allocations are still held. */
+  exitReport(): string | undefined {
+    if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
+    const s = this.#native.stats();
+    if (s.liveAllocations === 0) return undefined;
+    return `mmap-pool: pool "${this.#name}" still holds ${s.liveAllocations} allocation(s) (${s.usedBytes} bytes) at exit; ` +
+      `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
@@ -313,6 +348,7 @@ export class Pool extends EventEmitter {
     untrack(this.#exitToken);
     this.#detachGuarded();
     this.#native.close();
+    this.#leaks?.forgetAll();
     this.#segments = [];
     this.#ids.clear();
   }
@@ -328,6 +364,7 @@ export class Pool extends EventEmitter {
     const ab = this.#reserve(size, zero, align, caller);
     const buf: Buffer & { [kSerial]?: number } = Buffer.from(ab, this.#offset, size);
     buf[kSerial] = this.#serial;
+    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, caller);
     return buf;
   }
 
@@ -362,6 +399,7 @@ export class Pool extends EventEmitter {
     markAsUntransferable(ab);
     this.#segments[id] = ab;
     this.#ids.set(ab, id);
+    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
     return ab;
   }
 
@@ -375,6 +413,7 @@ export class Pool extends EventEmitter {
     markAsUntransferable(ab);
     this.#guarded.set(ab, handle);
     this.#offset = 0;
+    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
     return ab;
   }
 
@@ -444,6 +483,7 @@ export class Pool extends EventEmitter {
     for (let id = 0; id < this.#segments.length; id++) {
       if (this.#segments[id]?.byteLength === 0) this.#retire(id);
     }
+    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
   }
 
   #checkOpen(caller: Caller): void {

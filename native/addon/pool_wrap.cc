@@ -42,6 +42,7 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Reset>("reset"),
                          InstanceMethod<&PoolWrap::Trim>("trim"),
                          InstanceMethod<&PoolWrap::Stats>("stats"),
+                         InstanceMethod<&PoolWrap::Mapped>("mapped"),
                          InstanceMethod<&PoolWrap::Dump>("dump"),
                          InstanceMethod<&PoolWrap::Close>("close"),
                          InstanceMethod<&PoolWrap::LastError>("lastError"),
@@ -197,6 +198,10 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   }
   o.Set("classes", classes);
   return o;
+}
+
+Napi::Value PoolWrap::Mapped(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(arena_->MappedBytes()));
 }
 
 Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {

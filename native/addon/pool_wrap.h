@@ -51,6 +51,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value Trim(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Mapped(const Napi::CallbackInfo& info);
   Napi::Value Dump(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value LastError(const Napi::CallbackInfo& info);

@@ -124,6 +124,7 @@ class Arena {
   bool closed() const { return closed_; }
 
   Stats GetStats();
+  size_t MappedBytes();  // cheaper than GetStats() for a single figure
   std::string DumpJson();  // chunks, runs, huge mappings, live allocations
   // The segment with this id, or nullptr. The pointer stays valid until the
   // segment is released (Free of a huge allocation, Trim, Reset, Close).

@@ -132,6 +132,11 @@ void Arena::Close() {
   s_.huge_bytes = 0;
 }
 
+size_t Arena::MappedBytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return s_.mapped_bytes;
+}
+
 Stats Arena::GetStats() {
   std::lock_guard<std::mutex> lock(mu_);
   Stats out = s_;

@@ -1,0 +1,121 @@
+// Leak detection, with Netty's levels: a buffer the garbage collector takes
+// before it was freed is a leak. A FinalizationRegistry watches a sample of
+// the buffers handed out:
+//
+//   disabled  nothing is tracked
+//   simple    about 1 in 128 allocations; reports that a leak happened
+//   advanced  the same sample, plus the stack of the allocation
+//   paranoid  every allocation, with its stack (for tests)
+//
+// Only the tracked buffer object is watched: a leak report means that object
+// was collected unfreed, not that no view of its memory is left, so a leaked
+// slot is reported, never freed behind the program's back.
+import { channel } from 'node:diagnostics_channel';
+
+export type LeakDetection = 'disabled' | 'simple' | 'advanced' | 'paranoid';
+export const LEAK_LEVELS: readonly LeakDetection[] = ['disabled', 'simple', 'advanced', 'paranoid'];
+
+/** What a 'leak' event carries. */
+export interface LeakReport {
+  /** Requested size of the leaked allocation, in bytes. */
+  size: number;
+  /** The stack where it was allocated ('advanced' and 'paranoid' only). */
+  createdAt?: string;
+}
+
+export const SAMPLE_INTERVAL = 128;
+const kTracked = Symbol('mmap-pool.tracked');
+const leakChannel = channel('mmap-pool:leak');
+/** Allocation sites already warned about, process-wide: one warning per site. */
+const warnedSites = new Set<string>();
+
+interface Held {
+  size: number;
+  epoch: number;
+  createdAt?: string;
+}
+
+type Caller = (...args: never[]) => unknown;
+
+export class LeakTracker {
+  readonly level: LeakDetection;
+  readonly #pool: string;
+  readonly #report: (report: LeakReport) => void;
+  readonly #registry: FinalizationRegistry<Held>;
+  readonly #stacks: boolean;
+  readonly #every: boolean;
+  #countdown: number;
+  #leaks = 0;
+  // reset() and close() free everything at once: buffers tracked before
+  // that are no longer leaks when collected.
+  #epoch = 0;
+
+  constructor(level: LeakDetection, pool: string, report: (report: LeakReport) => void) {
+    this.level = level;
+    this.#pool = pool;
+    this.#report = report;
+    this.#stacks = level === 'advanced' || level === 'paranoid';
+    this.#every = level === 'paranoid';
+    this.#countdown = nextCountdown();
+    this.#registry = new FinalizationRegistry((held) => this.#collected(held));
+  }
+
+  /** Leaks reported so far. */
+  get leaks(): number {
+    return this.#leaks;
+  }
+
+  /** Called for every allocation; tracks the sampled ones. */
+  allocated(view: object, size: number, caller: Caller): void {
+    if (!this.#every && --this.#countdown !== 0) return;
+    this.#countdown = nextCountdown();
+    const held: Held = { size, epoch: this.#epoch };
+    if (this.#stacks) held.createdAt = stackOf(caller);
+    (view as { [kTracked]?: boolean })[kTracked] = true;
+    this.#registry.register(view, held, view);
+  }
+
+  /** Everything was freed at once (reset, close): forget what is tracked. */
+  forgetAll(): void {
+    this.#epoch++;
+  }
+
+  /** Called when a view is freed: it can no longer leak. */
+  freed(view: object): void {
+    if ((view as { [kTracked]?: boolean })[kTracked] === true) {
+      (view as { [kTracked]?: boolean })[kTracked] = false;
+      this.#registry.unregister(view);
+    }
+  }
+
+  #collected(held: Held): void {
+    if (held.epoch !== this.#epoch) return;
+    this.#leaks++;
+    const report: LeakReport = held.createdAt === undefined ? { size: held.size } : { size: held.size, createdAt: held.createdAt };
+    const site = held.createdAt ?? `pool:${this.#pool}`;
+    if (!warnedSites.has(site)) {
+      warnedSites.add(site);
+      process.emitWarning(leakMessage(this.#pool, held), { code: 'MMAP_POOL_LEAK' });
+    }
+    if (leakChannel.hasSubscribers) leakChannel.publish({ pool: this.#pool, ...report });
+    this.#report(report);
+  }
+}
+
+function nextCountdown(): number {
+  // Mean SAMPLE_INTERVAL, randomised so a periodic program cannot hide from it.
+  return 1 + Math.floor(Math.random() * (2 * SAMPLE_INTERVAL - 1));
+}
+
+function stackOf(caller: Caller): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, caller);
+  // Drop the "Error" line: what is left names the allocating function first.
+  return (holder.stack ?? '').split('\n').slice(1).map((l) => l.trim()).join('\n');
+}
+
+function leakMessage(pool: string, held: Held): string {
+  const head = `mmap-pool: a buffer of ${held.size} bytes from pool "${pool}" was garbage-collected without free() or release(); its memory stays allocated until the pool is reset or closed.`;
+  if (held.createdAt !== undefined) return `${head}\nAllocated at:\n    ${held.createdAt.split('\n').join('\n    ')}`;
+  return `${head} Set leakDetection: 'advanced' (sampled) or 'paranoid' (every allocation) to see where it was allocated.`;
+}
