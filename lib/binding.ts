@@ -91,6 +91,8 @@ export interface Binding {
   mapGranularity: number;
   /** False where the runtime refuses external ArrayBuffers (or MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1). */
   externalBuffersAllowed(): boolean;
+  /** True the first time it is called with `key` in this process (all threads together). */
+  claimOnce(key: string): boolean;
 }
 
 // lib/ (sources, under vitest) or dist/lib/ (compiled): the package root is

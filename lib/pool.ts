@@ -44,7 +44,6 @@ export interface TypedArrayConstructor<T extends ArrayBufferView> {
 }
 
 const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
-let fallbackWarned = false;
 
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
@@ -96,8 +95,8 @@ export class Pool extends EventEmitter {
           `pool "${o.name}": this runtime refuses external ArrayBuffers, which ${o.guard ? 'guard' : 'secure'}: true needs`);
       }
       backing = 'heap';
-      if (!fallbackWarned) {
-        fallbackWarned = true;
+      // Once per process, not per thread: the flag lives in the addon.
+      if (binding.claimOnce('fallback-warning')) {
         process.emitWarning(
           `This runtime refuses external ArrayBuffers; mmap-pool pools use V8 heap memory instead of '${o.backing}' (stats().backing says 'heap')`,
           { code: 'MMAP_POOL_FALLBACK' },
@@ -177,7 +176,8 @@ export class Pool extends EventEmitter {
       throw this.#sizeError(length, this.allocTyped, 'length', Math.floor(this.#maxSize / unit));
     }
     const ab = this.#reserve(length * unit, true, unit, this.allocTyped);
-    const view = new Type(ab, this.#offset, length) as T & Tagged;
+    // Buffer itself: Buffer.from, not the deprecated `new Buffer(...)`.
+    const view = ((Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length)) as T & Tagged;
     view[kSerial] = this.#serial;
     if (this.#leaks !== undefined) this.#leaks.allocated(view, length * unit, this.allocTyped);
     return view;
@@ -219,8 +219,9 @@ export class Pool extends EventEmitter {
    */
   free(buf: ArrayBufferView): void {
     const serial = this.#locate(buf, this.free);
+    const length = buf.byteLength;  // before a guarded view is detached
     if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
-    const status = this.#native.free(this.#segment, this.#offset, buf.byteLength, serial);
+    const status = this.#native.free(this.#segment, this.#offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
       this.#retire(this.#segment);
       if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
@@ -447,8 +448,9 @@ export class Pool extends EventEmitter {
     const ab = buf.buffer as ArrayBuffer;
     const id = this.#ids.get(ab);
     if (id !== undefined && ab.byteLength === 0) this.#retire(id);
-    const stale = serial !== undefined && this.#retired.has(ab);
-    throw this.#statusError(stale ? NativeStatus.DoubleFree : NativeStatus.Foreign, caller.name, caller);
+    if (serial !== undefined && this.#retired.has(ab)) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
+    throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
+      `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
   }
 
   // Guarded pools: check that the allocation can be freed, then detach its
@@ -500,11 +502,13 @@ export class Pool extends EventEmitter {
 
   #statusError(status: number, what: string, caller: Caller): Error {
     switch (status) {
+      // The allocator sees Foreign only for a view #locate() accepted: a
+      // tagged view over this pool's memory, exactly as handed out. When the
+      // allocator no longer recognises it, the allocation was freed and its
+      // memory laid out anew: a stale Buffer, not a foreign one.
+      case NativeStatus.Foreign:
       case NativeStatus.DoubleFree:
         return withStack(new PoolError('ERR_DOUBLE_FREE', `${what}: this buffer's memory was already freed`), caller);
-      case NativeStatus.Foreign:
-        return withStack(new PoolError('ERR_FOREIGN_BUFFER',
-          `${what}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
       case NativeStatus.Exhausted: {
         const mapped = this.#native.stats().mappedBytes;
         return withStack(new PoolError('ERR_POOL_EXHAUSTED',

@@ -7,12 +7,26 @@
 // own registry.
 #include <napi.h>
 
+#include <mutex>
+#include <set>
+#include <string>
+
 #include "../platform/mapping.h"
 #include "pool_wrap.h"
 
 namespace mmap_pool {
 namespace addon {
 namespace {
+
+// claimOnce(key): true the first time `key` is claimed in the process, by
+// any thread (a warning said "once" must not repeat in every worker).
+Napi::Value ClaimOnce(const Napi::CallbackInfo& info) {
+  static std::mutex mu;
+  static std::set<std::string>* claimed = new std::set<std::string>();  // never freed: process-wide
+  std::string key = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  std::lock_guard<std::mutex> lock(mu);
+  return Napi::Boolean::New(info.Env(), claimed->insert(key).second);
+}
 
 // The cleanup hook owns the registry, so instance data has no finalizer.
 void KeepRegistry(Napi::Env, PoolRegistry*) {}
@@ -37,6 +51,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   exports.Set("NativePool", PoolWrap::Define(env));
+  exports.Set("claimOnce", Napi::Function::New(env, ClaimOnce));
   exports.Set("externalBuffersAllowed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));
               }));
