@@ -1,6 +1,10 @@
 // The tour: `npm start` runs this. It allocates, frees, prints a stats table
 // and closes, saying what it does at each step.
-import { formatBytes, formatStats, Pool, PoolError } from '../lib/index.js';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { formatBytes, formatStats, Pool, PoolError, renderMap, toPrometheus } from '../lib/index.js';
 
 const pool = new Pool({ name: 'tour', maxBytes: 64 * 1024 * 1024 });
 console.log(`mmap-pool tour: a pool named "tour" (${pool.stats().backing} memory, ${formatBytes(pool.stats().chunkSize)} chunks, at most 64 MiB)`);
@@ -34,6 +38,12 @@ console.log(`scope:   closed by \`using\`, live now: ${pool.stats().liveAllocati
 console.log('');
 console.log(formatStats(pool.stats()));
 console.log('');
+
+const picture = join(tmpdir(), 'mmap-pool-tour.svg');
+writeFileSync(picture, renderMap(pool.dump(), { title: 'the tour pool' }));
+console.log(`map:     a picture of the chunks is in ${picture} (open it in a browser)`);
+const metrics = toPrometheus(pool).split('\n');
+console.log(`metrics: ${metrics.filter((l) => l !== '' && !l.startsWith('#')).length} Prometheus samples, e.g. ${metrics.find((l) => l.startsWith('mmap_pool_used_bytes'))}`);
 
 console.log(`trim:    gave ${formatBytes(pool.trim())} back to the OS`);
 const view = small[999];

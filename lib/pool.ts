@@ -20,6 +20,7 @@ import { convert, type Source } from './convert.js';
 import { invalidArgType, mapFailed, outOfRange, PoolError } from './errors.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './leaks.js';
+import { monitor as startMonitor, type Monitor, type MonitorOptions } from './monitor.js';
 import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
@@ -304,6 +305,19 @@ export class Pool extends EventEmitter {
     const released = this.#native.trim();
     this.#sweep();
     return released;
+  }
+
+  /**
+   * Samples stats() every `intervalMs` and emits 'growth' when used bytes
+   * grow steadily across the last `window` samples: a least-squares slope
+   * above max(1 KiB/s, 1% of used bytes per window span) with r² >= 0.8
+   * (lib/monitor.ts). The timer never keeps the process alive; it stops with
+   * dispose(), stop() or close().
+   * @throws TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, PoolError ERR_POOL_CLOSED
+   */
+  monitor(options: MonitorOptions): Monitor {
+    this.#checkOpen(this.monitor);
+    return startMonitor(this, options);
   }
 
   /** @internal For the process-exit hook: one line when allocations are still held. */
