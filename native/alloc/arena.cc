@@ -5,6 +5,7 @@
 // Threads: each public method locks mu_ for its whole duration.
 #include "arena.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace mmap_pool {
@@ -19,7 +20,9 @@ inline size_t RoundUp(size_t n, size_t unit) { return (n + unit - 1) / unit * un
 
 Arena::Arena(const ArenaOptions& options, SegmentSource* source)
     : opt_(options), source_(source) {
-  huge_class_limit_ = ClassIndex(opt_.huge_threshold);
+  // `align` can lift a request up to the first large class whatever the
+  // threshold, so stats cover at least that far.
+  huge_class_limit_ = std::max(ClassIndex(opt_.huge_threshold), kSmallClasses);
   for (uint32_t c = 0; c < kSmallClasses; c++) {
     ClassState& cs = classes_[c];
     cs.slab_pages = SlabPages(c, opt_.page_size,
@@ -137,10 +140,12 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
                      SourceError* err, Status* st) {
   auto it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
   if (it == free_runs_.end()) {
-    if (NewChunk(err, st) == nullptr) return false;
+    const Chunk* fresh = NewChunk(err, st);
+    // Look again even when NewChunk failed: its MakeRoom() may have released
+    // spare slabs whose pages, merged, now hold the run.
     it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
-    if (it == free_runs_.end()) {  // cannot happen: every run fits a chunk
-      *st = Status::kTooLarge;
+    if (it == free_runs_.end()) {
+      if (fresh != nullptr) *st = Status::kTooLarge;  // cannot happen: every run fits a chunk
       return false;
     }
   }

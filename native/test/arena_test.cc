@@ -1,0 +1,981 @@
+// Arena bookkeeping (native/alloc/arena.cc, arena_maintenance.cc), with
+// exact expectations: where small / large / huge allocations land, every
+// refused free, counters after a known sequence, slab spare and release,
+// free-run coalescing, reset, trim, close, maxBytes, source failure and
+// reference counts.
+//
+// Unless a test says otherwise the pool has 4 KiB pages, 256 KiB chunks
+// (64 pages) and a 64 KiB huge threshold: small <= 28 KiB, large 28 KiB+1 ..
+// 64 KiB, huge above.
+#include "alloc/arena.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "arena_model.h"
+#include "check.h"
+#include "json_mini.h"
+#include "test_sources.h"
+
+using namespace mmap_pool;
+using alloc::Arena;
+using alloc::Handle;
+using alloc::ArenaOptions;
+using alloc::Stats;
+using alloc::Status;
+using test::FailingSource;
+using test::MapSource;
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kChunk = 256 * 1024;
+constexpr size_t kHuge = 64 * 1024;
+constexpr uint32_t kNoSegment = UINT32_MAX;
+
+ArenaOptions Opt(size_t chunk = kChunk, size_t huge = kHuge, size_t max = SIZE_MAX) {
+  ArenaOptions o;
+  o.page_size = kPage;
+  o.chunk_size = chunk;
+  o.huge_threshold = huge;
+  o.max_bytes = max;
+  return o;
+}
+
+// A source and an arena over it; the arena goes first.
+struct Pool {
+  MapSource src;
+  Arena arena;
+  explicit Pool(const ArenaOptions& o = Opt(),
+                platform::Backing b = platform::Backing::kAnonymous)
+      : src(b, "/tmp"), arena(o, &src) {}
+};
+
+// One allocation as a caller names it: where, how long, under which serial.
+struct Got {
+  uint32_t segment = kNoSegment;
+  size_t offset = 0;
+  size_t size = 0;
+  uint32_t serial = 0;
+  Arena::Ref ref() const { return {segment, offset, size, serial}; }
+  // Another (offset, length) in the same segment, under the same serial.
+  Arena::Ref Slice(size_t off, size_t len) const { return {segment, off, len, serial}; }
+};
+
+uint32_t next_serial = 1;
+
+Got Alloc(Arena& a, size_t size, bool zero = false, size_t align = 0) {
+  Handle h;
+  alloc::SourceError err;
+  Got g;
+  g.serial = next_serial++;
+  Status st = a.Alloc(size, zero, g.serial, &h, &err, align);
+  if (CHECK_MSG(st == Status::kOk, "Alloc(" + std::to_string(size) + "): " + test::StatusName(st))) {
+    g.segment = h.segment;
+    g.offset = h.offset;
+    g.size = size;
+  }
+  return g;
+}
+
+// Alloc's status alone, for calls that must be refused.
+Status TryAlloc(Arena& a, size_t size, bool zero = false, size_t align = 0,
+                alloc::SourceError* err = nullptr) {
+  Handle h;
+  alloc::SourceError ignored;
+  return a.Alloc(size, zero, next_serial++, &h, err != nullptr ? err : &ignored, align);
+}
+
+uint8_t* Ptr(Arena& a, const Got& h) {
+  alloc::Segment* s = a.FindSegment(h.segment);
+  return s == nullptr ? nullptr : s->base + h.offset;
+}
+
+bool Unchanged(Arena& a, const Stats& before) {
+  std::string diff;
+  const bool same = test::SameStats(before, a.GetStats(), &diff);
+  return CHECK_MSG(same, "Stats changed: " + diff);
+}
+
+json_mini::Value Dump(Arena& a) {
+  json_mini::Value v;
+  CHECK(json_mini::Parse(a.DumpJson(), &v));
+  return v;
+}
+
+// The runs of chunk `index` in the dump as "kind:page+pages" words.
+std::string Runs(Arena& a, size_t index = 0) {
+  json_mini::Value d = Dump(a);
+  const json_mini::Value* chunks = d.Get("chunks");
+  if (chunks == nullptr || chunks->items.size() <= index) return "<no chunk>";
+  std::string out;
+  for (const json_mini::Value& r : chunks->items[index].Get("runs")->items) {
+    if (!out.empty()) out += ' ';
+    out += r.Str("kind") + ":" + std::to_string(r.Num("page")) + "+" + std::to_string(r.Num("pages"));
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- where allocations land ---------------------------------------------------
+
+TEST("small allocations of one class fill a slab from its start, one class size apart") {
+  Pool p;
+  // 48 B class: one-page slabs of 85 slots (4080 B, 16 B waste).
+  const uint32_t slots = 85;
+  for (uint32_t i = 0; i < slots; i++) {
+    Got h = Alloc(p.arena, 40);
+    CHECK_EQ(h.segment, 0u);
+    CHECK_EQ(h.offset, size_t{i} * 48);
+  }
+  Got next = Alloc(p.arena, 48);  // the first slab is full: a new one on page 1
+  CHECK_EQ(next.offset, kPage);
+  Got other = Alloc(p.arena, 100);  // 112 B class: its own slab on page 2
+  CHECK_EQ(other.offset, 2 * kPage);
+  Got other2 = Alloc(p.arena, 112);
+  CHECK_EQ(other2.offset, 2 * kPage + 112);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.classes[2].live, uint64_t{86});
+  CHECK_EQ(s.classes[2].capacity, uint64_t{170});
+  CHECK_EQ(s.classes[6].live, uint64_t{2});
+  CHECK_EQ(s.classes[6].capacity, uint64_t{36});  // 4096 / 112
+  CHECK_EQ(s.used_bytes, size_t{85 * 40 + 48 + 100 + 112});
+  CHECK_EQ(s.allocated_bytes, size_t{86 * 48 + 2 * 112});
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+1 slab:1+1 slab:2+1 free:3+61"));
+}
+
+TEST("a 28 KiB allocation is small: a 28-page slab of four slots") {
+  Pool p;
+  Got a = Alloc(p.arena, alloc::kSmallMax);
+  Got b = Alloc(p.arena, alloc::kSmallMax - 100);
+  CHECK_EQ(a.offset, size_t{0});
+  CHECK_EQ(b.offset, alloc::kSmallMax);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.classes[38].capacity, uint64_t{4});
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+28 free:28+36"));
+}
+
+TEST("large allocations are page-aligned runs of their class size, best fit lowest first") {
+  Pool p;
+  Got a = Alloc(p.arena, alloc::kSmallMax + 1);  // class 32 KiB: 8 pages
+  Got b = Alloc(p.arena, 40000);                 // class 40 KiB: 10 pages
+  Got c = Alloc(p.arena, kHuge);                 // exactly the threshold: still large, 16 pages
+  CHECK_EQ(a.segment, 0u);
+  CHECK_EQ(a.offset, size_t{0});
+  CHECK_EQ(b.offset, 8 * kPage);
+  CHECK_EQ(c.offset, 18 * kPage);
+  for (const Got& h : {a, b, c}) CHECK_EQ(h.offset % kPage, size_t{0});
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.allocated_bytes, size_t{32768 + 40960 + 65536});
+  CHECK_EQ(s.used_bytes, size_t{28673 + 40000 + 65536});
+  CHECK_EQ(s.huge_allocations, uint64_t{0});
+  CHECK_EQ(s.classes[alloc::ClassIndex(40000)].live, uint64_t{1});
+  CHECK_EQ(s.classes[alloc::ClassIndex(40000)].capacity, uint64_t{1});
+  CHECK_EQ(Runs(p.arena), std::string("large:0+8 large:8+10 large:18+16 free:34+30"));
+  // Freeing b leaves a 10-page hole; a 36000-byte request (also the 40 KiB
+  // class, 10 pages) fits it exactly and goes there, not to the larger tail.
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 40000)), Status::kOk);
+  Got d = Alloc(p.arena, 36000);
+  CHECK_EQ(d.offset, 8 * kPage);
+}
+
+TEST("an allocation above hugeThreshold gets a zeroed segment of its own at offset 0") {
+  Pool p;
+  Got h = Alloc(p.arena, kHuge + 1, true);
+  CHECK_EQ(h.offset, size_t{0});
+  alloc::Segment* seg = p.arena.FindSegment(h.segment);
+  if (!CHECK(seg != nullptr)) return;
+  CHECK_EQ(seg->size, size_t{69632});  // rounded up to the page
+  CHECK_EQ(p.src.acquired, uint64_t{1});
+  bool zero = true;
+  for (size_t i = 0; i < kHuge + 1; i++) zero &= seg->base[i] == 0;
+  CHECK(zero);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.huge_allocations, uint64_t{1});
+  CHECK_EQ(s.huge_bytes, size_t{69632});
+  CHECK_EQ(s.mapped_bytes, size_t{69632});
+  CHECK_EQ(s.chunks, uint64_t{0});
+  CHECK_EQ(s.allocated_bytes, size_t{69632});
+  CHECK_EQ(s.used_bytes, kHuge + 1);
+  CHECK_EQ(p.arena.Free(h.Slice(0, kHuge + 1)), Status::kSegmentReleased);
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+  CHECK(p.arena.FindSegment(h.segment) == nullptr);
+  s = p.arena.GetStats();
+  CHECK_EQ(s.mapped_bytes, size_t{0});
+  CHECK_EQ(s.huge_bytes, size_t{0});
+  CHECK_EQ(s.live_allocations, uint64_t{0});
+}
+
+TEST("size 0 allocations are distinct 16-byte slots, freed with length 0") {
+  Pool p;
+  Got a = Alloc(p.arena, 0), b = Alloc(p.arena, 0), c = Alloc(p.arena, 0);
+  CHECK_EQ(a.offset, size_t{0});
+  CHECK_EQ(b.offset, size_t{16});
+  CHECK_EQ(c.offset, size_t{32});
+  CHECK_EQ(p.arena.GetStats().allocated_bytes, size_t{48});
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 1)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 0)), Status::kOk);
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 0)), Status::kDoubleFree);
+}
+
+TEST("segment ids are reused lowest first") {
+  Pool p;
+  Got h0 = Alloc(p.arena, kHuge + 1), h1 = Alloc(p.arena, kHuge + 1);
+  CHECK_EQ(h0.segment, 0u);
+  CHECK_EQ(h1.segment, 1u);
+  CHECK_EQ(p.arena.Free(h0.Slice(0, kHuge + 1)), Status::kSegmentReleased);
+  Got c = Alloc(p.arena, 16);  // a chunk takes the freed id 0
+  CHECK_EQ(c.segment, 0u);
+  CHECK_EQ(p.arena.FindSegment(0)->size, kChunk);
+}
+
+TEST("20..28 KiB allocations in a 64 KiB-chunk pool get slabs that fit the chunk") {
+  // Regression (fixed in 7d661cb): SlabPages asked for 20-28 pages, more than
+  // the 16 of a 64 KiB chunk, and AllocRun dereferenced free_runs_.end().
+  // A 64 KiB chunk with the default hugeThreshold (min(1 MiB, chunkSize)) is
+  // what `new Pool({ chunkSize: 65536 })` makes.
+  Pool p(Opt(64 << 10, 64 << 10));
+  Got a = Alloc(p.arena, 20000), b = Alloc(p.arena, alloc::kSmallMax), c = Alloc(p.arena, 24000);
+  for (const Got& g : {a, b, c}) {
+    CHECK_LE(g.offset + g.size, size_t{64} << 10);
+    std::memset(Ptr(p.arena, g), 1, g.size);
+  }
+  CHECK_EQ(p.arena.Free(b.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(c.ref()), Status::kOk);
+}
+
+TEST("with 64 KiB pages and 64 KiB chunks every small class fits its one-page chunk") {
+  ArenaOptions o = Opt(64 << 10, 64 << 10);
+  o.page_size = 64 << 10;
+  Pool p(o);
+  for (uint32_t c = 0; c < alloc::kSmallClasses; c++) {
+    Got g = Alloc(p.arena, alloc::ClassSize(c));
+    if (g.segment == kNoSegment) break;
+    std::memset(Ptr(p.arena, g), 2, g.size);
+  }
+  const Stats s = p.arena.GetStats();
+  CHECK_EQ(s.live_allocations, uint64_t{alloc::kSmallClasses});
+  CHECK_EQ(s.chunks, uint64_t{alloc::kSmallClasses});  // one single-page slab per chunk
+}
+
+// ---- refused frees ------------------------------------------------------------
+
+TEST("free() of a slice or with a wrong length returns kForeign and changes nothing") {
+  Pool p;
+  Got s = Alloc(p.arena, 40);
+  Got l = Alloc(p.arena, 40000);
+  Got h = Alloc(p.arena, 100000);
+  const Stats before = p.arena.GetStats();
+  // small
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset + 1, 39)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset + 1, 40)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset + 16, 24)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 39)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 41)), Status::kForeign);
+  // large: inside the first page, in a later page of the run, wrong length
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset + 1, 39999)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset + kPage, 40000 - kPage)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 40001)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 39999)), Status::kForeign);
+  // huge
+  CHECK_EQ(p.arena.Free(h.Slice(1, 99999)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(h.Slice(0, 100001)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(h.Slice(0, 99999)), Status::kForeign);
+  // Retain / Release / RefCount check the same way and touch no count.
+  uint32_t count = 99;
+  CHECK_EQ(p.arena.Retain(s.Slice(s.offset + 1, 39), &count), Status::kForeign);
+  CHECK_EQ(p.arena.Release(l.Slice(l.offset, 1), &count), Status::kForeign);
+  CHECK_EQ(p.arena.RefCount(h.Slice(0, 1), &count), Status::kForeign);
+  CHECK_EQ(count, 99u);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.release_calls, uint64_t{0});
+  // The real ones still free.
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 40)), Status::kOk);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 40000)), Status::kOk);
+  CHECK_EQ(p.arena.Free(h.Slice(0, 100000)), Status::kSegmentReleased);
+}
+
+TEST("a second free() returns kDoubleFree (small and large) and changes nothing") {
+  Pool p;
+  Got keep = Alloc(p.arena, 40);
+  Got s = Alloc(p.arena, 40);
+  Got l = Alloc(p.arena, 40000);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 40)), Status::kOk);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 40000)), Status::kOk);
+  const Stats before = p.arena.GetStats();
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 40)), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 40000)), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset + kPage, 1)), Status::kDoubleFree);  // anywhere in the freed run
+  uint32_t count = 0;
+  CHECK_EQ(p.arena.Release(s.Slice(s.offset, 40), &count), Status::kDoubleFree);
+  CHECK_EQ(p.arena.RefCount(l.Slice(l.offset, 40000), &count), Status::kDoubleFree);
+  Unchanged(p.arena, before);
+  // An emptied slab's slots (kept as the spare) are still "not allocated".
+  CHECK_EQ(p.arena.Free(keep.Slice(keep.offset, 40)), Status::kOk);
+  CHECK_EQ(p.arena.Free(keep.Slice(keep.offset, 40)), Status::kDoubleFree);
+}
+
+TEST("a second free() of a huge allocation returns kForeign: its segment is gone") {
+  Pool p;
+  Got h = Alloc(p.arena, 100000);
+  CHECK_EQ(p.arena.Free(h.Slice(0, 100000)), Status::kSegmentReleased);
+  const Stats before = p.arena.GetStats();
+  CHECK_EQ(p.arena.Free(h.Slice(0, 100000)), Status::kForeign);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+}
+
+TEST("free() of an offset in a free run or a slab's unused tail is refused") {
+  Pool p;
+  Got s = Alloc(p.arena, 48);  // a 48 B slab on page 0: 85 slots, bytes 4080..4095 unused
+  const Stats before = p.arena.GetStats();
+  CHECK_EQ(p.arena.Free(s.Slice(kChunk - kPage, 16)), Status::kDoubleFree);  // never allocated
+  CHECK_EQ(p.arena.Free(s.Slice(5 * kPage + 48, 48)), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(s.Slice(85 * 48, 0)), Status::kForeign);  // the slab's waste
+  CHECK_EQ(p.arena.Free(s.Slice(96, 48)), Status::kDoubleFree);   // a free slot
+  Unchanged(p.arena, before);
+}
+
+TEST("free() of an unknown segment id or past a chunk's end returns kForeign") {
+  Pool p;
+  Got s = Alloc(p.arena, 48);
+  const Stats before = p.arena.GetStats();
+  CHECK_EQ(p.arena.Free({999, 0, 48, s.serial}), Status::kForeign);
+  CHECK_EQ(p.arena.Free({1, 0, 48, s.serial}), Status::kForeign);
+  CHECK_EQ(p.arena.Free({UINT32_MAX, 0, 0, 0}), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(kChunk, 48)), Status::kForeign);
+  CHECK_EQ(p.arena.Free(s.Slice(SIZE_MAX, 48)), Status::kForeign);
+  Unchanged(p.arena, before);
+}
+
+// ---- counters -----------------------------------------------------------------
+
+TEST("Stats are exact after a known sequence") {
+  Pool p;
+  Got a = Alloc(p.arena, 1);       // class 16 B, slab on page 0
+  Got b = Alloc(p.arena, 100);     // class 112 B, slab on page 1
+  Got c = Alloc(p.arena, 30000);   // large 32 KiB, pages 2..9
+  Got d = Alloc(p.arena, 70000);   // huge, 73728 B mapped
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 100)), Status::kOk);  // its slab stays as the spare
+  (void)a;
+  (void)c;
+  (void)d;
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.live_allocations, uint64_t{3});
+  CHECK_EQ(s.total_allocations, uint64_t{4});
+  CHECK_EQ(s.total_frees, uint64_t{1});
+  CHECK_EQ(s.used_bytes, size_t{1 + 30000 + 70000});
+  CHECK_EQ(s.allocated_bytes, size_t{16 + 32768 + 73728});
+  CHECK_EQ(s.peak_used_bytes, size_t{1 + 100 + 30000 + 70000});
+  CHECK_EQ(s.chunks, uint64_t{1});
+  CHECK_EQ(s.huge_allocations, uint64_t{1});
+  CHECK_EQ(s.huge_bytes, size_t{73728});
+  CHECK_EQ(s.mapped_bytes, kChunk + 73728);
+  CHECK_EQ(s.free_bytes, (64 - 10) * kPage);
+  CHECK_EQ(s.classes.size(), size_t{alloc::ClassIndex(kHuge) + 1});
+  CHECK_EQ(s.classes[0].size, size_t{16});
+  CHECK_EQ(s.classes[0].live, uint64_t{1});
+  CHECK_EQ(s.classes[0].capacity, uint64_t{256});
+  CHECK_EQ(s.classes[6].live, uint64_t{0});
+  CHECK_EQ(s.classes[6].capacity, uint64_t{36});
+  CHECK_EQ(s.classes[39].size, size_t{32768});
+  CHECK_EQ(s.classes[39].live, uint64_t{1});
+  CHECK_EQ(s.classes[39].capacity, uint64_t{1});
+  CHECK_EQ(p.src.acquired, uint64_t{2});
+}
+
+// ---- slabs ----------------------------------------------------------------------
+
+TEST("an emptied slab becomes its class's spare; a second emptied slab is released") {
+  Pool p;
+  Got hs[86];
+  for (Got& h : hs) h = Alloc(p.arena, 48);  // slab A (page 0) full, slab B (page 1) has one
+  CHECK_EQ(hs[85].offset, kPage);
+  CHECK_EQ(p.arena.GetStats().classes[2].capacity, uint64_t{170});
+  CHECK_EQ(p.arena.Free(hs[85].Slice(hs[85].offset, 48)), Status::kOk);  // B empty: the spare
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.classes[2].capacity, uint64_t{170});
+  CHECK_EQ(s.free_bytes, 62 * kPage);
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+1 slab:1+1 free:2+62"));
+  for (int i = 0; i < 85; i++) CHECK_EQ(p.arena.Free(hs[i].Slice(hs[i].offset, 48)), Status::kOk);
+  s = p.arena.GetStats();  // A empty too, the spare is taken: A's run is freed
+  CHECK_EQ(s.classes[2].capacity, uint64_t{85});
+  CHECK_EQ(s.classes[2].live, uint64_t{0});
+  CHECK_EQ(s.free_bytes, 63 * kPage);
+  CHECK_EQ(Runs(p.arena), std::string("free:0+1 slab:1+1 free:2+62"));
+  Got again = Alloc(p.arena, 48);  // served from the spare, no new run
+  CHECK_EQ(again.offset, kPage);
+  CHECK_EQ(p.arena.GetStats().free_bytes, 63 * kPage);
+  CHECK_EQ(p.arena.Free(again.Slice(again.offset, 48)), Status::kOk);
+  // Trim lets the spare go, then the chunk, which is empty.
+  CHECK_EQ(p.arena.Trim(), kChunk);
+  s = p.arena.GetStats();
+  CHECK_EQ(s.classes[2].capacity, uint64_t{0});
+  CHECK_EQ(s.chunks, uint64_t{0});
+  CHECK_EQ(s.mapped_bytes, size_t{0});
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+}
+
+// ---- free runs ------------------------------------------------------------------
+
+TEST("freeing runs A and C, then B, coalesces the chunk into one free run") {
+  // Huge threshold = chunk size, so a whole-chunk large run is possible.
+  Pool p(Opt(kChunk, kChunk));
+  Got a = Alloc(p.arena, 65536), b = Alloc(p.arena, 65536), c = Alloc(p.arena, 65536);
+  CHECK_EQ(a.offset, size_t{0});
+  CHECK_EQ(b.offset, size_t{65536});
+  CHECK_EQ(c.offset, size_t{131072});
+  CHECK_EQ(Runs(p.arena), std::string("large:0+16 large:16+16 large:32+16 free:48+16"));
+  CHECK_EQ(p.arena.Free(a.Slice(a.offset, 65536)), Status::kOk);
+  CHECK_EQ(p.arena.Free(c.Slice(c.offset, 65536)), Status::kOk);
+  CHECK_EQ(Runs(p.arena), std::string("free:0+16 large:16+16 free:32+32"));
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 65536)), Status::kOk);
+  CHECK_EQ(Runs(p.arena), std::string("free:0+64"));
+  CHECK_EQ(p.arena.GetStats().free_bytes, kChunk);
+  // The proof that it is one run: a whole-chunk allocation fits without a new chunk.
+  Got whole = Alloc(p.arena, kChunk);
+  CHECK_EQ(whole.segment, a.segment);
+  CHECK_EQ(whole.offset, size_t{0});
+  CHECK_EQ(p.src.acquired, uint64_t{1});
+  CHECK_EQ(Runs(p.arena), std::string("large:0+64"));
+}
+
+TEST("a freed run merges with the free run on its left and on its right") {
+  Pool p(Opt(kChunk, kChunk));
+  Got r[4];
+  for (Got& h : r) h = Alloc(p.arena, 32768);  // 8 pages each
+  CHECK_EQ(p.arena.Free(r[1].Slice(r[1].offset, 32768)), Status::kOk);
+  CHECK_EQ(p.arena.Free(r[2].Slice(r[2].offset, 32768)), Status::kOk);  // merges left
+  CHECK_EQ(Runs(p.arena), std::string("large:0+8 free:8+16 large:24+8 free:32+32"));
+  CHECK_EQ(p.arena.Free(r[3].Slice(r[3].offset, 32768)), Status::kOk);  // merges both sides
+  CHECK_EQ(Runs(p.arena), std::string("large:0+8 free:8+56"));
+  CHECK_EQ(p.arena.Free(r[0].Slice(r[0].offset, 32768)), Status::kOk);
+  CHECK_EQ(Runs(p.arena), std::string("free:0+64"));
+}
+
+// ---- reset, trim, close ---------------------------------------------------------
+
+TEST("Reset frees every allocation, keeps the chunks and releases huge mappings") {
+  Pool p;
+  Got s1 = Alloc(p.arena, 10), s2 = Alloc(p.arena, 2000), s3 = Alloc(p.arena, 20000);
+  Got l = Alloc(p.arena, 50000);
+  Got h1 = Alloc(p.arena, 70000), h2 = Alloc(p.arena, 300000);
+  uint32_t count = 0;
+  CHECK_EQ(p.arena.Retain(s1.Slice(s1.offset, 10), &count), Status::kOk);
+  const Stats before = p.arena.GetStats();
+  const uint64_t acquired = p.src.acquired;
+  p.arena.Reset();
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.live_allocations, uint64_t{0});
+  CHECK_EQ(s.used_bytes, size_t{0});
+  CHECK_EQ(s.allocated_bytes, size_t{0});
+  CHECK_EQ(s.total_frees, uint64_t{6});
+  CHECK_EQ(s.total_allocations, uint64_t{6});
+  CHECK_EQ(s.peak_used_bytes, before.peak_used_bytes);
+  CHECK_EQ(s.chunks, before.chunks);
+  CHECK_EQ(s.huge_allocations, uint64_t{0});
+  CHECK_EQ(s.huge_bytes, size_t{0});
+  CHECK_EQ(s.mapped_bytes, size_t{s.chunks} * kChunk);
+  CHECK_EQ(s.free_bytes, size_t{s.chunks} * kChunk);
+  for (const alloc::ClassStats& cs : s.classes) {
+    CHECK_EQ(cs.live, uint64_t{0});
+    CHECK_EQ(cs.capacity, uint64_t{0});
+  }
+  CHECK_EQ(p.src.release_calls, uint64_t{2});  // the two huge mappings
+  CHECK(p.arena.FindSegment(h1.segment) == nullptr);
+  CHECK(p.arena.FindSegment(s1.segment) != nullptr);
+  // Old handles are gone.
+  CHECK_EQ(p.arena.Free(s2.Slice(s2.offset, 2000)), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 50000)), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(h2.Slice(0, 300000)), Status::kForeign);
+  CHECK_EQ(p.arena.RefCount(s1.Slice(s1.offset, 10), &count), Status::kDoubleFree);
+  (void)s3;
+  // The kept chunk serves the next allocation, and reference counts start over.
+  Got n = Alloc(p.arena, 10);
+  CHECK_EQ(n.segment, s1.segment);
+  CHECK_EQ(n.offset, size_t{0});
+  CHECK_EQ(p.src.acquired, acquired);
+  CHECK_EQ(p.arena.RefCount(n.Slice(n.offset, 10), &count), Status::kOk);
+  CHECK_EQ(count, 1u);
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+1 free:1+63"));
+}
+
+TEST("Trim releases empty chunks to the source, discards free pages, and returns the bytes") {
+  Pool p;
+  Got a[4];
+  for (Got& h : a) h = Alloc(p.arena, 65536);  // chunk 0 full: 4 runs of 16 pages
+  Got b = Alloc(p.arena, 65536);               // chunk 1
+  CHECK_EQ(b.segment, 1u);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+  uint8_t* a1 = Ptr(p.arena, a[1]);
+  std::memset(a1, 0xA5, 65536);
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 65536)), Status::kOk);        // chunk 1 empty
+  CHECK_EQ(p.arena.Free(a[1].Slice(a[1].offset, 65536)), Status::kOk);  // pages 16..31 free, resident
+  CHECK_EQ(p.src.release_calls, uint64_t{0});
+  const size_t got = p.arena.Trim();
+  CHECK_EQ(got, kChunk + 65536);
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+  CHECK_EQ(p.src.released_bytes, kChunk);
+  CHECK_EQ(p.src.discard_calls, uint64_t{1});
+  CHECK_EQ(p.src.discarded_bytes, size_t{65536});
+  CHECK(p.arena.FindSegment(1) == nullptr);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.chunks, uint64_t{1});
+  CHECK_EQ(s.mapped_bytes, kChunk);
+  CHECK_EQ(s.free_bytes, size_t{65536});
+  bool zero = true;  // anonymous: the discarded pages read back as zeros
+  for (size_t i = 0; i < 65536; i++) zero &= a1[i] == 0;
+  CHECK(zero);
+  // Nothing is left to give back.
+  CHECK_EQ(p.arena.Trim(), size_t{0});
+  CHECK_EQ(p.src.discard_calls, uint64_t{1});
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+  // The hole is reused.
+  Got c = Alloc(p.arena, 65536, true);
+  CHECK_EQ(c.segment, 0u);
+  CHECK_EQ(c.offset, size_t{65536});
+}
+
+TEST("Trim of a pool with nothing free returns 0 and calls nothing") {
+  Pool p;
+  CHECK_EQ(p.arena.Trim(), size_t{0});
+  Got a[4];
+  for (Got& h : a) h = Alloc(p.arena, 65536);
+  CHECK_EQ(p.arena.Trim(), size_t{0});
+  CHECK_EQ(p.src.discard_calls, uint64_t{0});
+  CHECK_EQ(p.src.release_calls, uint64_t{0});
+}
+
+TEST("Trim does not discard free pages that were never touched") {
+  Pool p;
+  Got a = Alloc(p.arena, 65536);  // pages 0..15 used; 16..63 free and never touched
+  CHECK_EQ(p.arena.Trim(), size_t{0});
+  CHECK_EQ(p.src.discard_calls, uint64_t{0});
+  CHECK_EQ(p.arena.Free(a.Slice(a.offset, 65536)), Status::kOk);
+  CHECK_EQ(p.arena.Trim(), kChunk);  // empty: released whole, nothing discarded
+  CHECK_EQ(p.src.discard_calls, uint64_t{0});
+}
+
+TEST("Alloc with zero=true clears a reused slot and a reused run") {
+  Pool p;
+  Got keep = Alloc(p.arena, 48);
+  Got s = Alloc(p.arena, 48);
+  std::memset(Ptr(p.arena, s), 0xEE, 48);
+  CHECK_EQ(p.arena.Free(s.Slice(s.offset, 48)), Status::kOk);
+  Got s2 = Alloc(p.arena, 48, true);
+  CHECK_EQ(s2.offset, s.offset);  // LIFO: the same slot
+  bool zero = true;
+  for (size_t i = 0; i < 48; i++) zero &= Ptr(p.arena, s2)[i] == 0;
+  CHECK(zero);
+  Got l = Alloc(p.arena, 40000);
+  std::memset(Ptr(p.arena, l), 0xEE, 40000);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 40000)), Status::kOk);
+  Got l2 = Alloc(p.arena, 40000, true);
+  CHECK_EQ(l2.offset, l.offset);
+  zero = true;
+  for (size_t i = 0; i < 40000; i++) zero &= Ptr(p.arena, l2)[i] == 0;
+  CHECK(zero);
+  (void)keep;
+}
+
+TEST("zero=true after Trim clears pages a file-backed discard did not zero") {
+  // Discard of shared file pages keeps their contents (zeroed = false), so the
+  // arena must still treat them as dirty.
+  Pool p(Opt(), platform::Backing::kFile);
+  Got keep = Alloc(p.arena, 65536);
+  Got l = Alloc(p.arena, 65536);
+  std::memset(Ptr(p.arena, l), 0x3C, 65536);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 65536)), Status::kOk);
+  CHECK_EQ(p.arena.Trim(), size_t{65536});
+  CHECK_EQ(p.src.discard_calls, uint64_t{1});
+  Got l2 = Alloc(p.arena, 65536, true);
+  CHECK_EQ(l2.offset, l.offset);
+  bool zero = true;
+  for (size_t i = 0; i < 65536; i++) zero &= Ptr(p.arena, l2)[i] == 0;
+  CHECK(zero);
+  (void)keep;
+}
+
+TEST("zero=true with a source that cannot discard still clears dirty pages") {
+  Pool p;
+  p.src.discard_enabled = false;
+  Got keep = Alloc(p.arena, 65536);
+  Got l = Alloc(p.arena, 65536);
+  std::memset(Ptr(p.arena, l), 0x77, 65536);
+  CHECK_EQ(p.arena.Free(l.Slice(l.offset, 65536)), Status::kOk);
+  CHECK_EQ(p.arena.Trim(), size_t{0});
+  Got l2 = Alloc(p.arena, 65536, true);
+  bool zero = true;
+  for (size_t i = 0; i < 65536; i++) zero &= Ptr(p.arena, l2)[i] == 0;
+  CHECK(zero);
+  (void)keep;
+}
+
+TEST("Close releases every segment exactly once and later calls return kClosed") {
+  MapSource src;
+  {
+    Arena arena(Opt(), &src);
+    Got s = Alloc(arena, 100);
+    Got l = Alloc(arena, 40000);
+    Got h1 = Alloc(arena, 70000), h2 = Alloc(arena, 80000);
+    (void)l;
+    (void)h2;
+    CHECK_EQ(src.live_segments(), size_t{3});
+    arena.Close();
+    CHECK(arena.closed());
+    CHECK_EQ(src.live_segments(), size_t{0});
+    CHECK_EQ(src.release_calls, uint64_t{3});
+    CHECK_EQ(src.bad_releases, uint64_t{0});
+    alloc::SourceError err;
+    uint32_t count = 5;
+    CHECK_EQ(TryAlloc(arena, 16, false, 0, &err), Status::kClosed);
+    CHECK_EQ(TryAlloc(arena, 70000, false, 0, &err), Status::kClosed);
+    CHECK_EQ(arena.Free(s.Slice(s.offset, 100)), Status::kClosed);
+    CHECK_EQ(arena.Free(h1.Slice(0, 70000)), Status::kClosed);
+    CHECK_EQ(arena.Retain(s.Slice(s.offset, 100), &count), Status::kClosed);
+    CHECK_EQ(arena.Release(s.Slice(s.offset, 100), &count), Status::kClosed);
+    CHECK_EQ(arena.RefCount(s.Slice(s.offset, 100), &count), Status::kClosed);
+    CHECK_EQ(count, 5u);
+    CHECK(arena.FindSegment(s.segment) == nullptr);
+    CHECK_EQ(arena.Trim(), size_t{0});
+    arena.Reset();
+    arena.Close();
+    Stats st = arena.GetStats();
+    CHECK_EQ(st.mapped_bytes, size_t{0});
+    CHECK_EQ(st.chunks, uint64_t{0});
+    CHECK_EQ(st.live_allocations, uint64_t{0});
+    CHECK_EQ(st.total_allocations, uint64_t{4});
+    json_mini::Value d = Dump(arena);
+    CHECK_EQ(d.Get("chunks")->items.size(), size_t{0});
+    CHECK_EQ(d.Get("allocations")->items.size(), size_t{0});
+  }  // ~Arena after Close: nothing more
+  CHECK_EQ(src.release_calls, uint64_t{3});
+  CHECK_EQ(src.acquire_calls, uint64_t{3});
+}
+
+TEST("destroying an open Arena releases every segment exactly once") {
+  MapSource src;
+  {
+    Arena arena(Opt(), &src);
+    Alloc(arena, 100);
+    Alloc(arena, 70000);
+  }
+  CHECK_EQ(src.live_segments(), size_t{0});
+  CHECK_EQ(src.release_calls, uint64_t{2});
+  CHECK_EQ(src.bad_releases, uint64_t{0});
+}
+
+// ---- limits and failures --------------------------------------------------------
+
+TEST("past maxBytes Alloc returns kExhausted and changes nothing") {
+  Pool p(Opt(kChunk, kHuge, 2 * kChunk));
+  Got a[4];
+  for (Got& h : a) h = Alloc(p.arena, 65536);  // chunk 0 full, 256 KiB mapped
+  alloc::SourceError err;
+  Stats before = p.arena.GetStats();
+  CHECK_EQ(TryAlloc(p.arena, 270000, false, 0, &err), Status::kExhausted);  // 264 KiB more: over
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.acquire_calls, uint64_t{1});
+  Got big = Alloc(p.arena, 200000);  // 196 KiB more: fits (452 KiB of 512)
+  before = p.arena.GetStats();
+  CHECK_EQ(before.mapped_bytes, kChunk + 200704);
+  CHECK_EQ(TryAlloc(p.arena, 65536, false, 0, &err), Status::kExhausted);  // a new chunk would pass it
+  CHECK_EQ(TryAlloc(p.arena, 16, true, 0, &err), Status::kExhausted);      // so would a new slab
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.acquire_calls, uint64_t{2});
+  CHECK_EQ(TryAlloc(p.arena, 2 * kChunk + 1, false, 0, &err), Status::kTooLarge);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.arena.Free(big.Slice(0, 200000)), Status::kSegmentReleased);
+  Got fits = Alloc(p.arena, 65536);  // now a second chunk fits exactly
+  CHECK_EQ(fits.segment, 1u);
+  CHECK_EQ(p.arena.GetStats().mapped_bytes, 2 * kChunk);
+}
+
+TEST("a failing source gives kMapFailed with its error code and changes nothing") {
+  FailingSource src(1, EMFILE);  // one segment, then refusals
+  Arena arena(Opt(), &src);
+  Got s = Alloc(arena, 16);  // the one chunk
+  alloc::SourceError err;
+  Stats before = arena.GetStats();
+  CHECK_EQ(TryAlloc(arena, 70000, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(err.code, EMFILE);
+  CHECK_EQ(std::string(err.syscall), std::string("test-acquire"));
+  Unchanged(arena, before);
+  Got l[3];
+  for (Got& x : l) x = Alloc(arena, 65536);  // pages 1..48: no new chunk needed
+  before = arena.GetStats();
+  err = alloc::SourceError();
+  CHECK_EQ(TryAlloc(arena, 65536, false, 0, &err), Status::kMapFailed);  // needs chunk 2
+  CHECK_EQ(err.code, EMFILE);
+  Unchanged(arena, before);
+  CHECK_EQ(src.acquired, uint64_t{1});
+  CHECK_EQ(src.acquire_calls, uint64_t{3});
+  src.FailAfter(-1);  // the OS recovers
+  Got ok = Alloc(arena, 65536);
+  CHECK_EQ(ok.segment, 1u);
+  (void)s;
+}
+
+TEST("an OS mapping failure passes errno and the syscall through") {
+  MapSource src(platform::Backing::kFile, "/nonexistent/mmap-pool-test");
+  Arena arena(Opt(), &src);
+  alloc::SourceError err;
+  CHECK_EQ(TryAlloc(arena, 16, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(err.code, ENOENT);
+  CHECK_EQ(std::string(err.syscall), std::string("open"));
+  CHECK_EQ(TryAlloc(arena, 70000, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(err.code, ENOENT);
+  Stats s = arena.GetStats();
+  CHECK_EQ(s.mapped_bytes, size_t{0});
+  CHECK_EQ(s.total_allocations, uint64_t{0});
+}
+
+// ---- reference counts -----------------------------------------------------------
+
+TEST("Retain, Release and RefCount count references; releasing the last one frees") {
+  Pool p;
+  Got a = Alloc(p.arena, 100);
+  uint32_t n = 0;
+  CHECK_EQ(p.arena.RefCount(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 2u);
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 3u);
+  CHECK_EQ(p.arena.RefCount(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 3u);
+  CHECK_EQ(p.arena.Release(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 2u);
+  CHECK_EQ(p.arena.Release(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(p.arena.GetStats().live_allocations, uint64_t{1});
+  CHECK_EQ(p.arena.Release(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 0u);
+  CHECK_EQ(p.arena.GetStats().live_allocations, uint64_t{0});
+  CHECK_EQ(p.arena.RefCount(a.Slice(a.offset, 100), &n), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kDoubleFree);
+}
+
+TEST("Free ignores the reference count, and a new allocation in the slot starts at 1") {
+  Pool p;
+  Got a = Alloc(p.arena, 100);
+  uint32_t n = 0;
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(p.arena.Free(a.Slice(a.offset, 100)), Status::kOk);
+  CHECK_EQ(p.arena.RefCount(a.Slice(a.offset, 100), &n), Status::kDoubleFree);
+  Got b = Alloc(p.arena, 100);
+  CHECK_EQ(b.offset, a.offset);
+  CHECK_EQ(p.arena.RefCount(b.Slice(b.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 1u);
+}
+
+TEST("releasing the last reference to a huge allocation releases its segment") {
+  Pool p;
+  Got h = Alloc(p.arena, 100000);
+  uint32_t n = 0;
+  CHECK_EQ(p.arena.Retain(h.Slice(0, 100000), &n), Status::kOk);
+  CHECK_EQ(n, 2u);
+  CHECK_EQ(p.arena.Release(h.Slice(0, 100000), &n), Status::kOk);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(p.src.release_calls, uint64_t{0});
+  CHECK_EQ(p.arena.Release(h.Slice(0, 100000), &n), Status::kSegmentReleased);
+  CHECK_EQ(n, 0u);
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+  CHECK_EQ(p.arena.GetStats().huge_allocations, uint64_t{0});
+}
+
+TEST("reference counts of two allocations are independent") {
+  Pool p;
+  Got a = Alloc(p.arena, 100), b = Alloc(p.arena, 100), l = Alloc(p.arena, 40000);
+  uint32_t n = 0;
+  CHECK_EQ(p.arena.Retain(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(p.arena.Retain(l.Slice(l.offset, 40000), &n), Status::kOk);
+  CHECK_EQ(p.arena.Retain(l.Slice(l.offset, 40000), &n), Status::kOk);
+  CHECK_EQ(p.arena.RefCount(b.Slice(b.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(p.arena.RefCount(a.Slice(a.offset, 100), &n), Status::kOk);
+  CHECK_EQ(n, 2u);
+  CHECK_EQ(p.arena.RefCount(l.Slice(l.offset, 40000), &n), Status::kOk);
+  CHECK_EQ(n, 3u);
+}
+
+// ---- serials ----------------------------------------------------------------------
+
+TEST("a stale handle to a reused slot returns kDoubleFree and leaves the new owner alone") {
+  Pool p;
+  Got keep = Alloc(p.arena, 100);  // keeps the slab from becoming the spare
+  Got old_small = Alloc(p.arena, 100);
+  Got old_large = Alloc(p.arena, 40000);
+  CHECK_EQ(p.arena.Free(old_small.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(old_large.ref()), Status::kOk);
+  Got new_small = Alloc(p.arena, 100);  // LIFO: the same slot
+  Got new_large = Alloc(p.arena, 40000);  // best fit: the same run
+  CHECK_EQ(new_small.offset, old_small.offset);
+  CHECK_EQ(new_large.offset, old_large.offset);
+  const Stats before = p.arena.GetStats();
+  uint32_t n = 9;
+  CHECK_EQ(p.arena.Free(old_small.ref()), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Free(old_large.ref()), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Retain(old_small.ref(), &n), Status::kDoubleFree);
+  CHECK_EQ(p.arena.Release(old_large.ref(), &n), Status::kDoubleFree);
+  CHECK_EQ(p.arena.RefCount(old_small.ref(), &n), Status::kDoubleFree);
+  CHECK_EQ(n, 9u);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.arena.Free(new_small.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(new_large.ref()), Status::kOk);
+  (void)keep;
+}
+
+TEST("a stale handle to a huge allocation whose segment id was reused returns kDoubleFree") {
+  Pool p;
+  Got old_huge = Alloc(p.arena, 100000);
+  CHECK_EQ(p.arena.Free(old_huge.ref()), Status::kSegmentReleased);
+  Got new_huge = Alloc(p.arena, 100000);
+  CHECK_EQ(new_huge.segment, old_huge.segment);  // lowest free id
+  CHECK_EQ(p.arena.Free(old_huge.ref()), Status::kDoubleFree);
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+  CHECK_EQ(p.arena.Free(new_huge.ref()), Status::kSegmentReleased);
+}
+
+TEST("the right place and length under another serial returns kDoubleFree, a slice still kForeign") {
+  Pool p;
+  Got s = Alloc(p.arena, 100), l = Alloc(p.arena, 40000), h = Alloc(p.arena, 100000);
+  const Stats before = p.arena.GetStats();
+  for (const Got& g : {s, l, h}) {
+    Arena::Ref wrong = g.ref();
+    wrong.serial += 1000;
+    CHECK_EQ(p.arena.Free(wrong), Status::kDoubleFree);
+    wrong.offset += 1;  // not the allocation's start: foreign whatever the serial
+    CHECK_EQ(p.arena.Free(wrong), Status::kForeign);
+  }
+  Unchanged(p.arena, before);
+}
+
+// ---- alignment ----------------------------------------------------------------------
+
+TEST("align picks the first class whose size it divides, so every slot is aligned") {
+  Pool p;
+  Got a = Alloc(p.arena, 100, false, 64);  // 112 is not a multiple of 64: class 128
+  Got b = Alloc(p.arena, 100, false, 64);
+  CHECK_EQ(b.offset - a.offset, size_t{128});
+  CHECK_EQ(a.offset % 64, size_t{0});
+  CHECK_EQ(b.offset % 64, size_t{0});
+  Got c = Alloc(p.arena, 100, false, 4096);  // class 4096
+  Got d = Alloc(p.arena, 100, false, 4096);
+  CHECK_EQ(c.offset % 4096, size_t{0});
+  CHECK_EQ(d.offset - c.offset, size_t{4096});
+  Got e = Alloc(p.arena, 100, false, 16);  // the quantum: no change, class 112
+  Got f = Alloc(p.arena, 100);
+  CHECK_EQ(f.offset - e.offset, size_t{112});
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.classes[alloc::ClassIndex(128)].live, uint64_t{2});
+  CHECK_EQ(s.classes[alloc::ClassIndex(4096)].live, uint64_t{2});
+  CHECK_EQ(s.allocated_bytes, size_t{2 * 128 + 2 * 4096 + 2 * 112});
+  CHECK_EQ(s.used_bytes, size_t{600});
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(c.ref()), Status::kOk);
+}
+
+TEST("align above the page size returns kTooLarge and changes nothing") {
+  Pool p;
+  Alloc(p.arena, 16);
+  const Stats before = p.arena.GetStats();
+  CHECK_EQ(TryAlloc(p.arena, 100, false, 2 * kPage), Status::kTooLarge);
+  CHECK_EQ(TryAlloc(p.arena, 100000, false, 2 * kPage), Status::kTooLarge);
+  Unchanged(p.arena, before);
+  Got g = Alloc(p.arena, 40000, false, kPage);  // large runs are page-aligned anyway
+  CHECK_EQ(g.offset % kPage, size_t{0});
+}
+
+TEST("align can lift a small request into a large run") {
+  // No small class above 16 KiB is a multiple of 16 KiB: 20000 bytes at
+  // 16 KiB alignment go to the 32 KiB class, a large run on 16 KiB pages.
+  ArenaOptions o = Opt(kChunk, kHuge);
+  o.page_size = 16384;
+  Pool p(o);
+  Got g = Alloc(p.arena, 20000, false, 16384);
+  CHECK_EQ(g.offset % 16384, size_t{0});
+  CHECK_EQ(p.arena.GetStats().allocated_bytes, size_t{32768});
+  CHECK_EQ(Runs(p.arena), std::string("large:0+2 free:2+14"));
+  CHECK_EQ(p.arena.Free(g.ref()), Status::kOk);
+}
+
+// ---- zero_on_free -----------------------------------------------------------------
+
+TEST("zero_on_free wipes a freed slot and a freed run, and Reset wipes the chunks") {
+  ArenaOptions o = Opt();
+  o.zero_on_free = true;
+  Pool p(o);
+  Got keep = Alloc(p.arena, 100);
+  Got s = Alloc(p.arena, 100);
+  Got l = Alloc(p.arena, 40000);
+  uint8_t* sp = Ptr(p.arena, s);
+  uint8_t* lp = Ptr(p.arena, l);
+  std::memset(sp, 0xAB, 100);
+  std::memset(lp, 0xCD, 40000);
+  std::memset(Ptr(p.arena, keep), 0xEF, 100);
+  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);
+  uint32_t n = 0;
+  CHECK_EQ(p.arena.Release(l.ref(), &n), Status::kOk);
+  bool zero = true;
+  for (size_t i = 0; i < 100; i++) zero &= sp[i] == 0;
+  for (size_t i = 0; i < 40000; i++) zero &= lp[i] == 0;
+  CHECK(zero);
+  uint8_t* kp = Ptr(p.arena, keep);
+  CHECK_EQ(kp[0], 0xEF);  // a live neighbour is untouched
+  p.arena.Reset();
+  zero = true;
+  for (size_t i = 0; i < 100; i++) zero &= kp[i] == 0;
+  CHECK(zero);
+}
+
+// ---- making room under maxBytes -------------------------------------------------------
+
+TEST("at maxBytes Alloc gives back spare slabs and empty chunks before it fails") {
+  Pool p(Opt(kChunk, kHuge, kChunk));  // room for one chunk only
+  Got s = Alloc(p.arena, 100);
+  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);  // its slab is the spare: the chunk is not empty
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
+  Got h = Alloc(p.arena, 100000);  // needs 100 KiB more than the cap allows, unless the chunk goes
+  CHECK_EQ(h.offset, size_t{0});
+  Stats st = p.arena.GetStats();
+  CHECK_EQ(st.chunks, uint64_t{0});
+  CHECK_EQ(st.mapped_bytes, size_t{102400});
+  CHECK_EQ(st.classes[alloc::ClassIndex(100)].capacity, uint64_t{0});
+  CHECK_EQ(p.src.release_calls, uint64_t{1});
+}
+
+// ---- the dump -------------------------------------------------------------------
+
+TEST("DumpJson is JSON that lists the pool's shape and every allocation") {
+  Pool p;
+  Got s = Alloc(p.arena, 100), l = Alloc(p.arena, 40000), h = Alloc(p.arena, 70000);
+  json_mini::Value d = Dump(p.arena);
+  CHECK_EQ(d.Num("pageSize"), int64_t{4096});
+  CHECK_EQ(d.Num("chunkSize"), int64_t{kChunk});
+  CHECK_EQ(d.Num("hugeThreshold"), int64_t{kHuge});
+  const json_mini::Value* allocs = d.Get("allocations");
+  if (!CHECK(allocs != nullptr && allocs->items.size() == 3)) return;
+  int found = 0;
+  for (const json_mini::Value& a : allocs->items) {
+    if (a.Num("segment") == s.segment && a.Num("offset") == int64_t(s.offset)) {
+      found += CHECK_EQ(a.Num("size"), int64_t{100}) && CHECK_EQ(a.Num("classSize"), int64_t{112});
+    } else if (a.Num("segment") == l.segment && a.Num("offset") == int64_t(l.offset)) {
+      found += CHECK_EQ(a.Num("size"), int64_t{40000}) && CHECK_EQ(a.Num("classSize"), int64_t{40960});
+    } else if (a.Num("segment") == h.segment && a.Num("offset") == 0) {
+      found += CHECK_EQ(a.Num("size"), int64_t{70000}) && CHECK(a.IsNull("classSize"));
+    }
+  }
+  CHECK_EQ(found, 3);
+  const json_mini::Value* huge = d.Get("huge");
+  if (CHECK(huge != nullptr && huge->items.size() == 1)) {
+    CHECK_EQ(huge->items[0].Num("mappedBytes"), int64_t{73728});
+  }
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+1 large:1+10 free:11+53"));
+}
+
+int main(int argc, char** argv) { return check::RunAll(argc, argv); }
