@@ -4,38 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions, type TypedArrayConstructor } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const p of pools.splice(0)) p.close();
-});
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): void {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-}
-
-function allZero(view: ArrayBufferView): boolean {
-  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).equals(Buffer.alloc(view.byteLength));
-}
+import { KiB, MiB, allZero, expectThrow, make } from './helpers.js';
 
 /** Fails if two of the views share a byte (views over different ArrayBuffers never do). */
 function expectDisjoint(views: ArrayBufferView[]): void {

@@ -7,31 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-
-/** Calls `fn`, expects an instance of `cls` with `code`, returns the error. */
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): Error & { code: string } {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-  if (cls === PoolError) {
-    expect(caught).toBeInstanceOf(Error);
-    expect((caught as Error).name).toBe('PoolError');
-  }
-  return caught as Error & { code: string };
-}
+import { KiB, MiB, expectThrow, make } from './helpers.js';
 
 /**
  * Live buffers of several kinds (small slab slots, a large page run, a huge
@@ -62,16 +38,6 @@ class Witness {
 
 // Small (two classes), large (a page run) and huge (above the 1 MiB default threshold).
 const WITNESS_SIZES = [1, 40, 3000, 100 * KiB, 2 * MiB];
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.close();
-});
 
 const nonBuffers: [string, unknown][] = [
   ['5', 5],

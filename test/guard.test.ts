@@ -6,9 +6,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
+import { KiB, MiB, expectThrow } from './helpers.js';
 
 const pools: Pool[] = [];
 function make(options?: PoolOptions): Pool {
@@ -22,21 +20,6 @@ function guarded(options?: PoolOptions): Pool {
 afterEach(() => {
   for (const p of pools.splice(0)) p.close();
 });
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): void {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-}
 
 /** Asserts everything a detached (given back) view must look like. */
 function expectDetached(view: ArrayBufferView): void {

@@ -12,10 +12,8 @@ import { Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
+import { KiB, MiB } from './helpers.js';
 import { METRIC_NAMES, registerMetrics, toPrometheus } from '../lib/metrics.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 const pools: Pool[] = [];
 function make(options?: PoolOptions): Pool {

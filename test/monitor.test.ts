@@ -12,10 +12,9 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolStats } from '../lib/index.js';
+import { KiB, MiB } from './helpers.js';
 import { growthSlope, monitor, type GrowthInfo, type Monitor } from '../lib/monitor.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const DIST = path.join(__dirname, '..', 'dist', 'lib');
 
 const cleanup: (() => void)[] = [];

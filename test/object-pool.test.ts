@@ -3,25 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { PoolError } from '../lib/errors.js';
 import { ObjectPool, type ObjectPoolStats } from '../lib/object-pool.js';
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-
-/** Calls `fn`, expects an instance of `cls` with `code`, returns the error. */
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): Error & { code: string } {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-  if (cls === PoolError) expect((caught as Error).name).toBe('PoolError');
-  return caught as Error & { code: string };
-}
+import { expectThrow } from './helpers.js';
 
 interface Thing {
   id: number;

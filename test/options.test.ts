@@ -2,20 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
+import { KiB, MiB, make } from './helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.close();
-});
 
 /** Calls `fn`, expects it to throw an instance of `cls` with `code`, and returns the error. */
 function expectThrow(fn: () => unknown, cls: typeof TypeError | typeof RangeError, code: string): Error {

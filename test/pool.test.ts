@@ -7,38 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type Backing, type PoolOptions } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.close();
-});
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): void {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-}
-
-function allZero(buf: Uint8Array): boolean {
-  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).equals(Buffer.alloc(buf.byteLength));
-}
+import { KiB, MiB, allZero, expectThrow, make } from './helpers.js';
 
 function pattern(size: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(size);

@@ -5,9 +5,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool } from '../lib/index.js';
+import { KiB, MiB } from './helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const pools: Pool[] = [];
 afterEach(() => {
   for (const p of pools.splice(0)) p.close();

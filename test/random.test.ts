@@ -4,9 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
+import { KiB, MiB, make } from './helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const MAX_SIZE = 600 * KiB;
 
 /** mulberry32: a small, good-enough 32-bit PRNG; returns floats in [0, 1). */
@@ -128,16 +127,6 @@ function checkAll(pool: Pool, model: Model, where: string): void {
   const modelled = model.live.map((item) => item.size).sort((a, b) => a - b);
   expect(dumped).toEqual(modelled);
 }
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.close();
-});
 
 /** Allocates `size` with alloc() or allocUnsafe(), checks zero-fill for alloc(), records and fills it. */
 function allocate(pool: Pool, model: Model, size: number, zeroed: boolean, where: string): Live {

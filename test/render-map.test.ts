@@ -5,10 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolDump, type PoolOptions } from '../lib/index.js';
+import { KiB, MiB } from './helpers.js';
 import { formatSize, renderMap } from '../lib/render-map.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 const pools: Pool[] = [];
 function make(options?: PoolOptions): Pool {

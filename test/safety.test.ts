@@ -5,19 +5,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-const pools: Pool[] = [];
-function make(options?: ConstructorParameters<typeof Pool>[0]): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const p of pools.splice(0)) p.close();
-});
+import { KiB, MiB, make } from './helpers.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

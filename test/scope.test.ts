@@ -2,19 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, Scope, type PoolOptions } from '../lib/index.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-const pools: Pool[] = [];
-function make(options?: PoolOptions): Pool {
-  const pool = new Pool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.close();
-});
+import { KiB, MiB, make } from './helpers.js';
 
 function expectPoolError(fn: () => unknown, code: string): void {
   let caught: unknown;

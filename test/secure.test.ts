@@ -13,9 +13,8 @@ import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
+import { KiB, MiB, allZero, expectThrow } from './helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const LIB = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
 const FIXTURE = path.join(__dirname, 'fixtures', 'secure.js');
 const linux = process.platform === 'linux';
@@ -30,25 +29,6 @@ function secure(options?: PoolOptions): Pool {
 afterEach(() => {
   for (const p of pools.splice(0)) p.close();
 });
-
-type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
-function expectThrow(fn: () => unknown, cls: ErrorClass, code: string): void {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(cls);
-  expect((caught as { code?: unknown }).code).toBe(code);
-}
-
-function allZero(buf: Uint8Array): boolean {
-  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).equals(Buffer.alloc(buf.byteLength));
-}
 
 function sameMemory(a: Buffer, b: Buffer): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
