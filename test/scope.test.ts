@@ -2,20 +2,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, Scope, type PoolOptions } from '../lib/index.js';
-import { KiB, MiB, make } from './helpers.js';
+import { expectThrow, KiB, MiB, make } from './helpers.js';
 
 function expectPoolError(fn: () => unknown, code: string): void {
-  let caught: unknown;
-  let threw = false;
-  try {
-    fn();
-  } catch (err) {
-    threw = true;
-    caught = err;
-  }
-  expect(threw, `expected ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(PoolError);
-  expect((caught as PoolError).code).toBe(code);
+  expectThrow(fn, PoolError, code);
 }
 
 describe('Scope', () => {
