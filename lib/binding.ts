@@ -49,6 +49,8 @@ export interface NativeStats {
   hugeAllocations: number;
   hugeBytes: number;
   freeBytes: number;
+  /** Bytes of mapped memory in RAM now (mincore); null where the OS does not say, or for heap memory. */
+  residentBytes: number | null;
   classes: NativeClassStats[];
 }
 

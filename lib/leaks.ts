@@ -32,6 +32,7 @@ const warnedSites = new Set<string>();
 interface Held {
   size: number;
   epoch: number;
+  serial: number;
   createdAt?: string;
 }
 
@@ -46,6 +47,8 @@ export class LeakTracker {
   readonly #every: boolean;
   #countdown: number;
   #leaks = 0;
+  /** Stacks of the live tracked allocations, by serial, for dump(). */
+  readonly #stacksBySerial = new Map<number, string>();
   // reset() and close() free everything at once: buffers tracked before
   // that are no longer leaks when collected.
   #epoch = 0;
@@ -66,31 +69,43 @@ export class LeakTracker {
   }
 
   /** Called for every allocation; tracks the sampled ones. */
-  allocated(view: object, size: number, caller: Caller): void {
+  allocated(view: object, size: number, serial: number, caller: Caller): void {
     if (!this.#every && --this.#countdown !== 0) return;
     this.#countdown = nextCountdown();
-    const held: Held = { size, epoch: this.#epoch };
-    if (this.#stacks) held.createdAt = stackOf(caller);
-    (view as { [kTracked]?: boolean })[kTracked] = true;
+    const held: Held = { size, epoch: this.#epoch, serial };
+    if (this.#stacks) {
+      held.createdAt = stackOf(caller);
+      this.#stacksBySerial.set(serial, held.createdAt);
+    }
+    (view as { [kTracked]?: number })[kTracked] = serial;
     this.#registry.register(view, held, view);
   }
 
   /** Everything was freed at once (reset, close): forget what is tracked. */
   forgetAll(): void {
     this.#epoch++;
+    this.#stacksBySerial.clear();
+  }
+
+  /** The allocation stack of a live tracked allocation, by its serial. */
+  stackOf(serial: number): string | undefined {
+    return this.#stacksBySerial.get(serial);
   }
 
   /** Called when a view is freed: it can no longer leak. */
   freed(view: object): void {
-    if ((view as { [kTracked]?: boolean })[kTracked] === true) {
-      (view as { [kTracked]?: boolean })[kTracked] = false;
+    const serial = (view as { [kTracked]?: number })[kTracked];
+    if (serial !== undefined) {
+      (view as { [kTracked]?: number })[kTracked] = undefined;
       this.#registry.unregister(view);
+      this.#stacksBySerial.delete(serial);
     }
   }
 
   #collected(held: Held): void {
     if (held.epoch !== this.#epoch) return;
     this.#leaks++;
+    this.#stacksBySerial.delete(held.serial);
     const report: LeakReport = held.createdAt === undefined ? { size: held.size } : { size: held.size, createdAt: held.createdAt };
     const site = held.createdAt ?? `pool:${this.#pool}`;
     if (!warnedSites.has(site)) {

@@ -40,7 +40,7 @@ interface Family {
   samples: Sample[];
 }
 
-type Scalar = Exclude<{ [K in keyof PoolStats]: PoolStats[K] extends number ? K : never }[keyof PoolStats], undefined>;
+type Scalar = Exclude<{ [K in keyof PoolStats]: PoolStats[K] extends number | null ? K : never }[keyof PoolStats], undefined>;
 
 /** The per-pool families, in output order: name, HELP text, type and the stats field they show. */
 const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter'; field: Scalar }[] = [
@@ -60,6 +60,8 @@ const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter';
     help: 'Live allocations above hugeThreshold, each with a mapping of its own.' },
   { name: 'mmap_pool_free_bytes', type: 'gauge', field: 'freeBytes',
     help: 'Bytes in free page runs of the chunks.' },
+  { name: 'mmap_pool_resident_bytes', type: 'gauge', field: 'residentBytes',
+    help: 'Bytes of mapped memory resident in RAM; no sample where the OS does not tell.' },
   { name: 'mmap_pool_max_bytes', type: 'gauge', field: 'maxBytes',
     help: 'The cap on mapped bytes (maxBytes option); no sample for a pool without one.' },
   { name: 'mmap_pool_allocations_total', type: 'counter', field: 'totalAllocations',
@@ -118,8 +120,9 @@ function collect(open: readonly { label: string; s: PoolStats }[]): Family[] {
     help,
     type,
     samples: open
-      .filter(({ s }) => field !== 'maxBytes' || Number.isFinite(s.maxBytes))
-      .map(({ label, s }) => ({ labels: { pool: label }, value: s[field] })),
+      // No sample for a pool without maxBytes, or whose resident bytes are unknown.
+      .filter(({ s }) => Number.isFinite(s[field]))
+      .map(({ label, s }) => ({ labels: { pool: label }, value: s[field] as number })),
   }));
   const live: Sample[] = [];
   const capacity: Sample[] = [];

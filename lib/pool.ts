@@ -190,7 +190,7 @@ export class Pool extends EventEmitter {
     // Buffer itself: Buffer.from, not the deprecated `new Buffer(...)`.
     const view = ((Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length)) as T & Tagged;
     view[kSerial] = this.#serial;
-    if (this.#leaks !== undefined) this.#leaks.allocated(view, length * unit, this.allocTyped);
+    if (this.#leaks !== undefined) this.#leaks.allocated(view, length * unit, this.#serial, this.allocTyped);
     return view;
   }
 
@@ -359,6 +359,12 @@ export class Pool extends EventEmitter {
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
     const raw = JSON.parse(this.#native.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
+    if (this.#leaks !== undefined) {
+      for (const a of raw.allocations) {
+        const stack = this.#leaks.stackOf(a.serial);
+        if (stack !== undefined) a.createdAt = stack;
+      }
+    }
     return { name: this.#name, backing: this.#backing, closed: this.#closed, ...raw };
   }
 
@@ -389,7 +395,7 @@ export class Pool extends EventEmitter {
     const ab = this.#reserve(size, zero, align, caller);
     const buf = new PoolBuffer(ab, this.#offset, size) as unknown as Buffer & { [kSerial]?: number };
     buf[kSerial] = this.#serial;
-    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, caller);
+    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, this.#serial, caller);
     return buf;
   }
 

@@ -39,6 +39,8 @@ export interface PoolStats {
   hugeBytes: number;
   /** Bytes in free page runs of the chunks. */
   freeBytes: number;
+  /** Bytes of mapped memory resident in RAM now (mincore); null where the OS does not tell (Windows) or for 'heap'. */
+  residentBytes: number | null;
   classes: SizeClassStats[];
 }
 
@@ -60,6 +62,12 @@ export interface AllocationDump {
   size: number;
   /** null for a huge allocation. */
   classSize: number | null;
+  /** The allocation's serial number (its order among this pool's allocations). */
+  serial: number;
+  /** Milliseconds since it was allocated (coarse, a few ms; wraps after 49 days). */
+  ageMs: number;
+  /** Where it was allocated, for allocations the leak detector tracks with stacks ('advanced', 'paranoid'). */
+  createdAt?: string;
 }
 
 export interface PoolDump {
@@ -92,7 +100,8 @@ export function formatStats(s: PoolStats): string {
     }
   }
   lines.push(
-    `  mapped ${bytes(s.mappedBytes)} in ${s.chunks} chunk(s) + ${s.hugeAllocations} huge; ` +
+    `  mapped ${bytes(s.mappedBytes)} in ${s.chunks} chunk(s) + ${s.hugeAllocations} huge` +
+      `${s.residentBytes === null ? '' : ` (${bytes(s.residentBytes)} resident)`}; ` +
       `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)})`,
     `  live ${s.liveAllocations}; ${s.totalAllocations} allocations and ${s.totalFrees} frees in all`,
   );

@@ -176,6 +176,12 @@ void JsSegmentSource::Release(alloc::Segment* segment) {
   seg->Unref();
 }
 
+bool JsSegmentSource::ResidentBytes(alloc::Segment* segment, size_t* out) {
+  if (heap_) return false;  // V8's memory: not ours to ask about
+  auto* seg = static_cast<JsSegment*>(segment);
+  return platform::ResidentBytes(seg->mapping, seg->size, out);
+}
+
 void JsSegmentSource::DetachAll() {
   if (abandoned_) return;
   for (JsSegment* seg : live_) {

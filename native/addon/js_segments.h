@@ -59,6 +59,7 @@ class JsSegmentSource : public alloc::SegmentSource {
   void Release(alloc::Segment* segment) override;
   size_t Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) override;
   size_t Granularity() const override { return platform::MapGranularity(); }
+  bool ResidentBytes(alloc::Segment* segment, size_t* out) override;
 
   // The ArrayBuffer over a segment, created on first use. nullptr when the
   // runtime refuses external ArrayBuffers (`refused` set) or on failure.

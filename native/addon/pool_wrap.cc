@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../platform/clock.h"
+
 namespace mmap_pool {
 namespace addon {
 
@@ -71,6 +73,7 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   opt.max_bytes = ToSize(o.Get("maxBytes"));
   opt.page_size = platform::PageSize() < 4096 ? 4096 : platform::PageSize();
   opt.zero_on_free = secure;
+  opt.clock = platform::MonotonicMillis;
   if (opt.chunk_size == 0 || opt.chunk_size % opt.page_size != 0 ||
       opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kOffsetSpan ||
       opt.huge_threshold > opt.chunk_size) {
@@ -188,6 +191,11 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   num("hugeAllocations", static_cast<double>(s.huge_allocations));
   num("hugeBytes", static_cast<double>(s.huge_bytes));
   num("freeBytes", static_cast<double>(s.free_bytes));
+  if (s.resident_known) {
+    num("residentBytes", static_cast<double>(s.resident_bytes));
+  } else {
+    o.Set("residentBytes", env.Null());
+  }
   Napi::Array classes = Napi::Array::New(env, s.classes.size());
   for (uint32_t i = 0; i < s.classes.size(); i++) {
     Napi::Object row = Napi::Object::New(env);

@@ -59,7 +59,7 @@ Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, 
     slab = NewSlab(cls, err, &st);
     if (slab == nullptr) return st;
   }
-  uint32_t slot = slab->Take(static_cast<uint16_t>(size), serial);
+  uint32_t slot = slab->Take(static_cast<uint16_t>(size), serial, Now());
   if (slab->nfree == 0) cs.avail.Remove(slab);
   cs.live++;
   size_t offset = slab->first_page * opt_.page_size + size_t{slot} * slab->slot_size;
@@ -111,6 +111,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
   chunk->MarkUsed(first, pages, RunKind::kLarge, static_cast<uint8_t>(cls));
   chunk->pages[first].req = static_cast<uint32_t>(size);
   chunk->pages[first].serial = serial;
+  chunk->pages[first].born = Now();
   classes_[cls].live++;
   CountAlloc(size, size_t{pages} * ps);
   out->segment = chunk->id();
@@ -126,6 +127,7 @@ Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* 
   uint32_t id = NewId(seg);
   records_[id].huge_req = size;
   records_[id].huge_serial = serial;
+  records_[id].huge_born = Now();
   s_.mapped_bytes += mapped;
   s_.huge_allocations++;
   s_.huge_bytes += mapped;

@@ -62,6 +62,7 @@ struct ArenaOptions {
   size_t max_bytes = SIZE_MAX;           // cap on mapped bytes
   size_t page_size = 4096;               // power of two
   bool zero_on_free = false;             // secure pools: wipe memory when it is freed
+  uint32_t (*clock)() = nullptr;         // ms, for allocation ages in dumps; none: ages 0
 };
 
 struct ClassStats {
@@ -82,6 +83,8 @@ struct Stats {
   uint64_t huge_allocations = 0;
   size_t huge_bytes = 0;       // mapped for huge allocations
   size_t free_bytes = 0;       // in free runs of chunks
+  size_t resident_bytes = 0;   // of mapped memory, in RAM now (when resident_known)
+  bool resident_known = false;
   std::vector<ClassStats> classes;  // class 0 .. the class of hugeThreshold
 };
 
@@ -137,6 +140,7 @@ class Arena {
     Chunk* chunk = nullptr;  // null for a huge segment
     size_t huge_req = 0;     // huge: the requested size
     uint32_t huge_serial = 0;
+    uint32_t huge_born = 0;
   };
   struct ClassState {
     SlabList avail;          // slabs with at least one free slot
@@ -174,6 +178,7 @@ class Arena {
   Status FreeLocated(const Located& at);
   size_t ReleaseEmptyChunks();
   void CountAlloc(size_t req, size_t rounded);
+  uint32_t Now() const { return opt_.clock != nullptr ? opt_.clock() : 0; }
   void CountFree(size_t req, size_t rounded);
 
   const ArenaOptions opt_;

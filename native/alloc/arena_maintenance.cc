@@ -142,6 +142,17 @@ Stats Arena::GetStats() {
   Stats out = s_;
   out.free_bytes = 0;
   for (const FreeRunKey& run : free_runs_) out.free_bytes += size_t{std::get<0>(run)} * opt_.page_size;
+  out.resident_known = true;
+  for (const Record& r : records_) {
+    size_t bytes = 0;
+    if (r.segment == nullptr) continue;
+    if (!source_->ResidentBytes(r.segment, &bytes)) {
+      out.resident_known = false;
+      break;
+    }
+    out.resident_bytes += bytes;
+  }
+  if (!out.resident_known) out.resident_bytes = 0;
   out.classes.reserve(huge_class_limit_ + 1);
   for (uint32_t c = 0; c <= huge_class_limit_ && c < kMaxClasses; c++) {
     const ClassState& cs = classes_[c];
@@ -180,10 +191,12 @@ void AppendItem(std::string* list, const std::string& item) {
 
 // JSON: {pageSize, chunkSize, hugeThreshold, chunks: [{id, size, freePages,
 // runs: [...]}], huge: [...], allocations: [{segment, offset, size,
-// classSize}]}. Built by hand: flat, numeric, nothing that needs escaping.
+// classSize, serial, ageMs}]}. Built by hand: flat, numeric, nothing that
+// needs escaping.
 std::string Arena::DumpJson() {
   std::lock_guard<std::mutex> lock(mu_);
   const size_t ps = opt_.page_size;
+  const uint32_t now = Now();
   std::string chunks, huge, allocs;
   for (uint32_t id = 0; id < records_.size(); id++) {
     const Record& r = records_[id];
@@ -192,7 +205,8 @@ std::string Arena::DumpJson() {
       AppendItem(&huge, JsonObject().Num("id", id).Num("size", r.huge_req)
                             .Num("mappedBytes", r.segment->size).Done());
       AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", 0)
-                              .Num("size", r.huge_req).Null("classSize").Done());
+                              .Num("size", r.huge_req).Null("classSize")
+                              .Num("serial", r.huge_serial).Num("ageMs", uint32_t(now - r.huge_born)).Done());
       continue;
     }
     const Chunk& c = *r.chunk;
@@ -211,7 +225,8 @@ std::string Arena::DumpJson() {
         AppendItem(&runs, run.Str("kind", "large").Num("classSize", cls_size)
                               .Num("live", 1).Num("capacity", 1).Done());
         AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", size_t{p} * ps)
-                                .Num("size", m.req).Num("classSize", cls_size).Done());
+                                .Num("size", m.req).Num("classSize", cls_size)
+                                .Num("serial", m.serial).Num("ageMs", uint32_t(now - m.born)).Done());
       } else {
         const Slab& s = *m.slab;
         AppendItem(&runs, run.Str("kind", "slab").Num("classSize", cls_size)
@@ -220,7 +235,8 @@ std::string Arena::DumpJson() {
           if (!s.IsLive(i)) continue;
           AppendItem(&allocs, JsonObject().Num("segment", id)
                                   .Num("offset", size_t{p} * ps + size_t{i} * s.slot_size)
-                                  .Num("size", s.req[i]).Num("classSize", cls_size).Done());
+                                  .Num("size", s.req[i]).Num("classSize", cls_size)
+                                  .Num("serial", s.serial[i]).Num("ageMs", uint32_t(now - s.born[i])).Done());
         }
       }
       p += m.pages;

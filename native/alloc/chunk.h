@@ -37,6 +37,7 @@ struct PageMeta {
   uint32_t pages = 0;   // head page of any run, last page of a free run: run length
   uint32_t req = 0;     // head of a large run: the requested size in bytes
   uint32_t serial = 0;  // head of a large run: the allocation's serial number
+  uint32_t born = 0;    // head of a large run: when it was allocated (ms)
   uint8_t used = 0;     // 1 while the page is part of a slab or large run
   RunKind kind = RunKind::kFree;  // head page: what the run is
   uint8_t cls = 0;      // head page of a used run: its size class

@@ -45,6 +45,8 @@ class SegmentSource {
   // `zeroed` when the range now reads as zeros.
   virtual size_t Discard(Segment* segment, size_t offset, size_t len,
                          bool* zeroed) = 0;
+  // Bytes of the segment resident in RAM now; false where unknown.
+  virtual bool ResidentBytes(Segment* /*segment*/, size_t* /*out*/) { return false; }
   // What segment sizes are rounded up to.
   virtual size_t Granularity() const = 0;
 };

@@ -8,6 +8,7 @@
 //     live        one bit per slot: set while the slot is allocated
 //     req         the requested size of each live slot (< 28 KiB fits 16 bits)
 //     serial      the caller's serial number of each live slot's allocation
+//     born        when each live slot was allocated (ArenaOptions::clock, ms)
 //
 // Alloc pops, free pushes: O(1) both ways. Threads: the owning Arena's mutex.
 #ifndef MMAP_POOL_ALLOC_SLAB_H_
@@ -35,22 +36,24 @@ struct Slab {
   std::vector<uint64_t> live;
   std::vector<uint16_t> req;
   std::vector<uint32_t> serial;
+  std::vector<uint32_t> born;
 
   Slab(Chunk* c, uint32_t first, uint32_t size_class, uint32_t size, uint32_t slots)
       : chunk(c), first_page(first), cls(size_class), slot_size(size),
         nslots(slots), nfree(slots), free_stack(slots), live((slots + 63) / 64),
-        req(slots), serial(slots) {
+        req(slots), serial(slots), born(slots) {
     // Slot 0 on top: a fresh slab fills from its start.
     for (uint32_t i = 0; i < slots; i++) free_stack[i] = static_cast<uint16_t>(slots - 1 - i);
   }
 
   bool IsLive(uint32_t i) const { return (live[i >> 6] >> (i & 63)) & 1; }
 
-  uint32_t Take(uint16_t size, uint32_t serial_number) {
+  uint32_t Take(uint16_t size, uint32_t serial_number, uint32_t now) {
     uint32_t i = free_stack[--nfree];
     live[i >> 6] |= uint64_t{1} << (i & 63);
     req[i] = size;
     serial[i] = serial_number;
+    born[i] = now;
     return i;
   }
 

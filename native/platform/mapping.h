@@ -71,6 +71,10 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err);
 // working-set quota on Windows) is too low. Unmap unlocks.
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err);
 
+// How many bytes of [0, len) are resident in RAM now (mincore). False where
+// the OS does not say (Windows, here).
+bool ResidentBytes(const Mapping& m, size_t len, size_t* out);
+
 // Leaves [offset, offset + len) out of core dumps where the OS allows it
 // (MADV_DONTDUMP on Linux; a no-op elsewhere).
 void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);

@@ -150,6 +150,26 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {
   return true;
 }
 
+bool ResidentBytes(const Mapping& m, size_t len, size_t* out) {
+  const size_t page = PageSize();
+  const size_t pages = (len + page - 1) / page;
+  // One byte per page; a small buffer at a time keeps the stack bounded.
+  unsigned char vec[4096];
+  size_t resident = 0;
+  for (size_t first = 0; first < pages; first += sizeof vec) {
+    size_t n = pages - first < sizeof vec ? pages - first : sizeof vec;
+#if defined(__APPLE__)
+    char* v = reinterpret_cast<char*>(vec);
+#else
+    unsigned char* v = vec;
+#endif
+    if (mincore(m.addr + first * page, n * page, v) != 0) return false;
+    for (size_t i = 0; i < n; i++) resident += vec[i] & 1;
+  }
+  *out = resident * page;
+  return true;
+}
+
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {
   if (mlock(m.addr + offset, len) != 0) return Fail(err, "mlock");
   return true;

@@ -256,6 +256,11 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {
   return true;
 }
 
+bool ResidentBytes(const Mapping&, size_t, size_t*) {
+  // QueryWorkingSetEx could tell, page by page; not done yet.
+  return false;
+}
+
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {
   // VirtualLock is limited by the process's minimum working set; a failure
   // (ERROR_WORKING_SET_QUOTA) is reported, not worked around.

@@ -1,0 +1,79 @@
+// stats() and dump() as a person reads them: resident bytes, allocation ages
+// and stacks, and dump() agreeing with stats().
+import { describe, expect, it } from 'vitest';
+
+import { KiB, make, MiB } from './helpers.js';
+
+describe('stats().residentBytes', () => {
+  it('counts touched pages of mapped memory: 0 for untouched huge memory, all of it once written', () => {
+    const pool = make({ leakDetection: 'disabled' });
+    const before = pool.stats().residentBytes!;
+    const huge = pool.allocUnsafe(8 * MiB);       // a fresh mapping: nothing resident yet
+    const untouched = pool.stats().residentBytes!;
+    expect(untouched - before).toBeLessThan(64 * KiB);
+    huge.fill(1);
+    const touched = pool.stats().residentBytes!;
+    expect(touched - untouched).toBeGreaterThanOrEqual(8 * MiB);
+    expect(touched).toBeLessThanOrEqual(pool.stats().mappedBytes);
+    pool.free(huge);
+    expect(pool.stats().residentBytes!).toBeLessThan(touched - 4 * MiB);
+  });
+
+  it("is null for the 'heap' backing, whose memory is V8's", () => {
+    const pool = make({ backing: 'heap', leakDetection: 'disabled' });
+    pool.free(pool.alloc(100));
+    expect(pool.stats().residentBytes).toBeNull();
+  });
+});
+
+describe('dump()', () => {
+  it('agrees with stats(): allocation count, used bytes, huge mappings, chunks and free pages', () => {
+    const pool = make({ chunkSize: 1 * MiB, hugeThreshold: 256 * KiB, leakDetection: 'disabled' });
+    const held = [1, 40, 700, 5000, 30_000, 100_000, 300_000, 2_000_000].map((n) => pool.allocUnsafe(n));
+    pool.free(held[1]);
+    const s = pool.stats();
+    const d = pool.dump();
+    expect(d.allocations).toHaveLength(s.liveAllocations);
+    expect(d.allocations.reduce((sum, a) => sum + a.size, 0)).toBe(s.usedBytes);
+    expect(d.huge).toHaveLength(s.hugeAllocations);
+    expect(d.chunks).toHaveLength(s.chunks);
+    expect(d.chunks.reduce((sum, c) => sum + c.freePages, 0) * d.pageSize).toBe(s.freeBytes);
+    const live = d.chunks.flatMap((c) => c.runs).filter((r) => r.kind !== 'free')
+      .reduce((sum, r) => sum + ('live' in r ? r.live : 0), 0);
+    expect(live + d.huge.length).toBe(s.liveAllocations);
+    void held;
+  });
+
+  it('gives every live allocation its serial and age; older allocations are older', async () => {
+    const pool = make({ leakDetection: 'disabled' });
+    const old = pool.alloc(64);
+    await new Promise((r) => setTimeout(r, 60));
+    const young = pool.alloc(64);
+    const byOffset = (b: Buffer) => pool.dump().allocations.find((a) => a.offset === b.byteOffset)!;
+    const a = byOffset(old);
+    const b = byOffset(young);
+    expect(b.serial).toBeGreaterThan(a.serial);
+    expect(a.ageMs).toBeGreaterThanOrEqual(40);   // the coarse clock ticks every few ms
+    expect(a.ageMs - b.ageMs).toBeGreaterThanOrEqual(40);
+    expect(b.ageMs).toBeLessThan(1000);
+  });
+
+  it("shows where a tracked allocation was made ('paranoid'), and forgets it once freed", () => {
+    const pool = make({ leakDetection: 'paranoid' });
+    function allocateTheTrackedOne(): Buffer {
+      return pool.alloc(100);
+    }
+    const buf = allocateTheTrackedOne();
+    const entry = pool.dump().allocations.find((a) => a.offset === buf.byteOffset)!;
+    expect(entry.createdAt).toContain('allocateTheTrackedOne');
+    pool.free(buf);
+    const other = pool.alloc(100);
+    expect(pool.dump().allocations.find((a) => a.offset === other.byteOffset)!.createdAt).not.toContain('allocateTheTrackedOne');
+  });
+
+  it("has no stacks without 'advanced' or 'paranoid'", () => {
+    const pool = make({ leakDetection: 'simple' });
+    for (let i = 0; i < 300; i++) pool.alloc(10);
+    expect(pool.dump().allocations.every((a) => a.createdAt === undefined)).toBe(true);
+  });
+});
