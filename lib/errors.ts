@@ -118,3 +118,14 @@ export function mapFailed(syscall: string, errno: number, what: string): PoolErr
   const name = process.platform === 'win32' ? `Windows error ${errno}` : (errnoName(errno) ?? `errno ${errno}`);
   return new PoolError('ERR_MAP_FAILED', `${what}: ${syscall} failed (${name})`, { errno, syscall });
 }
+
+/** Points the error's stack at the public call that failed. */
+export function withStack<E extends Error>(err: E, caller: Caller): E {
+  Error.captureStackTrace(err, caller);
+  return err;
+}
+
+/** PoolError ERR_POOL_CLOSED for a call on a closed pool. */
+export function closedError(caller: Caller): PoolError {
+  return withStack(new PoolError('ERR_POOL_CLOSED', `${caller.name || 'call'}(): the pool is closed`), caller);
+}

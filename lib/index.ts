@@ -1,5 +1,6 @@
 // mmap-pool: mmap-backed memory pools whose memory JS sees as ordinary Buffers.
-export { Pool, type AllocOptions, type TypedArrayConstructor } from './pool.js';
+export { Pool } from './pool.js';
+export type { AllocOptions, TypedArrayConstructor } from './views.js';
 export { Scope } from './scope.js';
 export { PoolError, type PoolErrorCode } from './errors.js';
 export { defaultBacking, type Backing, type PoolOptions } from './options.js';

@@ -17,7 +17,8 @@ import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
 import { convert, type Source } from './convert.js';
-import { invalidArgType, mapFailed, outOfRange, PoolError } from './errors.js';
+import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack } from './errors.js';
+import { statusError, type PoolDescription } from './status.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './leaks.js';
 import { monitor as startMonitor, type Monitor, type MonitorOptions } from './monitor.js';
@@ -25,37 +26,9 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
+import { alignOf, kSerial, PoolBuffer, TypedArray, type AllocOptions, type Caller, type Tagged, type TypedArrayConstructor } from './views.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
-/** The serial number of the allocation a view was handed out for. */
-const kSerial = Symbol('mmap-pool.serial');
-
-type Tagged = ArrayBufferView & { [kSerial]?: number };
-type Caller = (...args: never[]) => unknown;
-
-export interface AllocOptions {
-  /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */
-  align?: number;
-}
-
-/** Any TypedArray constructor (Uint8Array, Float64Array, BigInt64Array, ...). */
-export interface TypedArrayConstructor<T extends ArrayBufferView> {
-  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
-  readonly BYTES_PER_ELEMENT: number;
-}
-
-const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
-
-/**
- * What alloc() returns: a Uint8Array whose prototype chain holds
- * Buffer.prototype, as Node's own FastBuffer does, so it is a Buffer in
- * every way (Buffer.isBuffer, instanceof, every method). Constructing it
- * directly costs about a third of Buffer.from(arrayBuffer, offset, length),
- * which re-checks its arguments.
- */
-class PoolBuffer extends Uint8Array {}
-Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
-
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
   readonly #name: string;
@@ -80,6 +53,8 @@ export class Pool extends EventEmitter {
   readonly #pressure: PressureWatch;
   #closed = false;
   #serial = 0;
+  /** What statusError() needs to word an error about this pool. */
+  readonly #describe: PoolDescription;
   // Out-values of #reserve() and #locate(), kept in fields so the hot path
   // allocates no object.
   #offset = 0;
@@ -137,6 +112,12 @@ export class Pool extends EventEmitter {
     this.#pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
+    const native = this.#native;
+    this.#describe = {
+      name: o.name, backing, secure: o.secure, maxBytes: o.maxBytes,
+      mappedBytes: () => native.mapped(),
+      lastError: () => native.lastError(),
+    };
   }
 
   /** The `leakDetection` option in force. */
@@ -531,48 +512,7 @@ export class Pool extends EventEmitter {
   }
 
   #statusError(status: number, what: string, caller: Caller): Error {
-    switch (status) {
-      // The allocator sees Foreign only for a view #locate() accepted: a
-      // tagged view over this pool's memory, exactly as handed out. When the
-      // allocator no longer recognises it, the allocation was freed and its
-      // memory laid out anew: a stale Buffer, not a foreign one.
-      case NativeStatus.Foreign:
-      case NativeStatus.DoubleFree:
-        return withStack(new PoolError('ERR_DOUBLE_FREE', `${what}: this buffer's memory was already freed`), caller);
-      case NativeStatus.Exhausted: {
-        const mapped = this.#native.stats().mappedBytes;
-        return withStack(new PoolError('ERR_POOL_EXHAUSTED',
-          `${what}: pool "${this.#name}" would pass maxBytes (${mapped} of ${this.#maxBytes} bytes mapped)`), caller);
-      }
-      case NativeStatus.MapFailed: {
-        const { errno, syscall } = this.#native.lastError();
-        return withStack(mapFailed(syscall, errno,
-          `${what}: the OS refused memory for pool "${this.#name}" (backing '${this.#backing}'${this.#secure ? ', secure' : ''})`), caller);
-      }
-      case NativeStatus.Closed:
-        return closedError(caller);
-      default:
-        return withStack(outOfRange('reference count', `< ${2 ** 32 - 1}`, status), caller);
-    }
+    return statusError(status, what, caller, this.#describe);
   }
-}
 
-function alignOf(options: AllocOptions, caller: Caller): number {
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller);
-  const align = options.align;
-  if (align === undefined) return 0;
-  if (typeof align !== 'number') throw invalidArgType('options.align', 'of type number', align, caller);
-  if (!(Number.isInteger(align) && align >= 1 && align <= binding.pageSize && (align & (align - 1)) === 0)) {
-    throw outOfRange('options.align', `a power of two >= 1 && <= ${binding.pageSize} (the page size)`, align, caller);
-  }
-  return align;
-}
-
-function withStack<E extends Error>(err: E, caller: Caller): E {
-  Error.captureStackTrace(err, caller);
-  return err;
-}
-
-function closedError(caller: Caller): PoolError {
-  return withStack(new PoolError('ERR_POOL_CLOSED', `${caller.name || 'call'}(): the pool is closed`), caller);
 }

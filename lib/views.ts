@@ -1,0 +1,45 @@
+// The views a pool hands out: Buffers built without Buffer.from's checks,
+// typed arrays for allocTyped(), and the serial tag every one carries.
+import { binding } from './binding.js';
+import { invalidArgType, outOfRange } from './errors.js';
+
+/** The serial number of the allocation a view was handed out for. */
+export const kSerial = Symbol('mmap-pool.serial');
+
+export type Tagged = ArrayBufferView & { [kSerial]?: number };
+export type Caller = (...args: never[]) => unknown;
+
+export interface AllocOptions {
+  /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */
+  align?: number;
+}
+
+/** Any TypedArray constructor (Uint8Array, Float64Array, BigInt64Array, ...). */
+export interface TypedArrayConstructor<T extends ArrayBufferView> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+export const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
+
+/**
+ * What alloc() returns: a Uint8Array whose prototype chain holds
+ * Buffer.prototype, as Node's own FastBuffer does, so it is a Buffer in
+ * every way (Buffer.isBuffer, instanceof, every method). Constructing it
+ * directly costs about a third of Buffer.from(arrayBuffer, offset, length),
+ * which re-checks its arguments.
+ */
+export class PoolBuffer extends Uint8Array {}
+Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
+
+/** The `align` of alloc()'s options, checked; 0 for none. */
+export function alignOf(options: AllocOptions, caller: Caller): number {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller);
+  const align = options.align;
+  if (align === undefined) return 0;
+  if (typeof align !== 'number') throw invalidArgType('options.align', 'of type number', align, caller);
+  if (!(Number.isInteger(align) && align >= 1 && align <= binding.pageSize && (align & (align - 1)) === 0)) {
+    throw outOfRange('options.align', `a power of two >= 1 && <= ${binding.pageSize} (the page size)`, align, caller);
+  }
+  return align;
+}
