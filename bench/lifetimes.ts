@@ -4,8 +4,11 @@
 //     allocator's side is one integer compare under a lock it already holds);
 //   - guard: true, one external ArrayBuffer per allocation, detached on free;
 //   - leak detection at each level.
-// Run: npm run bench. Prints a table; figures are ns per operation, medians
-// of interleaved rounds; a plain Buffer.allocUnsafe(64) is the yardstick.
+// `npm run bench` runs these with the rest (bench/run.ts puts them in
+// RESULTS.md); `npm run bench -- lifetimes` runs only these, and
+// `node dist/bench/lifetimes.js` prints them as before. Figures are ns per
+// operation, medians of interleaved rounds; a plain Buffer.allocUnsafe(64)
+// is the yardstick.
 import { arch, cpus, platform } from 'node:os';
 
 import { Pool } from '../lib/index.js';
@@ -18,7 +21,8 @@ Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
 
 let sink = 0;
 
-async function main(): Promise<void> {
+/** The four cases, in this order: serial tag, guard, leak levels, yardstick. */
+export async function runLifetimes(): Promise<CaseResult[]> {
   const ab = new ArrayBuffer(1 << 20);
   const results: CaseResult[] = [];
 
@@ -61,14 +65,18 @@ async function main(): Promise<void> {
   ], BATCH));
 
   for (const p of [plain, guarded, ...levels]) p.close();
+  if (sink === -1) console.log(sink);
+  return results;
+}
 
+async function main(): Promise<void> {
+  const results = await runLifetimes();
   console.log(`mmap-pool lifetime costs — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${platform()}-${arch()}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`);
   for (const r of results) {
     console.log(`\n${r.name}`);
     console.log(`  ${r.ns.map((ns) => `${ns.toFixed(1)} ns`).join('  |  ')}`);
     if (r.ns.length === 2) console.log(`  difference: ${(r.ns[1] - r.ns[0]).toFixed(1)} ns per operation`);
   }
-  if (sink === -1) console.log(sink);
 }
 
-void main();
+if (require.main === module) void main();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { formatBytes, formatStats, Pool, PoolError, renderMap, toPrometheus } from '../lib/index.js';
+import { vsBuffer } from '../bench/quick.js';
 
 const pool = new Pool({ name: 'tour', maxBytes: 64 * 1024 * 1024 });
 console.log(`mmap-pool tour: a pool named "tour" (${pool.stats().backing} memory, ${formatBytes(pool.stats().chunkSize)} chunks, at most 64 MiB)`);
@@ -56,3 +57,10 @@ console.log(`close:   pool closed; an old view now reads as length ${view.length
     return (err as Error & { code?: string }).code ?? (err as Error).name;
   }
 })()}`);
+
+// Against Node's own Buffer: a short run of three cases from bench/ (pools
+// with leakDetection 'disabled'; `npm run bench` runs the full suite).
+void vsBuffer().then((lines) => {
+  console.log('');
+  for (const line of lines) console.log(line);
+});
