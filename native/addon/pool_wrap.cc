@@ -172,7 +172,10 @@ Napi::Value PoolWrap::Reset(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PoolWrap::Trim(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(arena_->Trim()));
+  size_t released = arena_->Trim();
+  // The arena's freed metadata (slabs, page maps) sits in the C++ heap.
+  platform::ReleaseFreeHeap();
+  return Napi::Number::New(info.Env(), static_cast<double>(released));
 }
 
 Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {

@@ -75,6 +75,11 @@ bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err);
 // the OS does not say (Windows, here).
 bool ResidentBytes(const Mapping& m, size_t len, size_t* out);
 
+// Gives the C++ heap's free memory back to the OS where the allocator can
+// (glibc's malloc_trim), so that trim() also returns what the allocator's
+// own freed bookkeeping held. Returns true if anything was released.
+bool ReleaseFreeHeap();
+
 // Leaves [offset, offset + len) out of core dumps where the OS allows it
 // (MADV_DONTDUMP on Linux; a no-op elsewhere).
 void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);

@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -168,6 +171,14 @@ bool ResidentBytes(const Mapping& m, size_t len, size_t* out) {
   }
   *out = resident * page;
   return true;
+}
+
+bool ReleaseFreeHeap() {
+#if defined(__GLIBC__)
+  return malloc_trim(0) == 1;
+#else
+  return false;  // musl and the BSD/macOS allocators return memory themselves
+#endif
 }
 
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {

@@ -256,6 +256,11 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {
   return true;
 }
 
+bool ReleaseFreeHeap() {
+  // The Windows heap decommits free pages on its own.
+  return false;
+}
+
 bool ResidentBytes(const Mapping&, size_t, size_t*) {
   // QueryWorkingSetEx could tell, page by page; not done yet.
   return false;
