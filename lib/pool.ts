@@ -169,10 +169,8 @@ export class Pool extends EventEmitter {
     }
     const ab = this.#reserve(length * unit, true, unit, this.allocTyped);
     // Buffer itself: Buffer.from, not the deprecated `new Buffer(...)`.
-    const view = ((Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length)) as T & Tagged;
-    view[kSerial] = this.#serial;
-    if (this.#leaks !== undefined) this.#leaks.allocated(view, length * unit, this.#serial, this.allocTyped);
-    return view;
+    const view = (Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length);
+    return this.#handOut(view as T, length * unit, this.allocTyped);
   }
 
   /**
@@ -215,8 +213,7 @@ export class Pool extends EventEmitter {
     if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
     const status = this.#native.free(this.#segment, this.#offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
-      this.#retire(this.#segment);
-      if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+      this.#segmentReleased(this.#segment);
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', this.free);
     }
@@ -243,10 +240,9 @@ export class Pool extends EventEmitter {
     const count = this.#native.release(segment, offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
-    if (this.#segments[segment]?.byteLength === 0) {
-      this.#retire(segment);
-      if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
-    }
+    // release() reports only the count: a detached segment is how a huge
+    // allocation's mapping is seen to have gone.
+    if (this.#segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
     if (this.#leaks !== undefined) this.#leaks.freed(buf);
     return true;
   }
@@ -374,10 +370,15 @@ export class Pool extends EventEmitter {
       throw this.#sizeError(size, caller);
     }
     const ab = this.#reserve(size, zero, align, caller);
-    const buf = new PoolBuffer(ab, this.#offset, size) as unknown as Buffer & { [kSerial]?: number };
-    buf[kSerial] = this.#serial;
-    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, this.#serial, caller);
-    return buf;
+    return this.#handOut(new PoolBuffer(ab, this.#offset, size) as unknown as Buffer, size, caller);
+  }
+
+  // Tags a view made by #reserve() with its serial and shows it to the leak
+  // detector: the last step of every allocation.
+  #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
+    (view as Tagged)[kSerial] = this.#serial;
+    if (this.#leaks !== undefined) this.#leaks.allocated(view, size, this.#serial, caller);
+    return view;
   }
 
   // Allocates `size` valid bytes; returns the ArrayBuffer to view, with the
@@ -402,31 +403,30 @@ export class Pool extends EventEmitter {
   #expose(id: number, offset: number, size: number, serial: number, caller: Caller): ArrayBuffer {
     this.#retire(id);
     const ab = this.#native.segment(id);
-    if (ab == null) {
-      this.#native.free(id, offset, size, serial);  // a failed call changes nothing
-      throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
-        `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
-    }
+    if (ab == null) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
     // A transfer would detach the whole chunk under every other allocation.
     markAsUntransferable(ab);
     this.#segments[id] = ab;
     this.#ids.set(ab, id);
-    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+    this.#checkPressure();
     return ab;
   }
 
   #guardView(id: number, offset: number, size: number, serial: number, handle: number, caller: Caller): ArrayBuffer {
     const ab = this.#native.view(id, offset, size);
-    if (ab === undefined) {
-      this.#native.free(id, offset, size, serial);
-      throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
-        `pool "${this.#name}": no ArrayBuffer could be made for a guarded allocation`), caller);
-    }
+    if (ab === undefined) throw this.#noView(id, offset, size, serial, 'no ArrayBuffer could be made for a guarded allocation', caller);
     markAsUntransferable(ab);
     this.#guarded.set(ab, handle);
     this.#offset = 0;
-    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+    this.#checkPressure();
     return ab;
+  }
+
+  // No ArrayBuffer for an allocation just made: give it back (a failed call
+  // changes nothing) and say why.
+  #noView(id: number, offset: number, size: number, serial: number, why: string, caller: Caller): Error {
+    this.#native.free(id, offset, size, serial);
+    return withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": ${why}`), caller);
   }
 
   // Sets #segment and #offset for a view's allocation; false if it is not over
@@ -496,6 +496,18 @@ export class Pool extends EventEmitter {
     for (let id = 0; id < this.#segments.length; id++) {
       if (this.#segments[id]?.byteLength === 0) this.#retire(id);
     }
+    this.#checkPressure();
+  }
+
+  // A huge allocation's mapping went back to the OS: forget its segment, and
+  // let the pressure levels see the drop (so a later rise fires again).
+  #segmentReleased(id: number): void {
+    this.#retire(id);
+    this.#checkPressure();
+  }
+
+  // Called whenever mapped memory may have changed.
+  #checkPressure(): void {
     if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
   }
 
