@@ -3,6 +3,7 @@
 // slower), with each case's goal marked and, as a hollow dot, the ratio of
 // means (garbage-collector pauses included, see harness.ts). Plain SVG 1.1 with no scripts or
 // external references, so GitHub and rsvg-convert both render it.
+import { esc } from '../lib/render-map.js';
 
 export interface ChartRow {
   label: string;
@@ -30,9 +31,6 @@ const INK = '#222';
 const GRID = '#d0d0d0';
 const FONT = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
 
 /** 1-2-5 steps: ..., 0.1, 0.2, 0.5, 1, 2, 5, 10, ... */
 function steps(lo: number, hi: number): number[] {

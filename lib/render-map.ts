@@ -56,7 +56,7 @@ function ramp(t: number): string {
 }
 
 /** Text for XML: the five special characters escaped, characters XML 1.0 forbids replaced by U+FFFD. */
-function esc(text: string): string {
+export function esc(text: string): string {
   return text
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
     .replace(/&/g, '&amp;')
