@@ -8,6 +8,7 @@ export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
 const pools: Pool[] = [];
+const held: unknown[] = [];
 
 /** A new Pool, closed after the current test. */
 export function make(options?: PoolOptions): Pool {
@@ -16,8 +17,15 @@ export function make(options?: PoolOptions): Pool {
   return pool;
 }
 
+/** Keeps an allocation reachable until its pool is closed: a dropped one would be reported as a leak. */
+export function hold<T>(x: T): T {
+  held.push(x);
+  return x;
+}
+
 afterEach(() => {
   for (const pool of pools.splice(0)) pool.close();
+  held.length = 0;
 });
 
 export type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;

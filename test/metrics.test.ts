@@ -9,21 +9,12 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 import { Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
-import { KiB, make, MiB } from './helpers.js';
+import { hold, KiB, make, MiB } from './helpers.js';
 import { METRIC_NAMES, registerMetrics, toPrometheus } from '../lib/metrics.js';
 
-/** Keeps allocations reachable until their pool is closed: dropped ones would be reported as leaks. */
-const held: unknown[] = [];
-function hold<T>(x: T): T {
-  held.push(x);
-  return x;
-}
-afterEach(() => {
-  held.length = 0;  // helpers.ts closes the pools in the same tick, before a collection could report these
-});
 
 /** A pool with small, large and huge allocations, some freed. */
 function busy(name: string, options: PoolOptions = {}): Pool {

@@ -2,21 +2,12 @@
 // below, no dependency), shows one row per chunk with its runs to scale, a
 // bar per huge mapping and a legend of the classes present, and is the same
 // text for the same dump.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Pool, type PoolDump, type PoolOptions } from '../lib/index.js';
-import { KiB, make, MiB } from './helpers.js';
+import { hold, KiB, make, MiB } from './helpers.js';
 import { formatSize, renderMap } from '../lib/render-map.js';
 
-/** Keeps allocations reachable until their pool is closed: dropped ones would be reported as leaks. */
-const held: unknown[] = [];
-function hold<T>(x: T): T {
-  held.push(x);
-  return x;
-}
-afterEach(() => {
-  held.length = 0;  // helpers.ts closes the pools in the same tick, before a collection could report these
-});
 
 interface Element {
   name: string;
