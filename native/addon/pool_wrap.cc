@@ -118,25 +118,27 @@ Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.
+static Napi::Value CountResult(Napi::Env env, alloc::Status st, uint32_t count) {
+  if (st < alloc::Status::kOk) return StatusValue(env, st);
+  return Napi::Number::New(env, count);
+}
+
 Napi::Value PoolWrap::Retain(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->Retain(RefArgs(info), &count);
-  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
-  return Napi::Number::New(info.Env(), count);
+  alloc::Status st = arena_->Retain(RefArgs(info), &count);  // before `count` is read
+  return CountResult(info.Env(), st, count);
 }
 
 Napi::Value PoolWrap::Release(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->Release(RefArgs(info), &count);
-  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
-  return Napi::Number::New(info.Env(), count);
+  alloc::Status st = arena_->Release(RefArgs(info), &count);  // before `count` is read
+  return CountResult(info.Env(), st, count);
 }
 
 Napi::Value PoolWrap::RefCount(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
-  alloc::Status st = arena_->RefCount(RefArgs(info), &count);
-  if (st < alloc::Status::kOk) return StatusValue(info.Env(), st);
-  return Napi::Number::New(info.Env(), count);
+  alloc::Status st = arena_->RefCount(RefArgs(info), &count);  // before `count` is read
+  return CountResult(info.Env(), st, count);
 }
 
 // The ArrayBuffer over segment `id`; null when the runtime refuses external
