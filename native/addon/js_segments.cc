@@ -12,6 +12,17 @@ namespace {
 void FinalizeSegmentBuffer(napi_env /*env*/, void* /*data*/, void* hint) {
   static_cast<JsSegment*>(hint)->Unref();
 }
+
+// A failed call may leave a JS exception pending (a RangeError from `new
+// ArrayBuffer`); the failure is reported as a status instead, so clear it.
+void ClearPendingException(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
 }  // namespace
 
 void JsSegment::Unref() {
@@ -41,12 +52,7 @@ bool JsSegmentSource::ExternalBuffersAllowed(napi_env env) {
     napi_detach_arraybuffer(env, probe);
     return true;
   }
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
+  ClearPendingException(env);
   return st != napi_no_external_buffers_allowed;
 }
 
@@ -63,36 +69,29 @@ alloc::Segment* JsSegmentSource::AcquireHuge(size_t size, alloc::SourceError* er
 // new ArrayBuffer(size) made in JS: a RangeError there is an error here.
 alloc::Segment* JsSegmentSource::AcquireHeap(size_t size, alloc::SourceError* err) {
   auto* seg = new JsSegment();
-  {
-    napi_value factory, global, arg, result;
-    void* data = nullptr;
-    size_t length = 0;
-    bool ok = heap_factory_ != nullptr &&
-              napi_get_reference_value(env_, heap_factory_, &factory) == napi_ok &&
-              napi_get_global(env_, &global) == napi_ok &&
-              napi_create_double(env_, static_cast<double>(size), &arg) == napi_ok &&
-              napi_call_function(env_, global, factory, 1, &arg, &result) == napi_ok &&
-              napi_get_arraybuffer_info(env_, result, &data, &length) == napi_ok &&
-              length == size && data != nullptr &&
-              napi_create_reference(env_, result, 1, &seg->buffer_ref) == napi_ok;
-    if (!ok) {
-      bool pending = false;
-      napi_is_exception_pending(env_, &pending);
-      if (pending) {
-        napi_value ignored;
-        napi_get_and_clear_last_exception(env_, &ignored);
-      }
-      if (seg->buffer_ref != nullptr) napi_delete_reference(env_, seg->buffer_ref);
-      delete seg;
-      err->code = ENOMEM;
-      err->syscall = "ArrayBuffer";
-      return nullptr;
-    }
-    seg->base = static_cast<uint8_t*>(data);
-    seg->size = size;
-    live_.insert(seg);
-    return seg;
+  napi_value factory, global, arg, result;
+  void* data = nullptr;
+  size_t length = 0;
+  bool ok = heap_factory_ != nullptr &&
+            napi_get_reference_value(env_, heap_factory_, &factory) == napi_ok &&
+            napi_get_global(env_, &global) == napi_ok &&
+            napi_create_double(env_, static_cast<double>(size), &arg) == napi_ok &&
+            napi_call_function(env_, global, factory, 1, &arg, &result) == napi_ok &&
+            napi_get_arraybuffer_info(env_, result, &data, &length) == napi_ok &&
+            length == size && data != nullptr &&
+            napi_create_reference(env_, result, 1, &seg->buffer_ref) == napi_ok;
+  if (!ok) {
+    ClearPendingException(env_);
+    if (seg->buffer_ref != nullptr) napi_delete_reference(env_, seg->buffer_ref);
+    delete seg;
+    err->code = ENOMEM;
+    err->syscall = "ArrayBuffer";
+    return nullptr;
   }
+  seg->base = static_cast<uint8_t*>(data);
+  seg->size = size;
+  live_.insert(seg);
+  return seg;
 }
 
 // A mapping of `size` usable bytes, followed by an inaccessible guard of one
