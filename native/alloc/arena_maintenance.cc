@@ -35,7 +35,16 @@ void Arena::Reset() {
       ReleaseSegment(id);
       continue;
     }
-    if (opt_.zero_on_free) std::memset(r.segment->base, 0, r.segment->size);
+    if (opt_.zero_on_free) {
+      // Wipe what was written; pages never touched are zero already and
+      // stay unfaulted.
+      for (uint32_t p = 0; p < r.chunk->npages; p++) {
+        PageMeta& m = r.chunk->pages[p];
+        if (!m.dirty) continue;
+        std::memset(r.segment->base + size_t{p} * opt_.page_size, 0, opt_.page_size);
+        m.dirty = 0;
+      }
+    }
     ClearChunk(r.chunk);
     free_runs_.insert(FreeRunKey(r.chunk->npages, id, 0));
   }
