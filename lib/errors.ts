@@ -33,7 +33,8 @@ export class PoolError extends Error {
   }
 }
 
-type Caller = (...args: never[]) => unknown;
+/** The public function an error is about: stacks start at its caller. */
+export type Caller = (...args: never[]) => unknown;
 
 function withCode<E extends Error>(err: E, code: string, caller: Caller | undefined): E {
   Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });

@@ -11,6 +11,7 @@
 // was collected unfreed, not that no view of its memory is left, so a leaked
 // slot is reported, never freed behind the program's back.
 import { channel } from 'node:diagnostics_channel';
+import type { Caller } from './errors.js';
 
 export type LeakDetection = 'disabled' | 'simple' | 'advanced' | 'paranoid';
 export const LEAK_LEVELS: readonly LeakDetection[] = ['disabled', 'simple', 'advanced', 'paranoid'];
@@ -36,7 +37,6 @@ interface Held {
   createdAt?: string;
 }
 
-type Caller = (...args: never[]) => unknown;
 
 export class LeakTracker {
   readonly level: LeakDetection;

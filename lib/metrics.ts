@@ -16,7 +16,8 @@
 // registerMetrics() hands the user's Registry plain collector objects of the
 // shape its registerMetric() takes (name, help, type, aggregator, get(),
 // reset()), the shape prom-client's own Gauge and Counter have.
-import { invalidArgType } from './errors.js';
+import { dispose } from './dispose.js';
+import { invalidArgType, type Caller } from './errors.js';
 import type { PoolStats } from './stats.js';
 
 /** What the metrics need of a pool: its stats. A Pool is one. */
@@ -24,7 +25,6 @@ export interface StatsSource {
   stats(): PoolStats;
 }
 
-type Caller = (...args: never[]) => unknown;
 
 type Labels = Record<string, string>;
 
@@ -226,7 +226,6 @@ interface RegistryState {
 }
 
 const states = new WeakMap<MetricsRegistry, RegistryState>();
-const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 function familiesOf(state: RegistryState): Map<string, Family> {
   if (state.snapshot === undefined) {

@@ -12,6 +12,7 @@
 // Runs on the main thread only, in timer callbacks.
 import { invalidArgType, outOfRange } from './errors.js';
 import type { PoolStats } from './stats.js';
+import { dispose } from './dispose.js';
 
 /** What monitor() needs of a pool. A Pool is one. */
 export interface MonitoredPool {
@@ -59,7 +60,6 @@ export const RELATIVE_SLOPE = 0.01;
 
 const MAX_INTERVAL = 2 ** 31 - 1;
 const MAX_WINDOW = 100_000;
-const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 /**
  * The least-squares line through `samples`: its slope (units of v per unit

@@ -8,11 +8,10 @@
 // acquire() that handed it out. A Lease remembers that serial, so disposing a
 // lease whose object was released by hand and handed out again to someone
 // else cannot take it back from its new holder.
-import { invalidArgType, invalidReturnValue, outOfRange, PoolError } from './errors.js';
+import { dispose } from './dispose.js';
+import { invalidArgType, invalidReturnValue, outOfRange, PoolError, type Caller } from './errors.js';
 
-const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
-type Caller = (...args: never[]) => unknown;
 
 export interface ObjectPoolOptions<T extends object> {
   /** How many idle objects are kept for reuse; a positive integer or Infinity. Default: Infinity. */

@@ -17,7 +17,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
 import { convert, type Source } from './convert.js';
-import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack } from './errors.js';
+import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
 import { statusError, type PoolDescription } from './status.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './leaks.js';
@@ -26,9 +26,9 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, kSerial, PoolBuffer, TypedArray, type AllocOptions, type Caller, type Tagged, type TypedArrayConstructor } from './views.js';
+import { alignOf, kSerial, PoolBuffer, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
+import { dispose } from './dispose.js';
 
-const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
   readonly #name: string;

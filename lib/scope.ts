@@ -1,6 +1,7 @@
 // Scope: a group of allocations that go back to the pool together, with
 // close() or `using` (like Java's Arena.ofConfined()).
 import { PoolError } from './errors.js';
+import { dispose } from './dispose.js';
 
 /** What a Scope needs from its pool. */
 export interface ScopeOwner {
@@ -11,7 +12,6 @@ export interface ScopeOwner {
   release(buf: ArrayBufferView): boolean;
 }
 
-const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 export class Scope {
   readonly #pool: ScopeOwner;

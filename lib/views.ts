@@ -1,13 +1,12 @@
 // The views a pool hands out: Buffers built without Buffer.from's checks,
 // typed arrays for allocTyped(), and the serial tag every one carries.
 import { binding } from './binding.js';
-import { invalidArgType, outOfRange } from './errors.js';
+import { invalidArgType, outOfRange, type Caller } from './errors.js';
 
 /** The serial number of the allocation a view was handed out for. */
 export const kSerial = Symbol('mmap-pool.serial');
 
 export type Tagged = ArrayBufferView & { [kSerial]?: number };
-export type Caller = (...args: never[]) => unknown;
 
 export interface AllocOptions {
   /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */
