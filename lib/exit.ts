@@ -44,8 +44,3 @@ export function untrack(ref: WeakRef<Closable>): void {
   open.delete(ref);
   forget.unregister(ref);
 }
-
-/** How many pools the hook would close now (for tests). */
-export function trackedCount(): number {
-  return open.size;
-}

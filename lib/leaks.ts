@@ -46,7 +46,6 @@ export class LeakTracker {
   readonly #stacks: boolean;
   readonly #every: boolean;
   #countdown: number;
-  #leaks = 0;
   /** Stacks of the live tracked allocations, by serial, for dump(). */
   readonly #stacksBySerial = new Map<number, string>();
   // reset() and close() free everything at once: buffers tracked before
@@ -61,11 +60,6 @@ export class LeakTracker {
     this.#every = level === 'paranoid';
     this.#countdown = nextCountdown();
     this.#registry = new FinalizationRegistry((held) => this.#collected(held));
-  }
-
-  /** Leaks reported so far. */
-  get leaks(): number {
-    return this.#leaks;
   }
 
   /** Called for every allocation; tracks the sampled ones. */
@@ -104,7 +98,6 @@ export class LeakTracker {
 
   #collected(held: Held): void {
     if (held.epoch !== this.#epoch) return;
-    this.#leaks++;
     this.#stacksBySerial.delete(held.serial);
     const report: LeakReport = held.createdAt === undefined ? { size: held.size } : { size: held.size, createdAt: held.createdAt };
     const site = held.createdAt ?? `pool:${this.#pool}`;
