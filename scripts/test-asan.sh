@@ -121,12 +121,16 @@ flags="-fsanitize=address -fno-omit-frame-pointer -g -O1"
 ) || { tail -n 40 "$work/build.log"; echo "FAILED: node-gyp build (log: $work/build.log)"; exit 1; }
 addon=$work/repo/build/Release/mmap_pool.node
 # The flags really reached compile and link: the runtime is NEEDED, the code
-# calls the ASan checks, and there is debug info.
-readelf -d "$addon" | grep -q 'NEEDED.*libasan' || { echo "FAILED: $addon does not link libasan"; exit 1; }
+# calls the ASan checks, and there is debug info. (The tool's output is read
+# whole first: `readelf ... | grep -q` under pipefail fails at random when
+# grep exits early and readelf dies of SIGPIPE.)
+dynamic=$(readelf -d "$addon")
+sections=$(readelf -S "$addon")
+grep -q 'NEEDED.*libasan' <<<"$dynamic" || { echo "FAILED: $addon does not link libasan"; exit 1; }
 checks=$(nm -u "$addon" | grep -c '__asan_report_' || true)
 [ "$checks" -gt 0 ] || { echo "FAILED: $addon has no __asan_report_* calls"; exit 1; }
-readelf -S "$addon" | grep -q '\.debug_info' || { echo "FAILED: $addon has no debug info"; exit 1; }
-echo "$addon: links $(readelf -d "$addon" | sed -n 's/.*NEEDED.*\[\(libasan[^]]*\)\].*/\1/p'), $checks kinds of __asan_report_* calls, debug info"
+grep -q '\.debug_info' <<<"$sections" || { echo "FAILED: $addon has no debug info"; exit 1; }
+echo "$addon: links $(sed -n 's/.*NEEDED.*\[\(libasan[^]]*\)\].*/\1/p' <<<"$dynamic"), $checks kinds of __asan_report_* calls, debug info"
 (cd "$work/repo" && node_modules/.bin/tsc -p tsconfig.json) || { echo "FAILED: tsc"; exit 1; }
 echo "built in $((SECONDS - t0)) s"
 
