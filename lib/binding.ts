@@ -60,6 +60,14 @@ export interface NativePool {
    * allocation; `align` (power of two up to the page size, 0 for none).
    */
   alloc(size: number, zero: boolean, serial: number, align: number): number;
+  /**
+   * Slot cache (lib/slot-cache.ts): up to `count` blocks of class size `size`,
+   * not zeroed, under serial 0; their handles in out[0..n). Returns n >= 1,
+   * or a negative NativeStatus when no block could be had.
+   */
+  refill(size: number, count: number, out: Float64Array): number;
+  /** Frees n cached blocks of class size `size` by handle; returns how many were refused (0). */
+  flush(size: number, handles: Float64Array, n: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
   free(segment: number, offset: number, length: number, serial: number): number;
   /** The new count, or a negative NativeStatus. */
@@ -91,6 +99,8 @@ export interface Binding {
   NativePool: new (options: NativePoolOptions) => NativePool;
   pageSize: number;
   mapGranularity: number;
+  /** The allocator's class sizes up to 64 KiB, ascending (index = class index). */
+  classSizes: number[];
   /** False where the runtime refuses external ArrayBuffers (or MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1). */
   externalBuffersAllowed(): boolean;
   /** True the first time it is called with `key` in this process (all threads together). */

@@ -10,6 +10,18 @@
 // belongs to a newer allocation carries an old serial and is refused with
 // ERR_DOUBLE_FREE instead of freeing the new owner.
 //
+// Sizes up to 64 KiB (unguarded, non-secure pools, no `align`) take a fast
+// path: lib/slot-cache.ts keeps free blocks of each class on the JS side, so
+// alloc() pops one and free() pushes it back without a native call; blocks
+// move to and from the allocator in batches. Those Buffers also carry their
+// block id (kSlot), and the cache keeps the serial of the Buffer holding each
+// block: a stale one fails that check and takes the slow path above.
+//
+// The figures about allocations (used, live, peak, totals) are counted here,
+// where every allocation and free passes; the allocator's own count sees a
+// cached block as one allocation from when it enters the cache to when it
+// leaves it.
+//
 // Guarded pools give each allocation an ArrayBuffer of its own over its slot
 // (kept in #guarded with its handle) and detach it on free.
 import { EventEmitter } from 'node:events';
@@ -26,8 +38,10 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, kSerial, PoolBuffer, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
+import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
+import { SlotCache } from './slot-cache.js';
+import { coarseClock, startCoarseClock } from './clock.js';
 
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
@@ -52,13 +66,22 @@ export class Pool extends EventEmitter {
   readonly #leakDetection: LeakDetection;
   readonly #pressure: PressureWatch;
   #closed = false;
-  #serial = 0;
+  /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
+  #cache: SlotCache | undefined;
+  // What the program holds: counted here for every allocation and free.
+  #live = 0;
+  #used = 0;
+  #peak = 0;
+  #allocs = 0;
+  #frees = 0;
   /** What statusError() needs to word an error about this pool. */
   readonly #describe: PoolDescription;
   // Out-values of #reserve() and #locate(), kept in fields so the hot path
   // allocates no object.
   #offset = 0;
   #segment = 0;
+  #serialOut = 0;
+  #slotOut = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -112,6 +135,10 @@ export class Pool extends EventEmitter {
     this.#pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
+    if (!o.guard && !o.secure) {
+      this.#cache = new SlotCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
+      startCoarseClock();
+    }
     const native = this.#native;
     this.#describe = {
       name: o.name, backing, secure: o.secure, maxBytes: o.maxBytes,
@@ -167,10 +194,17 @@ export class Pool extends EventEmitter {
     if (typeof length !== 'number' || !(length >= 0) || length % 1 !== 0 || length * unit > this.#maxSize) {
       throw this.#sizeError(length, this.allocTyped, 'length', Math.floor(this.#maxSize / unit));
     }
-    const ab = this.#reserve(length * unit, true, unit, this.allocTyped);
+    const size = length * unit;
+    const cache = this.#cache;
+    const cached = cache !== undefined && size > 0 && size <= cache.maxSize;
+    const ab = cached ? this.#take(cache, size, this.allocTyped) : this.#reserve(size, true, unit, this.allocTyped);
     // Buffer itself: Buffer.from, not the deprecated `new Buffer(...)`.
     const view = (Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length);
-    return this.#handOut(view as T, length * unit, this.allocTyped);
+    if (cached) {
+      new Uint8Array(ab, this.#offset, size).fill(0);
+      (view as Tagged)[kSlot] = this.#slotOut;
+    }
+    return this.#handOut(view as T, size, this.allocTyped);
   }
 
   /**
@@ -208,6 +242,11 @@ export class Pool extends EventEmitter {
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
    */
   free(buf: ArrayBufferView): void {
+    const k = this.#cached(buf);
+    if (k >= 0) {
+      this.#freeCached(k, buf);
+      return;
+    }
     const serial = this.#locate(buf, this.free);
     const length = buf.byteLength;  // before a guarded view is detached
     if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
@@ -217,11 +256,18 @@ export class Pool extends EventEmitter {
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', this.free);
     }
+    this.#uncount(length);
     if (this.#leaks !== undefined) this.#leaks.freed(buf);
   }
 
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
   retain(buf: ArrayBufferView): number {
+    const k = this.#cached(buf);
+    if (k >= 0) {
+      const refs = (this.#cache as SlotCache).refs;
+      if (refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
+      return ++refs[k];
+    }
     const serial = this.#locate(buf, this.retain);
     const count = this.#native.retain(this.#segment, this.#offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
@@ -230,9 +276,20 @@ export class Pool extends EventEmitter {
 
   /** Drops a reference to `buf`; frees it when none is left and then returns true. Same errors as free(). */
   release(buf: ArrayBufferView): boolean {
+    const k = this.#cached(buf);
+    if (k >= 0) {
+      const refs = (this.#cache as SlotCache).refs;
+      if (refs[k] > 1) {
+        refs[k]--;
+        return false;
+      }
+      this.#freeCached(k, buf);
+      return true;
+    }
     const serial = this.#locate(buf, this.release);
     const segment = this.#segment;
     const offset = this.#offset;
+    const length = buf.byteLength;  // before a huge allocation's view is detached
     if (this.#guard && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
       this.free(buf);
       return true;
@@ -243,12 +300,15 @@ export class Pool extends EventEmitter {
     // release() reports only the count: a detached segment is how a huge
     // allocation's mapping is seen to have gone.
     if (this.#segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
+    this.#uncount(length);
     if (this.#leaks !== undefined) this.#leaks.freed(buf);
     return true;
   }
 
   /** The reference count of a live allocation (1 unless retained). Same errors as free(). */
   refCount(buf: ArrayBufferView): number {
+    const k = this.#cached(buf);
+    if (k >= 0) return (this.#cache as SlotCache).refs[k];
     const serial = this.#locate(buf, this.refCount);
     const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
@@ -258,6 +318,7 @@ export class Pool extends EventEmitter {
   /** True when `buf` is a live allocation of this pool, the very object handed out (free() would take it). Never throws. */
   owns(buf: unknown): boolean {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
+    if (this.#cached(buf) >= 0) return true;
     const serial = (buf as Tagged)[kSerial];
     if (serial === undefined || !this.#find(buf)) return false;
     return this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial) > 0;
@@ -278,6 +339,10 @@ export class Pool extends EventEmitter {
     this.#checkOpen(this.reset);
     this.#detachGuarded();
     this.#native.reset();
+    this.#cache?.clear();
+    this.#frees += this.#live;
+    this.#live = 0;
+    this.#used = 0;
     this.#leaks?.forgetAll();
     this.#sweep();
   }
@@ -289,6 +354,7 @@ export class Pool extends EventEmitter {
    */
   trim(): number {
     this.#checkOpen(this.trim);
+    this.#cache?.flushAll();
     const released = this.#native.trim();
     this.#sweep();
     return released;
@@ -310,15 +376,20 @@ export class Pool extends EventEmitter {
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
     if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
-    const s = this.#native.stats();
-    if (s.liveAllocations === 0) return undefined;
-    return `mmap-pool: pool "${this.#name}" still holds ${s.liveAllocations} allocation(s) (${s.usedBytes} bytes) at exit; ` +
+    if (this.#live === 0) return undefined;
+    return `mmap-pool: pool "${this.#name}" still holds ${this.#live} allocation(s) (${this.#used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
   stats(): PoolStats {
     const n = this.#native.stats();
+    if (this.#cache !== undefined) n.allocatedBytes -= this.#cache.fixClasses(n.classes);
+    n.usedBytes = this.#used;
+    n.liveAllocations = this.#live;
+    n.peakUsedBytes = this.#peak;
+    n.totalAllocations = this.#allocs;
+    n.totalFrees = this.#frees;
     return {
       name: this.#name,
       backing: this.#backing,
@@ -336,6 +407,7 @@ export class Pool extends EventEmitter {
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
     const raw = JSON.parse(this.#native.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
+    this.#cache?.fixDump(raw, performance.now());
     if (this.#leaks !== undefined) {
       for (const a of raw.allocations) {
         const stack = this.#leaks.stackOf(a.serial);
@@ -356,6 +428,9 @@ export class Pool extends EventEmitter {
     untrack(this.#exitToken);
     this.#detachGuarded();
     this.#native.close();
+    this.#cache = undefined;
+    this.#live = 0;
+    this.#used = 0;
     this.#leaks?.forgetAll();
     this.#segments = [];
     this.#ids.clear();
@@ -366,6 +441,15 @@ export class Pool extends EventEmitter {
   }
 
   #buffer(size: number, zero: boolean, align: number, caller: Caller): Buffer {
+    const cache = this.#cache;
+    // Every cached block starts at a multiple of 16. (size | 0) === size: an integer.
+    if (cache !== undefined && typeof size === 'number' && (size | 0) === size && size > 0 && size <= cache.maxSize && align <= 16) {
+      const ab = this.#take(cache, size, caller);
+      const view = new PoolBuffer(ab, this.#offset, size);
+      if (zero) view.fill(0);
+      (view as Tagged)[kSlot] = this.#slotOut;
+      return this.#handOut(view as unknown as Buffer, size, caller);
+    }
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
     }
@@ -373,20 +457,96 @@ export class Pool extends EventEmitter {
     return this.#handOut(new PoolBuffer(ab, this.#offset, size) as unknown as Buffer, size, caller);
   }
 
-  // Tags a view made by #reserve() with its serial and shows it to the leak
-  // detector: the last step of every allocation.
+  // The fast path: a block from the slot cache (refilled when empty) for
+  // `size` bytes. Returns its ArrayBuffer, with the offset in #offset, the
+  // block id in #slotOut and the serial in #serialOut.
+  #take(cache: SlotCache, size: number, caller: Caller): ArrayBuffer {
+    const c = cache.binOf[(size + 15) >>> 4];
+    let k = cache.pop(c);
+    if (k < 0) k = this.#refill(cache, c, size, caller);
+    const serial = nextSerial();
+    cache.serial[k] = serial;
+    cache.size[k] = size;
+    cache.refs[k] = 1;
+    cache.born[k] = coarseClock.now;
+    this.#serialOut = serial;
+    this.#slotOut = k;
+    this.#offset = cache.off[k];
+    return this.#segments[cache.seg[k]] as ArrayBuffer;
+  }
+
+  // The block id of a Buffer handed out from the slot cache and still live,
+  // or -1 (anything else: the slow path decides).
+  #cached(buf: ArrayBufferView): number {
+    const cache = this.#cache;
+    if (cache === undefined || buf == null) return -1;
+    const k = (buf as Tagged)[kSlot];
+    return k !== undefined && cache.serial[k] === (buf as Tagged)[kSerial] ? k : -1;
+  }
+
+  #freeCached(k: number, buf: ArrayBufferView): void {
+    const cache = this.#cache as SlotCache;
+    cache.serial[k] = 0;
+    this.#uncount(cache.size[k]);
+    if (this.#leaks !== undefined) this.#leaks.freed(buf);
+    cache.push(k);
+  }
+
+  // An empty class stack: one native call brings a batch. When maxBytes is
+  // reached, the blocks the other classes hold free go back first.
+  #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
+    let n = cache.refill(c);
+    if (n === NativeStatus.Exhausted && cache.holding) {
+      cache.flushAll();
+      n = cache.refill(c);
+    }
+    if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
+    coarseClock.now = performance.now();
+    for (const id of cache.topSegments(c, n)) {
+      const ab = this.#segments[id];
+      if (ab !== undefined && ab.byteLength !== 0) continue;
+      if (this.#expose(id) === undefined) {
+        cache.flushAll();
+        throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
+          `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
+      }
+    }
+    return cache.pop(c);
+  }
+
+  // Tags a view with the serial of its allocation (#serialOut) and shows it
+  // to the leak detector: the last step of every allocation.
   #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
-    (view as Tagged)[kSerial] = this.#serial;
-    if (this.#leaks !== undefined) this.#leaks.allocated(view, size, this.#serial, caller);
+    const serial = this.#serialOut;
+    (view as Tagged)[kSerial] = serial;
+    this.#count(size);
+    if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
     return view;
   }
 
+  #count(size: number): void {
+    this.#live++;
+    this.#allocs++;
+    const used = (this.#used += size);
+    if (used > this.#peak) this.#peak = used;
+  }
+
+  #uncount(size: number): void {
+    this.#live--;
+    this.#frees++;
+    this.#used -= size;
+  }
+
   // Allocates `size` valid bytes; returns the ArrayBuffer to view, with the
-  // offset in #offset and the serial in #serial.
+  // offset in #offset and the serial in #serialOut.
   #reserve(size: number, zero: boolean, align: number, caller: Caller): ArrayBuffer {
     if (this.#closed) throw closedError(caller);
-    const serial = (this.#serial = (this.#serial + 1) >>> 0);
-    const handle = this.#native.alloc(size, zero, serial, align);
+    const serial = (this.#serialOut = nextSerial());
+    let handle = this.#native.alloc(size, zero, serial, align);
+    if (handle === NativeStatus.Exhausted && this.#cache?.holding === true) {
+      this.#cache.flushAll();
+      handle = this.#native.alloc(size, zero, serial, align);
+    }
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
     const id = Math.floor(handle / HANDLE_SPAN);
     const offset = handle - id * HANDLE_SPAN;
@@ -394,16 +554,20 @@ export class Pool extends EventEmitter {
     let ab = this.#segments[id];
     // A detached buffer here: its segment was given back to make room, and
     // the id now names a new one.
-    if (ab === undefined || ab.byteLength === 0) ab = this.#expose(id, offset, size, serial, caller);
+    if (ab === undefined || ab.byteLength === 0) {
+      ab = this.#expose(id);
+      if (ab === undefined) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
+    }
     this.#offset = offset;
     return ab;
   }
 
-  // First use of a segment: get its ArrayBuffer and pin it to this thread.
-  #expose(id: number, offset: number, size: number, serial: number, caller: Caller): ArrayBuffer {
+  // First use of a segment: get its ArrayBuffer and pin it to this thread;
+  // undefined when the runtime refuses it.
+  #expose(id: number): ArrayBuffer | undefined {
     this.#retire(id);
     const ab = this.#native.segment(id);
-    if (ab == null) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
+    if (ab == null) return undefined;
     // A transfer would detach the whole chunk under every other allocation.
     markAsUntransferable(ab);
     this.#segments[id] = ab;

@@ -64,7 +64,7 @@ export interface AllocationDump {
   classSize: number | null;
   /** The allocation's serial number (its order among this pool's allocations). */
   serial: number;
-  /** Milliseconds since it was allocated (coarse, a few ms; wraps after 49 days). */
+  /** Milliseconds since it was allocated: coarse, to within about 100 ms for sizes up to 64 KiB (the slot cache reads the clock every 100 ms), a few ms for larger ones (wraps after 49 days). */
   ageMs: number;
   /** Where it was allocated, for allocations the leak detector tracks with stacks ('advanced', 'paranoid'). */
   createdAt?: string;

@@ -6,7 +6,22 @@ import { invalidArgType, outOfRange, type Caller } from './errors.js';
 /** The serial number of the allocation a view was handed out for. */
 export const kSerial = Symbol('mmap-pool.serial');
 
-export type Tagged = ArrayBufferView & { [kSerial]?: number };
+/** On a Buffer handed out from the slot cache: its block id there (lib/slot-cache.ts). */
+export const kSlot = Symbol('mmap-pool.slot');
+
+export type Tagged = ArrayBufferView & { [kSerial]?: number; [kSlot]?: number };
+
+let lastSerial = 0;
+
+/**
+ * The serial of a new allocation: 1 .. 2^30 - 1, then round again, shared by
+ * every pool of this thread (so a serial also tells pools apart) and small
+ * enough to stay a V8 small integer on the Buffer. 0 is the slot cache's own.
+ */
+export function nextSerial(): number {
+  lastSerial = lastSerial === 0x3fffffff ? 1 : lastSerial + 1;
+  return lastSerial;
+}
 
 export interface AllocOptions {
   /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */

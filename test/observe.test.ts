@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { KiB, make, MiB } from './helpers.js';
+import { CLOCK_MS } from '../lib/clock.js';
 
 describe('stats().residentBytes', () => {
   it('counts touched pages of mapped memory: 0 for untouched huge memory, all of it once written', () => {
@@ -47,14 +48,22 @@ describe('dump()', () => {
   it('gives every live allocation its serial and age; older allocations are older', async () => {
     const pool = make({ leakDetection: 'disabled' });
     const old = pool.alloc(64);
-    await new Promise((r) => setTimeout(r, 60));
+    const oldLarge = pool.alloc(100 * KiB);   // not from the slot cache: the allocator's clock
+    await new Promise((r) => setTimeout(r, 250));
     const young = pool.alloc(64);
-    const byOffset = (b: Buffer) => pool.dump().allocations.find((a) => a.offset === b.byteOffset)!;
+    const youngLarge = pool.alloc(100 * KiB);
+    const byOffset = (b: Buffer) => pool.dump().allocations.find((a) => a.segment >= 0 && a.offset === b.byteOffset && a.size === b.length)!;
     const a = byOffset(old);
     const b = byOffset(young);
     expect(b.serial).toBeGreaterThan(a.serial);
-    expect(a.ageMs).toBeGreaterThanOrEqual(40);   // the coarse clock ticks every few ms
-    expect(a.ageMs - b.ageMs).toBeGreaterThanOrEqual(40);
+    // Slot-cache allocations are stamped by a clock read every CLOCK_MS (100 ms).
+    expect(a.ageMs).toBeGreaterThanOrEqual(250 - CLOCK_MS);
+    expect(a.ageMs - b.ageMs).toBeGreaterThanOrEqual(250 - CLOCK_MS - 50);
+    // The allocator's own clock ticks every few ms.
+    const al = byOffset(oldLarge);
+    const bl = byOffset(youngLarge);
+    expect(al.ageMs - bl.ageMs).toBeGreaterThanOrEqual(200);
+    expect(bl.ageMs).toBeLessThan(1000);
     expect(b.ageMs).toBeLessThan(1000);
   });
 

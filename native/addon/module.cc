@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "../alloc/size_classes.h"
 #include "../platform/mapping.h"
 #include "pool_wrap.h"
 
@@ -56,6 +57,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));
               }));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
+  // Every small and large class size up to 64 KiB, ascending (native/alloc/size_classes.h):
+  // lib/slot-cache.ts rounds requests with the allocator's own table.
+  Napi::Array classes = Napi::Array::New(env);
+  for (uint32_t i = 0; alloc::ClassSize(i) <= 65536; i++) {
+    classes.Set(i, Napi::Number::New(env, static_cast<double>(alloc::ClassSize(i))));
+  }
+  exports.Set("classSizes", classes);
   exports.Set("mapGranularity",
               Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));
   return exports;

@@ -11,6 +11,9 @@ namespace addon {
 
 namespace {
 constexpr double kOffsetSpan = 1073741824.0;  // 2^30: chunks are at most 1 GiB
+// The serial of every block the JS slot cache holds; lib/ never gives an
+// allocation serial 0.
+constexpr uint32_t kCacheSerial = 0;
 
 size_t ToSize(const Napi::Value& v) {
   double d = v.As<Napi::Number>().DoubleValue();
@@ -35,6 +38,8 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&PoolWrap::Alloc>("alloc"),
                          InstanceMethod<&PoolWrap::Free>("free"),
+                         InstanceMethod<&PoolWrap::Refill>("refill"),
+                         InstanceMethod<&PoolWrap::Flush>("flush"),
                          InstanceMethod<&PoolWrap::Retain>("retain"),
                          InstanceMethod<&PoolWrap::Release>("release"),
                          InstanceMethod<&PoolWrap::RefCount>("refCount"),
@@ -115,6 +120,46 @@ Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
 
 Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
   return StatusValue(info.Env(), arena_->Free(RefArgs(info)));
+}
+
+// refill(size, count, out: Float64Array): how many blocks were allocated
+// (>= 1), their handles in out[0..n), or a negative status when none was.
+Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
+  size_t size = ToSize(info[0]);
+  uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+  Napi::Float64Array out = info[2].As<Napi::Float64Array>();
+  if (count > out.ElementLength()) count = static_cast<uint32_t>(out.ElementLength());
+  double* handles = out.Data();
+  uint32_t n = 0;
+  alloc::Status st = alloc::Status::kOk;
+  for (; n < count; n++) {
+    alloc::Handle h;
+    st = arena_->Alloc(size, false, kCacheSerial, &h, &last_error_);
+    if (st != alloc::Status::kOk) break;
+    handles[n] = h.segment * kOffsetSpan + static_cast<double>(h.offset);
+  }
+  if (n == 0) return StatusValue(info.Env(), st);
+  return Napi::Number::New(info.Env(), n);
+}
+
+// flush(size, handles: Float64Array, n): frees n cached blocks of `size`;
+// returns how many the arena refused (0 unless lib/ has a bug).
+Napi::Value PoolWrap::Flush(const Napi::CallbackInfo& info) {
+  size_t size = ToSize(info[0]);
+  Napi::Float64Array in = info[1].As<Napi::Float64Array>();
+  uint32_t n = info[2].As<Napi::Number>().Uint32Value();
+  if (n > in.ElementLength()) n = static_cast<uint32_t>(in.ElementLength());
+  const double* handles = in.Data();
+  uint32_t refused = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    double segment = std::floor(handles[i] / kOffsetSpan);
+    alloc::Arena::Ref ref{static_cast<uint32_t>(segment),
+                          static_cast<size_t>(handles[i] - segment * kOffsetSpan), size,
+                          kCacheSerial};
+    alloc::Status st = arena_->Free(ref);
+    if (st < alloc::Status::kOk) refused++;
+  }
+  return Napi::Number::New(info.Env(), refused);
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.

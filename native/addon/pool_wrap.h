@@ -7,6 +7,12 @@
 // refCount take (segment, offset, length, serial). Arguments are validated in lib/; here they are only
 // asserted to be numbers.
 //
+// refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots:
+// refill(size, count, out) allocates up to `count` blocks of one class size
+// (serial kCacheSerial, not zeroed) and writes their handles into the
+// Float64Array `out`; flush(size, handles, n) frees n such blocks. One
+// Node-API call moves a whole batch.
+//
 // Threads: JS thread of the environment that created it; the env cleanup hook
 // (module.cc) abandons every live PoolWrap of its environment.
 #ifndef MMAP_POOL_ADDON_POOL_WRAP_H_
@@ -42,6 +48,8 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  private:
   Napi::Value Alloc(const Napi::CallbackInfo& info);
   Napi::Value Free(const Napi::CallbackInfo& info);
+  Napi::Value Refill(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Retain(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value RefCount(const Napi::CallbackInfo& info);
