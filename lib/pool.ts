@@ -69,7 +69,8 @@ export class Pool extends EventEmitter {
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
   #cache: SlotCache | undefined;
   // What the program holds: counted here for every allocation and free.
-  #live = 0;
+  /** Allocations that ended with close() (live = #allocs - #frees - #closedLive). */
+  #closedLive = 0;
   #used = 0;
   #peak = 0;
   #allocs = 0;
@@ -127,6 +128,8 @@ export class Pool extends EventEmitter {
       hugeThreshold: o.hugeThreshold,
       maxBytes: o.maxBytes,
       secure: o.secure,
+      hugePages: o.hugePages,
+      prefault: o.prefault,
       heapFactory: (size: number) => new ArrayBuffer(size),
     });
     this.#leakDetection = o.leakDetection;
@@ -340,8 +343,7 @@ export class Pool extends EventEmitter {
     this.#detachGuarded();
     this.#native.reset();
     this.#cache?.clear();
-    this.#frees += this.#live;
-    this.#live = 0;
+    this.#frees = this.#allocs - this.#closedLive;
     this.#used = 0;
     this.#leaks?.forgetAll();
     this.#sweep();
@@ -376,8 +378,9 @@ export class Pool extends EventEmitter {
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
     if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
-    if (this.#live === 0) return undefined;
-    return `mmap-pool: pool "${this.#name}" still holds ${this.#live} allocation(s) (${this.#used} bytes) at exit; ` +
+    const live = this.#liveCount();
+    if (live === 0) return undefined;
+    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${this.#used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
@@ -386,7 +389,7 @@ export class Pool extends EventEmitter {
     const n = this.#native.stats();
     if (this.#cache !== undefined) n.allocatedBytes -= this.#cache.fixClasses(n.classes);
     n.usedBytes = this.#used;
-    n.liveAllocations = this.#live;
+    n.liveAllocations = this.#liveCount();
     n.peakUsedBytes = this.#peak;
     n.totalAllocations = this.#allocs;
     n.totalFrees = this.#frees;
@@ -429,7 +432,7 @@ export class Pool extends EventEmitter {
     this.#detachGuarded();
     this.#native.close();
     this.#cache = undefined;
-    this.#live = 0;
+    this.#closedLive += this.#liveCount();
     this.#used = 0;
     this.#leaks?.forgetAll();
     this.#segments = [];
@@ -444,17 +447,28 @@ export class Pool extends EventEmitter {
     const cache = this.#cache;
     // Every cached block starts at a multiple of 16. (size | 0) === size: an integer.
     if (cache !== undefined && typeof size === 'number' && (size | 0) === size && size > 0 && size <= cache.maxSize && align <= 16) {
-      const ab = this.#take(cache, size, caller);
-      const view = new PoolBuffer(ab, this.#offset, size);
+      // #take() inlined by hand: this is the hot path.
+      const c = cache.binOf[(size + 15) >>> 4];
+      let k = cache.pop(c);
+      if (k < 0) k = this.#refill(cache, c, size, caller);
+      const serial = nextSerial();
+      cache.serial[k] = serial;
+      cache.size[k] = size;
+      cache.refs[k] = 1;
+      cache.born[k] = coarseClock.now;
+      const view = new PoolBuffer(this.#segments[cache.seg[k]] as ArrayBuffer, cache.off[k], size, k, serial);
       if (zero) view.fill(0);
-      (view as Tagged)[kSlot] = this.#slotOut;
-      return this.#handOut(view as unknown as Buffer, size, caller);
+      this.#allocs++;
+      const used = (this.#used += size);
+      if (used > this.#peak) this.#peak = used;
+      if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
+      return view as unknown as Buffer;
     }
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
     }
     const ab = this.#reserve(size, zero, align, caller);
-    return this.#handOut(new PoolBuffer(ab, this.#offset, size) as unknown as Buffer, size, caller);
+    return this.#handOut(new PoolBuffer(ab, this.#offset, size, -1, this.#serialOut) as unknown as Buffer, size, caller);
   }
 
   // The fast path: a block from the slot cache (refilled when empty) for
@@ -481,7 +495,7 @@ export class Pool extends EventEmitter {
     const cache = this.#cache;
     if (cache === undefined || buf == null) return -1;
     const k = (buf as Tagged)[kSlot];
-    return k !== undefined && cache.serial[k] === (buf as Tagged)[kSerial] ? k : -1;
+    return k !== undefined && k >= 0 && cache.serial[k] === (buf as Tagged)[kSerial] ? k : -1;
   }
 
   #freeCached(k: number, buf: ArrayBufferView): void {
@@ -525,14 +539,16 @@ export class Pool extends EventEmitter {
   }
 
   #count(size: number): void {
-    this.#live++;
     this.#allocs++;
     const used = (this.#used += size);
     if (used > this.#peak) this.#peak = used;
   }
 
+  #liveCount(): number {
+    return this.#allocs - this.#frees - this.#closedLive;
+  }
+
   #uncount(size: number): void {
-    this.#live--;
     this.#frees++;
     this.#used -= size;
   }

@@ -24,7 +24,7 @@ import type { NativeClassStats, NativePool } from './binding.js';
 import type { AllocationDump, PoolDump } from './stats.js';
 
 /** Bytes one class may keep free in the cache (at least 4 blocks, at most 256). */
-const CLASS_BUDGET = 128 * 1024;
+const CLASS_BUDGET = 64 * 1024;
 const MAX_CACHED = 256;
 const MIN_CACHED = 4;
 /** Bytes one refill may bring, at most (and at most 1/16 of a chunk; at least one block). */
@@ -257,7 +257,7 @@ export class SlotCache {
     if (n === 0) return t;
     const stack = this.stacks[c];
     const scratch = scratchFor(n);
-    if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, this.#idleTop + n);
+    if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
       const k = stack[i];
       scratch[i] = this.seg[k] * SPAN + this.off[k];

@@ -43,7 +43,19 @@ export const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
  * directly costs about a third of Buffer.from(arrayBuffer, offset, length),
  * which re-checks its arguments.
  */
-export class PoolBuffer extends Uint8Array {}
+export class PoolBuffer extends Uint8Array {
+  // Set in the constructor, so every PoolBuffer has the same shape and V8
+  // keeps both in the object itself.
+  /** The block id in the pool's slot cache; -1 for an allocation the allocator made directly. */
+  [kSlot]: number;
+  [kSerial]: number;
+
+  constructor(buffer: ArrayBuffer, byteOffset: number, length: number, slot: number, serial: number) {
+    super(buffer, byteOffset, length);
+    this[kSlot] = slot;
+    this[kSerial] = serial;
+  }
+}
 Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
 
 /** The `align` of alloc()'s options, checked; 0 for none. */
