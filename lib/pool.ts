@@ -490,12 +490,15 @@ export class Pool extends EventEmitter {
   }
 
   // The block id of a Buffer handed out from the slot cache and still live,
-  // or -1 (anything else: the slow path decides).
+  // or -1 (anything else: the slow path decides). The tags are ordinary
+  // properties, which object spread and Object.assign copy: the view must
+  // also sit exactly over the block.
   #cached(buf: ArrayBufferView): number {
     const cache = this.#cache;
     if (cache === undefined || buf == null) return -1;
     const k = (buf as Tagged)[kSlot];
-    return k !== undefined && k >= 0 && cache.serial[k] === (buf as Tagged)[kSerial] ? k : -1;
+    if (k === undefined || k < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
+    return buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
   }
 
   #freeCached(k: number, buf: ArrayBufferView): void {
