@@ -76,18 +76,41 @@ export function renderResults(run: FullRun): string {
     'performance issue.', '');
   p('| case | pool, per op | Buffer, per op | ratio | goal | | ratio of means |');
   p('|---|---:|---:|---:|---|---|---:|');
-  for (const r of run.speed) {
+  const goals = run.speed.filter((r): r is SpeedResult & { goal: number } => r.goal !== undefined);
+  const notes = run.speed.filter((r) => r.goal === undefined);
+  for (const r of goals) {
     p(`| ${r.label} | ${fmtNs(r.poolNs)} | ${fmtNs(r.bufferNs)} | **${ratio(r.ratio)}** | ${goalText(r.goal)} | ${verdict(r.ratio >= r.goal)} | ${ratio(r.meanRatio)} |`);
   }
   p('');
-  const met = run.speed.filter((r) => r.ratio >= r.goal).length;
-  p(`${met} of ${run.speed.length} speed goals met. "Ratio of means" takes each round's`,
+  const met = goals.filter((r) => r.ratio >= r.goal).length;
+  p(`${met} of ${goals.length} speed goals met. "Ratio of means" takes each round's`,
     'mean instead of its median, so it counts the garbage collector pauses a',
     "median leaves out (Buffer's side pays for them); the goals are judged on",
     'the medians. Why a pair costs what it does: bench/NOTES.md.', '');
   p('![Ratios per case, with each goal marked](ratios.svg)', '');
 
-  const churn = run.speed.find((r) => r.efficiency !== undefined);
+  if (notes.length > 0) {
+    p('### Pool options and other notes (no goals)', '');
+    p('The same work with other pool options (`chunkSize`, `prefault`, `hugePages`),',
+      'and measurements the issue sets no goal for. "Pool vs base" is the base',
+      "case's pool time over this row's, in the same run: above 1 the option made",
+      'the pool faster. What they mean: bench/NOTES.md, "huge allocations:',
+      'prefault, hugePages, chunk size".', '');
+    p('| case | pool, per op | Buffer, per op | ratio | pool vs base | ratio of means |');
+    p('|---|---:|---:|---:|---:|---:|');
+    for (const r of notes) {
+      const base = run.speed.find((b) => b.id === r.variantOf);
+      const vs = base !== undefined ? `${(base.poolNs / r.poolNs).toFixed(2)}x` : '(base)';
+      p(`| ${r.label} | ${fmtNs(r.poolNs)} | ${fmtNs(r.bufferNs)} | **${ratio(r.ratio)}** | ${vs} | ${ratio(r.meanRatio)} |`);
+    }
+    p('');
+    for (const r of notes.filter((n) => n.efficiency !== undefined)) {
+      p(`- ${r.label}: usedBytes / mappedBytes = ${r.efficiency!.ratio.toFixed(2)}; ${r.notes.join('; ')}`);
+    }
+    if (notes.some((n) => n.efficiency !== undefined)) p('');
+  }
+
+  const churn = goals.find((r) => r.efficiency !== undefined);
   if (churn?.efficiency !== undefined) {
     const e = churn.efficiency;
     p(`**Memory efficiency under churn**: stats().usedBytes / stats().mappedBytes = **${e.ratio.toFixed(2)}** at the end of`,

@@ -27,6 +27,10 @@ export interface NativePoolOptions {
   maxBytes: number;
   /** Lock in RAM, keep out of core dumps, guard page after each mapping, wipe on free. */
   secure: boolean;
+  /** Map with transparent huge pages asked for (2 MiB-aligned, MADV_HUGEPAGE); a no-op where unsupported. */
+  hugePages: boolean;
+  /** Fault every page of a new mapping in at once (MADV_POPULATE_WRITE, or a write per page). */
+  prefault: boolean;
   /** heap backing only: makes the memory of a new segment. */
   heapFactory?: (size: number) => ArrayBuffer;
 }
@@ -49,6 +53,10 @@ export interface NativeStats {
   hugeAllocations: number;
   hugeBytes: number;
   freeBytes: number;
+  /** The hugePages option, where it is in force (false on systems without transparent huge pages, and for heap). */
+  hugePages: boolean;
+  /** The prefault option, where it is in force (false for heap). */
+  prefault: boolean;
   /** Bytes of mapped memory in RAM now (mincore); null where the OS does not say, or for heap memory. */
   residentBytes: number | null;
   classes: NativeClassStats[];

@@ -39,6 +39,15 @@ export interface PoolStats {
   hugeBytes: number;
   /** Bytes in free page runs of the chunks. */
   freeBytes: number;
+  /**
+   * The `hugePages` option where it is in force: false when not asked for, and
+   * where it is a no-op (no transparent huge pages on this system: Windows,
+   * macOS, a Linux kernel without THP; and 'heap'). Whether the kernel then
+   * gives huge pages is its setting: see AnonHugePages in /proc/self/smaps.
+   */
+  hugePages: boolean;
+  /** The `prefault` option where it is in force (false for 'heap'). */
+  prefault: boolean;
   /** Bytes of mapped memory resident in RAM now (mincore); null where the OS does not tell (Windows) or for 'heap'. */
   residentBytes: number | null;
   classes: SizeClassStats[];

@@ -1,4 +1,6 @@
 // Constructor options: defaults and validation (DESIGN.md "Public API" and "Errors").
+import { existsSync } from 'node:fs';
+
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
@@ -204,5 +206,30 @@ describe('backing, dir, name and the options argument', () => {
 
   it("options 'big' (a string) throws TypeError ERR_INVALID_ARG_TYPE", () => {
     expectThrow(() => new Pool(bad('big')), TypeError, 'ERR_INVALID_ARG_TYPE');
+  });
+});
+
+describe('hugePages and prefault validation', () => {
+  it.each([['hugePages'], ['prefault']] as const)('%s: true and false are accepted and reported by stats() where in force', (key) => {
+    expect(make({ [key]: false }).stats()[key]).toBe(false);
+    const on = make({ [key]: true }).stats()[key];
+    // hugePages is a no-op (false) on systems without transparent huge pages.
+    const thp = process.platform === 'linux' && existsSync('/sys/kernel/mm/transparent_hugepage/hpage_pmd_size');
+    expect(on).toBe(key === 'prefault' || thp);
+  });
+
+  it.each([
+    ['hugePages', 'yes'],
+    ['hugePages', 1],
+    ['prefault', 'yes'],
+    ['prefault', 1],
+  ])('%s: %j (not a boolean) throws TypeError ERR_INVALID_ARG_TYPE naming the option', (key, value) => {
+    const err = expectThrow(() => new Pool(bad({ [key]: value })), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expect(err.message).toContain(`options.${key}`);
+  });
+
+  it("hugePages and prefault with backing 'heap' are accepted (no-ops), unlike guard and secure", () => {
+    const s = make({ backing: 'heap', hugePages: true, prefault: true }).stats();
+    expect([s.backing, s.hugePages, s.prefault]).toEqual(['heap', false, false]);
   });
 });

@@ -33,8 +33,14 @@ void JsSegment::Unref() {
 
 JsSegmentSource::JsSegmentSource(napi_env env, platform::Backing backing,
                                  std::string dir, bool heap, napi_value heap_factory,
-                                 bool secure)
-    : env_(env), backing_(backing), dir_(std::move(dir)), heap_(heap), secure_(secure) {
+                                 bool secure, bool huge_pages, bool prefault)
+    : env_(env),
+      backing_(backing),
+      dir_(std::move(dir)),
+      heap_(heap),
+      secure_(secure),
+      huge_pages_(huge_pages),
+      prefault_(prefault) {
   if (heap_ && heap_factory != nullptr) napi_create_reference(env_, heap_factory, 1, &heap_factory_);
 }
 
@@ -95,12 +101,16 @@ alloc::Segment* JsSegmentSource::AcquireHeap(size_t size, alloc::SourceError* er
 }
 
 // A mapping of `size` usable bytes, followed by an inaccessible guard of one
-// map granule when `guard`; locked and kept out of core dumps when secure.
+// map granule when `guard`; locked and kept out of core dumps when secure;
+// on a huge-page boundary and advised for huge pages with `huge_pages`; its
+// usable bytes faulted in with `prefault` (a secure mapping's mlock has done
+// that already).
 alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::SourceError* err) {
   auto* seg = new JsSegment();
   const size_t guard_bytes = guard ? platform::MapGranularity() : 0;
+  const unsigned flags = huge_pages_ ? platform::kMapHugePages : platform::kMapDefault;
   platform::MapError map_err;
-  bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err) &&
+  bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags) &&
             (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
             (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
   if (!ok) {
@@ -111,6 +121,7 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
     return nullptr;
   }
   if (secure_) platform::ExcludeFromDumps(seg->mapping, 0, size);
+  if (prefault_ && !secure_) platform::Prefault(seg->mapping, 0, size);
   seg->base = seg->mapping.addr;
   seg->size = size;
   live_.insert(seg);

@@ -49,8 +49,12 @@ class JsSegmentSource : public alloc::SegmentSource {
   // `heap_factory`: for the heap backing, a JS function (size) => ArrayBuffer.
   // `secure`: lock every mapping in RAM, keep it out of core dumps and put
   // an inaccessible guard page after it.
+  // `huge_pages`: map with platform::kMapHugePages (2 MiB-aligned, advised
+  // MADV_HUGEPAGE). `prefault`: fault every new mapping's pages in at once
+  // (platform::Prefault). Both are hints: never a failure, no-ops for heap.
   JsSegmentSource(napi_env env, platform::Backing backing, std::string dir,
-                  bool heap, napi_value heap_factory, bool secure);
+                  bool heap, napi_value heap_factory, bool secure,
+                  bool huge_pages, bool prefault);
   ~JsSegmentSource() override;
 
   alloc::Segment* Acquire(size_t size, alloc::SourceError* err) override;
@@ -83,6 +87,10 @@ class JsSegmentSource : public alloc::SegmentSource {
   // For finalizers and env teardown.
   void Abandon() { abandoned_ = true; }
   bool heap() const { return heap_; }
+  // Whether the hints are in force: asked for, on mapped memory, and (for
+  // huge pages) something the platform can ask the kernel for.
+  bool huge_pages() const { return !heap_ && huge_pages_ && platform::HugePageSize() != 0; }
+  bool prefault() const { return !heap_ && prefault_; }
 
  private:
   alloc::Segment* AcquireHeap(size_t size, alloc::SourceError* err);
@@ -93,6 +101,8 @@ class JsSegmentSource : public alloc::SegmentSource {
   std::string dir_;
   bool heap_;
   bool secure_;
+  bool huge_pages_;
+  bool prefault_;
   bool abandoned_ = false;
   napi_ref heap_factory_ = nullptr;
   std::unordered_set<JsSegment*> live_;

@@ -56,8 +56,8 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                      });
 }
 
-// new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, secure, heapFactory })
-// with values already validated by lib/options.ts.
+// new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, secure, hugePages,
+// prefault, heapFactory }) with values already validated by lib/options.ts.
 PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -71,6 +71,8 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   std::string dir = o.Has("dir") && o.Get("dir").IsString() ? o.Get("dir").As<Napi::String>().Utf8Value() : "";
   napi_value factory = heap ? static_cast<napi_value>(o.Get("heapFactory")) : nullptr;
   bool secure = o.Get("secure").ToBoolean().Value();
+  bool huge_pages = o.Get("hugePages").ToBoolean().Value();
+  bool prefault = o.Get("prefault").ToBoolean().Value();
 
   alloc::ArenaOptions opt;
   opt.chunk_size = ToSize(o.Get("chunkSize"));
@@ -85,7 +87,7 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
     return;
   }
-  source_.reset(new JsSegmentSource(env, b, dir, heap, factory, secure));
+  source_.reset(new JsSegmentSource(env, b, dir, heap, factory, secure, huge_pages, prefault));
   arena_.reset(new alloc::Arena(opt, source_.get()));
   registry_ = env.GetInstanceData<PoolRegistry>();
   if (registry_ != nullptr) registry_->pools.insert(this);
@@ -241,6 +243,10 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   num("hugeAllocations", static_cast<double>(s.huge_allocations));
   num("hugeBytes", static_cast<double>(s.huge_bytes));
   num("freeBytes", static_cast<double>(s.free_bytes));
+  // The hints in force (false where they are no-ops: 'heap', or huge pages
+  // on a system without transparent huge pages).
+  o.Set("hugePages", Napi::Boolean::New(env, source_->huge_pages()));
+  o.Set("prefault", Napi::Boolean::New(env, source_->prefault()));
   if (s.resident_known) {
     num("residentBytes", static_cast<double>(s.resident_bytes));
   } else {

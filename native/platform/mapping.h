@@ -49,11 +49,44 @@ size_t PageSize();
 // the 64 KiB allocation granularity on Windows.
 size_t MapGranularity();
 
+// What Map does besides mapping; combine with |.
+enum MapFlags : unsigned {
+  kMapDefault = 0,
+  // Transparent huge pages: where HugePageSize() is not 0 (Linux with THP in
+  // the kernel), a mapping at least that long starts on a multiple of it (a
+  // larger range is reserved, and the mapping placed in it with MAP_FIXED),
+  // and the whole mapping is advised MADV_HUGEPAGE. Whether the kernel then
+  // backs it with huge pages is its own setting: transparent_hugepage/enabled
+  // 'always' or 'madvise' for anonymous memory, the huge= mount option for a
+  // tmpfs (shmem_enabled only as 'deny' or 'force'), large-folio support for
+  // other file systems. A failed advice or reservation is ignored (the
+  // mapping is made as without the flag): this flag never makes Map fail.
+  // A no-op where HugePageSize() is 0.
+  kMapHugePages = 1u << 0,
+};
+
 // Maps `size` bytes (a multiple of MapGranularity()) of zeroed read/write
 // memory. `dir` is the directory for kFile temp files (UTF-8; ignored for
-// kAnonymous). On failure returns false, fills `err` and leaves `out` empty.
+// kAnonymous). `flags`: MapFlags. On failure returns false, fills `err` and
+// leaves `out` empty.
 bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
-         MapError* err);
+         MapError* err, unsigned flags = kMapDefault);
+
+// The transparent huge page size kMapHugePages aligns to (the PMD size Linux
+// reports in /sys/kernel/mm/transparent_hugepage/hpage_pmd_size: 2 MiB on
+// x86-64); 0 where there is none to ask for (no THP in the kernel, or not
+// Linux: Windows large pages need a privilege and are not transparent).
+size_t HugePageSize();
+
+// Faults [offset, offset + len) in now, writable, so that the first write to
+// each page takes no page fault. For freshly mapped memory only: where the
+// kernel cannot do it in one call, one zero byte per page is written.
+// Linux: madvise(MADV_POPULATE_WRITE) (5.14+; not MAP_POPULATE, which runs
+// inside mmap before MADV_HUGEPAGE can be given, and only read-faults shared
+// file mappings); older kernels and other systems: a write per page. Best
+// effort, like MAP_POPULATE: if the kernel refuses (no memory), the pages are
+// left to fault on first touch as usual.
+void Prefault(const Mapping& m, size_t offset, size_t len);
 
 // Unmaps and releases everything Map acquired. Safe on an empty Mapping.
 void Unmap(Mapping* m);

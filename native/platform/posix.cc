@@ -9,6 +9,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +34,76 @@ bool Fail(MapError* err, const char* syscall) {
   err->code = errno;
   err->syscall = syscall;
   return false;
+}
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// hpage_pmd_size, or 0 when the file is missing (no THP in the kernel) or
+// unreadable: then there is nothing to align to or ask for.
+size_t ReadHugePageSize() {
+  int fd = open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[32];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long v = strtoull(buf, nullptr, 10);
+  const size_t page = PageSize();
+  // A power of two and a page multiple, or it is not what we think it is.
+  if (v < page || (v & (v - 1)) != 0) return 0;
+  return static_cast<size_t>(v);
+}
+
+// mmap(PROT_READ | PROT_WRITE, `flags`, `fd`) of `size` bytes starting on a
+// multiple of `align`: reserves size + align bytes of address space, maps
+// over the first aligned address in it with MAP_FIXED and gives back the
+// rest. MAP_FAILED (errno set) if the reservation or the mapping fails.
+void* MmapAligned(size_t size, size_t align, int flags, int fd) {
+  const size_t span = size + align;
+  void* raw = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return MAP_FAILED;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + align - 1) & ~static_cast<uintptr_t>(align - 1);
+  void* addr = mmap(reinterpret_cast<void*>(aligned), size, PROT_READ | PROT_WRITE,
+                    flags | MAP_FIXED, fd, 0);
+  if (addr == MAP_FAILED) {
+    int saved = errno;
+    munmap(raw, span);
+    errno = saved;
+    return MAP_FAILED;
+  }
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t end = aligned + size;
+  if (start + span > end) munmap(reinterpret_cast<void*>(end), start + span - end);
+  return addr;
+}
+#endif  // __linux__ && MADV_HUGEPAGE
+
+// The read/write mapping of Map, aligned and advised for kMapHugePages.
+// MAP_FAILED with errno on failure.
+void* MmapReadWrite(size_t size, int flags, int fd, unsigned map_flags) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t huge = (map_flags & kMapHugePages) != 0 ? HugePageSize() : 0;
+  // A mapping shorter than one huge page cannot hold one.
+  const bool want_huge = huge != 0 && size >= huge;
+  void* addr = want_huge ? MmapAligned(size, huge, flags, fd) : MAP_FAILED;
+  // Not aligned is still memory: the huge-page flag never makes Map fail.
+  if (addr == MAP_FAILED) addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+  // Advice only; the kernel's THP setting decides what comes of it.
+  if (addr != MAP_FAILED && want_huge) madvise(addr, size, MADV_HUGEPAGE);
+  return addr;
+#else
+  (void)map_flags;
+  return mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+#endif
+}
+
+// One zero byte written per page: faults each page in writable. Only for
+// memory that reads as zero anyway.
+void TouchPages(uint8_t* p, size_t len) {
+  volatile uint8_t* v = p;
+  const size_t page = PageSize();
+  for (size_t o = 0; o < len; o += page) v[o] = 0;
 }
 
 // Opens a read/write temp file in `dir` that has no name in the file system:
@@ -87,8 +158,17 @@ bool SizeFile(int fd, size_t size, MapError* err) {
 
 }  // namespace
 
+size_t HugePageSize() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const size_t size = ReadHugePageSize();
+  return size;
+#else
+  return 0;  // macOS and the BSDs have no per-range advice for it
+#endif
+}
+
 bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
-         MapError* err) {
+         MapError* err, unsigned flags) {
   *out = Mapping();
   if (size == 0 || size % PageSize() != 0) {
     err->code = EINVAL;
@@ -97,8 +177,7 @@ bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
   }
   void* addr = MAP_FAILED;
   if (backing == Backing::kAnonymous) {
-    addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                -1, 0);
+    addr = MmapReadWrite(size, MAP_PRIVATE | MAP_ANONYMOUS, -1, flags);
     if (addr == MAP_FAILED) return Fail(err, "mmap");
   } else {
     int fd = OpenUnlinkedTemp(dir, err);
@@ -107,7 +186,7 @@ bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
       close(fd);
       return false;
     }
-    addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    addr = MmapReadWrite(size, MAP_SHARED, fd, flags);
     int saved = errno;
     // The mapping holds the file open; the descriptor is no longer needed.
     close(fd);
@@ -146,6 +225,25 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
   posix_madvise(p, len, POSIX_MADV_DONTNEED);
   return false;
 #endif
+}
+
+void Prefault(const Mapping& m, size_t offset, size_t len) {
+  if (len == 0 || m.addr == nullptr) return;
+  uint8_t* p = m.addr + offset;
+#if defined(__linux__)
+#ifdef MADV_POPULATE_WRITE
+  constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+  constexpr int kPopulateWrite = 23;  // Linux 5.14+; older C library headers lack the name
+#endif
+  // One call: the kernel faults every page in, huge pages included when the
+  // range was advised MADV_HUGEPAGE first.
+  if (madvise(p, len, kPopulateWrite) == 0) return;
+  // EINVAL: a kernel before 5.14. Anything else (ENOMEM, EINTR, ...): best
+  // effort, as MAP_POPULATE would be; the pages fault on first touch.
+  if (errno != EINVAL) return;
+#endif
+  TouchPages(p, len);
 }
 
 bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {

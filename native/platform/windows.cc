@@ -167,8 +167,16 @@ DiscardVirtualMemoryFn LookupDiscardVirtualMemory() {
 
 }  // namespace
 
+size_t HugePageSize() {
+  // Large pages on Windows (MEM_LARGE_PAGES, SEC_LARGE_PAGES) are not
+  // transparent: they need SeLockMemoryPrivilege and are locked, never paged.
+  // kMapHugePages is a no-op here.
+  return 0;
+}
+
+// Flags: kMapHugePages is ignored (see HugePageSize()).
 bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
-         MapError* err) {
+         MapError* err, unsigned /*flags*/) {
   *out = Mapping();
   if (size == 0 || size % MapGranularity() != 0) {
     err->code = ERROR_INVALID_PARAMETER;
@@ -246,6 +254,17 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
   // contents stop being worth saving to the page file. Not zeroed either way.
   VirtualAlloc(p, len, MEM_RESET, PAGE_READWRITE);
   return false;
+}
+
+void Prefault(const Mapping& m, size_t offset, size_t len) {
+  // PrefetchVirtualMemory reads pages in but does not add them to the
+  // working set, so the first touch would still fault; and pages of a new
+  // section were never anywhere to read from. Writing one zero byte per page
+  // is what faults them in (the memory is fresh, so it already reads as zero).
+  if (len == 0 || m.addr == nullptr) return;
+  volatile uint8_t* v = m.addr + offset;
+  const size_t page = PageSize();
+  for (size_t o = 0; o < len; o += page) v[o] = 0;
 }
 
 bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err) {

@@ -1,5 +1,6 @@
 // Platform layer (native/platform/posix.cc): Map / Unmap of anonymous and
-// file memory, the unlinked-file promise, errors, Discard and ProtectNone.
+// file memory, the unlinked-file promise, errors, Discard, ProtectNone, Lock,
+// and the huge-page and prefault hints (kMapHugePages, Prefault).
 // Crash behaviour is checked in a forked child by how it died.
 #include "platform/mapping.h"
 
@@ -362,6 +363,107 @@ TEST("ExcludeFromDumps marks the range do-not-dump (VmFlags dd)") {
   ExcludeFromDumps(m, 0, 2 * ps);
   const std::string flags = SmapsField(SmapsBlock(m.addr), "VmFlags:");
   CHECK_MSG(flags.find(" dd") != std::string::npos, "VmFlags:" + flags);
+  Unmap(&m);
+}
+
+// kMapHugePages and Prefault: hints, checked through what the kernel reports.
+
+size_t SmapsKiB(const std::string& block, const char* field) {
+  const std::string v = SmapsField(block, field);
+  const size_t at = v.find_first_not_of(' ');
+  return at == std::string::npos ? 0 : std::stoul(v.substr(at));
+}
+
+TEST("HugePageSize is 0 or a power-of-two page multiple (2 MiB on x86-64 Linux with THP)") {
+  const size_t hp = HugePageSize();
+  if (hp == 0) return;
+  CHECK((hp & (hp - 1)) == 0);
+  CHECK(hp % PageSize() == 0);
+#if defined(__x86_64__)
+  CHECK(hp == size_t{2} << 20);
+#endif
+}
+
+TEST("Map with kMapHugePages starts on a huge-page boundary, is advised (VmFlags hg) and zeroed") {
+  const size_t hp = HugePageSize();
+  if (hp == 0) {
+    std::printf("  skipped: no transparent huge pages here\n");
+    return;
+  }
+  for (Backing b : {Backing::kAnonymous, Backing::kFile}) {
+    TempDir dir;
+    // One page over two huge pages, as a huge allocation with its guard page.
+    const size_t size = 2 * hp + PageSize();
+    Mapping m;
+    MapError err;
+    if (!CHECK(Map(b, dir.path.c_str(), size, &m, &err, kMapHugePages))) return;
+    CHECK(reinterpret_cast<uintptr_t>(m.addr) % hp == 0);
+    CHECK(m.size == size);
+    const std::string flags = SmapsField(SmapsBlock(m.addr), "VmFlags:");
+    CHECK_MSG(flags.find(" hg") != std::string::npos, "VmFlags:" + flags);
+    CHECK(AllBytes(m.addr, size, 0));
+    Unmap(&m);
+  }
+}
+
+TEST("Map with kMapHugePages below one huge page is neither aligned on purpose nor advised") {
+  const size_t hp = HugePageSize();
+  if (hp == 0) return;
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, hp / 2, &m, &err, kMapHugePages))) return;
+  const std::string flags = SmapsField(SmapsBlock(m.addr), "VmFlags:");
+  CHECK_MSG(flags.find(" hg") == std::string::npos, "VmFlags:" + flags);
+  Unmap(&m);
+}
+
+TEST("Prefault makes exactly the range resident before any access (anonymous), and it reads zero") {
+  const size_t ps = PageSize();
+  const size_t size = 64 * ps;
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, size, &m, &err))) return;
+  size_t resident = 1;
+  CHECK(ResidentBytes(m, size, &resident) && resident == 0);
+  // Only the middle: the pages outside stay out. (Not Rss from smaps: an
+  // anonymous mapping may share its smaps entry with a merged neighbour.)
+  Prefault(m, 8 * ps, 16 * ps);
+  CHECK_MSG(ResidentBytes(m, size, &resident) && resident == 16 * ps, "resident " + std::to_string(resident));
+  CHECK(AllBytes(m.addr, size, 0));
+  Unmap(&m);
+}
+
+TEST("Prefault of a whole file mapping makes all of it resident, and it reads zero") {
+  TempDir dir;
+  const size_t size = 64 * PageSize();
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kFile, dir.path.c_str(), size, &m, &err))) return;
+  size_t resident = 1;
+  CHECK(ResidentBytes(m, size, &resident) && resident == 0);
+  // The whole range: for files mincore reports the page cache, which may
+  // bring in a large folio around a smaller range.
+  Prefault(m, 0, size);
+  CHECK_MSG(ResidentBytes(m, size, &resident) && resident == size, "resident " + std::to_string(resident));
+  CHECK(AllBytes(m.addr, size, 0));
+  Unmap(&m);
+}
+
+TEST("Prefault after kMapHugePages gives huge pages at once (AnonHugePages), where THP is 'always' or 'madvise'") {
+  const size_t hp = HugePageSize();
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(enabled, mode);
+  if (hp == 0 || mode.find("[never]") != std::string::npos) {
+    std::printf("  skipped: transparent huge pages off here\n");
+    return;
+  }
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, 2 * hp, &m, &err, kMapHugePages))) return;
+  Prefault(m, 0, 2 * hp);
+  const std::string block = SmapsBlock(m.addr);
+  CHECK_MSG(SmapsKiB(block, "AnonHugePages:") == 2 * hp / 1024, block);
   Unmap(&m);
 }
 
