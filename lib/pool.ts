@@ -4,9 +4,9 @@
 // addon and kept here by segment id; alloc() asks the native allocator for a
 // (segment, offset) handle and returns Buffer.from(chunk, offset, size).
 // Every allocation also gets a serial number, kept by the allocator and
-// recorded on the Buffer object under a private symbol. free() finds the
-// segment from buf.buffer and hands (segment, offset, length, serial) back to
-// the allocator, which checks all four exactly: a stale Buffer whose slot now
+// recorded on the Buffer object (a private field of PoolBuffer; a symbol on
+// the typed arrays of allocTyped). free() finds the segment from buf.buffer
+// and hands (segment, offset, length, serial) back to the allocator, which checks all four exactly: a stale Buffer whose slot now
 // belongs to a newer allocation carries an old serial and is refused with
 // ERR_DOUBLE_FREE instead of freeing the new owner.
 //
@@ -14,8 +14,8 @@
 // path: lib/slot-cache.ts keeps free blocks of each class on the JS side, so
 // alloc() pops one and free() pushes it back without a native call; blocks
 // move to and from the allocator in batches. Those Buffers also carry their
-// block id (kSlot), and the cache keeps the serial of the Buffer holding each
-// block: a stale one fails that check and takes the slow path above.
+// block id, and the cache keeps the serial of the Buffer holding each block:
+// a stale one fails that check and takes the slow path above.
 //
 // The figures about allocations (used, live, peak, totals) are counted here,
 // where every allocation and free passes; the allocator's own count sees a
@@ -38,7 +38,7 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
+import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, serialOf, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { coarseClock, startCoarseClock } from './clock.js';
@@ -322,7 +322,7 @@ export class Pool extends EventEmitter {
   owns(buf: unknown): boolean {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
     if (this.#cached(buf) >= 0) return true;
-    const serial = (buf as Tagged)[kSerial];
+    const serial = serialOf(buf);
     if (serial === undefined || !this.#find(buf)) return false;
     return this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial) > 0;
   }
@@ -489,16 +489,18 @@ export class Pool extends EventEmitter {
     return this.#segments[cache.seg[k]] as ArrayBuffer;
   }
 
-  // The block id of a Buffer handed out from the slot cache and still live,
-  // or -1 (anything else: the slow path decides). The tags are ordinary
-  // properties, which object spread and Object.assign copy: the view must
-  // also sit exactly over the block.
+  // The block id of a view handed out from the slot cache and still live,
+  // or -1 (anything else: the slow path decides). A PoolBuffer's private
+  // tags cannot be copied; a typed array's (allocTyped) are symbol-keyed
+  // properties, which object spread and Object.assign copy, so such a view
+  // must also sit exactly over its block (the getters cost ~25 ns).
   #cached(buf: ArrayBufferView): number {
     const cache = this.#cache;
-    if (cache === undefined || buf == null) return -1;
-    const k = (buf as Tagged)[kSlot];
-    if (k === undefined || k < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
-    return buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
+    if (cache === undefined) return -1;
+    let k = PoolBuffer.slotOf(buf);
+    if (k >= 0) return cache.serial[k] === PoolBuffer.serialOf(buf) ? k : -1;
+    if (buf == null || (k = (buf as Tagged)[kSlot] ?? -1) < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
+    return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
   }
 
   #freeCached(k: number, buf: ArrayBufferView): void {
@@ -535,7 +537,8 @@ export class Pool extends EventEmitter {
   // to the leak detector: the last step of every allocation.
   #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
     const serial = this.#serialOut;
-    (view as Tagged)[kSerial] = serial;
+    // A PoolBuffer got its serial in its constructor.
+    if (!(view instanceof PoolBuffer)) (view as Tagged)[kSerial] = serial;
     this.#count(size);
     if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
     return view;
@@ -637,7 +640,7 @@ export class Pool extends EventEmitter {
       throw invalidArgType('buf', 'an instance of Buffer, TypedArray, or DataView', buf, caller);
     }
     this.#checkOpen(caller);
-    const serial = (buf as Tagged)[kSerial];
+    const serial = serialOf(buf);
     if (serial !== undefined && this.#find(buf)) return serial;
     const ab = buf.buffer as ArrayBuffer;
     const id = this.#ids.get(ab);

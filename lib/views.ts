@@ -3,13 +3,19 @@
 import { binding } from './binding.js';
 import { invalidArgType, outOfRange, type Caller } from './errors.js';
 
-/** The serial number of the allocation a view was handed out for. */
+/** The serial number of the allocation a typed array from allocTyped() was handed out for (a PoolBuffer keeps its own). */
 export const kSerial = Symbol('mmap-pool.serial');
 
-/** On a Buffer handed out from the slot cache: its block id there (lib/slot-cache.ts). */
+/** On a typed array from allocTyped() out of the slot cache: its block id there (lib/slot-cache.ts). */
 export const kSlot = Symbol('mmap-pool.slot');
 
 export type Tagged = ArrayBufferView & { [kSerial]?: number; [kSlot]?: number };
+
+/** The serial of the allocation `view` was handed out for, if it was handed out. */
+export function serialOf(view: ArrayBufferView): number | undefined {
+  const s = PoolBuffer.serialOf(view);
+  return s !== undefined ? s : (view as Tagged)[kSerial];
+}
 
 let lastSerial = 0;
 
@@ -42,18 +48,33 @@ export const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
  * every way (Buffer.isBuffer, instanceof, every method). Constructing it
  * directly costs about a third of Buffer.from(arrayBuffer, offset, length),
  * which re-checks its arguments.
+ *
+ * It carries its allocation's serial and its slot-cache block id in private
+ * fields: nothing can copy them onto another object (object spread and
+ * Object.assign copy symbol-keyed properties), and reading them costs no
+ * more than a property. A PoolBuffer made by a TypedArray method through
+ * Symbol.species (subarray, map, ...) has neither.
  */
 export class PoolBuffer extends Uint8Array {
-  // Set in the constructor, so every PoolBuffer has the same shape and V8
-  // keeps both in the object itself.
-  /** The block id in the pool's slot cache; -1 for an allocation the allocator made directly. */
-  [kSlot]: number;
-  [kSerial]: number;
+  #slot: number | undefined;
+  #serial: number | undefined;
 
-  constructor(buffer: ArrayBuffer, byteOffset: number, length: number, slot: number, serial: number) {
+  constructor(buffer: ArrayBuffer, byteOffset?: number, length?: number, slot?: number, serial?: number) {
     super(buffer, byteOffset, length);
-    this[kSlot] = slot;
-    this[kSerial] = serial;
+    this.#slot = slot;
+    this.#serial = serial;
+  }
+
+  /** The slot-cache block id of a PoolBuffer handed out from the cache, else -1. */
+  static slotOf(v: unknown): number {
+    if (typeof v !== 'object' || v === null || !(#slot in v)) return -1;
+    const k = v.#slot;
+    return k === undefined ? -1 : k;
+  }
+
+  /** The serial a PoolBuffer was handed out under (undefined for anything else). */
+  static serialOf(v: unknown): number | undefined {
+    return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
   }
 }
 Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);

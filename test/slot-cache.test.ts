@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolStats } from '../lib/index.js';
 import { binding } from '../lib/binding.js';
-import { kSerial, kSlot, type Tagged } from '../lib/views.js';
+import { kSlot, PoolBuffer, serialOf, type Tagged } from '../lib/views.js';
 import { KiB, MiB, allZero, expectThrow, hold, make } from './helpers.js';
 
 /** The class sizes the slot cache serves (up to 64 KiB), ascending. */
@@ -37,12 +37,8 @@ function smallestOfClass(size: number): number {
   return i === 0 ? 1 : CACHED_CLASSES[i - 1] + 1;
 }
 
-function serialOf(buf: ArrayBufferView): number | undefined {
-  return (buf as Tagged)[kSerial];
-}
-
 function slotOf(buf: ArrayBufferView): number | undefined {
-  return (buf as Tagged)[kSlot];
+  return buf instanceof PoolBuffer ? PoolBuffer.slotOf(buf) : (buf as Tagged)[kSlot];
 }
 
 function sameMemory(a: ArrayBufferView, b: ArrayBufferView): boolean {
