@@ -6,9 +6,10 @@
 // Every allocation also gets a serial number, kept by the allocator and
 // recorded on the Buffer object (a private field of PoolBuffer; a symbol on
 // the typed arrays of allocTyped). free() finds the segment from buf.buffer
-// and hands (segment, offset, length, serial) back to the allocator, which checks all four exactly: a stale Buffer whose slot now
-// belongs to a newer allocation carries an old serial and is refused with
-// ERR_DOUBLE_FREE instead of freeing the new owner.
+// and hands (segment, offset, length, serial) back to the allocator, which
+// checks all four exactly: a stale Buffer whose slot now belongs to a newer
+// allocation carries an old serial and is refused with ERR_DOUBLE_FREE
+// instead of freeing the new owner.
 //
 // Sizes up to 64 KiB (unguarded, non-secure pools, no `align`) take a fast
 // path: lib/slot-cache.ts keeps free blocks of each class on the JS side, so
