@@ -8,6 +8,18 @@
 #include <algorithm>
 #include <cstring>
 
+// The fast paths (AllocSmall, Locate, FreeSlot) are forced inline into the
+// public methods (g++ left Locate, with four callers, out of line): called,
+// they cost ~3 ns of a 20 ns small pair, in prologues and in the Located
+// struct going through memory (bench/NOTES.md).
+#if defined(_MSC_VER)
+#define MMAP_POOL_FAST_PATH __forceinline
+#elif defined(__GNUC__)
+#define MMAP_POOL_FAST_PATH inline __attribute__((always_inline))
+#else
+#define MMAP_POOL_FAST_PATH inline
+#endif
+
 namespace mmap_pool {
 namespace alloc {
 
@@ -19,7 +31,9 @@ inline size_t RoundUp(size_t n, size_t unit) { return (n + unit - 1) / unit * un
 }  // namespace
 
 Arena::Arena(const ArenaOptions& options, SegmentSource* source)
-    : opt_(options), source_(source) {
+    : opt_(options),
+      page_shift_(Log2Floor(options.page_size)),
+      source_(source) {
   // `align` can lift a request up to the first large class whatever the
   // threshold, so stats cover at least that far.
   huge_class_limit_ = std::max(ClassIndex(opt_.huge_threshold), kSmallClasses);
@@ -27,7 +41,10 @@ Arena::Arena(const ArenaOptions& options, SegmentSource* source)
     ClassState& cs = classes_[c];
     cs.slab_pages = SlabPages(c, opt_.page_size,
                               static_cast<uint32_t>(opt_.chunk_size / opt_.page_size));
-    cs.slab_slots = static_cast<uint32_t>(cs.slab_pages * opt_.page_size / ClassSize(c));
+    size_t slots = cs.slab_pages * opt_.page_size / ClassSize(c);
+    // Pages of 1 MiB or more would give the 16 B class more slots than a
+    // 16-bit index names; the rest of such a slab is left unused.
+    cs.slab_slots = static_cast<uint32_t>(std::min<size_t>(slots, kMaxSlabSlots));
   }
 }
 
@@ -35,23 +52,9 @@ Arena::~Arena() { Close(); }
 
 // ---- allocation -------------------------------------------------------------
 
-Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
-                    size_t align) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) return Status::kClosed;
-  if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
-  if (size > opt_.huge_threshold) return AllocHuge(size, serial, out, err);
-  uint32_t cls = ClassIndex(size);
-  // Slabs and runs start on page boundaries, so a class whose size is a
-  // multiple of `align` has every slot aligned. Runs are page-aligned.
-  while (align > kQuantum && IsSmallClass(cls) && ClassSize(cls) % align != 0) cls++;
-  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, serial, out, err);
-  return AllocLarge(cls, size, zero, serial, out, err);
-}
-
 // The fast path: pop a slot from the first slab of the class with room.
-Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
-                         SourceError* err) {
+MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero,
+                                             uint32_t serial, Handle* out, SourceError* err) {
   ClassState& cs = classes_[cls];
   Slab* slab = cs.avail.head;
   if (slab == nullptr) {
@@ -62,12 +65,26 @@ Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, 
   uint32_t slot = slab->Take(static_cast<uint16_t>(size), serial, Now());
   if (slab->nfree == 0) cs.avail.Remove(slab);
   cs.live++;
-  size_t offset = slab->first_page * opt_.page_size + size_t{slot} * slab->slot_size;
-  if (zero && size != 0) std::memset(slab->chunk->segment->base + offset, 0, size);
-  CountAlloc(size, slab->slot_size);
-  out->segment = slab->chunk->id();
-  out->offset = offset;
+  size_t rel = size_t{slot} * slab->slot_size;
+  if (zero && size != 0) std::memset(slab->base + rel, 0, size);
+  CountAlloc(size);
+  out->segment = slab->segment_id;
+  out->offset = slab->run_offset + rel;
   return Status::kOk;
+}
+
+Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+                    size_t align) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_) return Status::kClosed;
+  if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
+  if (size > opt_.huge_threshold) return AllocHuge(size, serial, out, err);
+  uint32_t cls = ClassIndex(size);
+  // Slabs and runs start on page boundaries, so a class whose size is a
+  // multiple of `align` has every slot aligned. Runs are page-aligned.
+  while (align > kQuantum && IsSmallClass(cls) && ClassSize(cls) % align != 0) cls++;
+  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, serial, out, err);
+  return AllocLarge(cls, size, zero, serial, out, err);
 }
 
 // A slab for `cls`: the spare empty one if kept, else a new run of pages.
@@ -81,8 +98,11 @@ Slab* Arena::NewSlab(uint32_t cls, SourceError* err, Status* st) {
     uint32_t first = 0;
     if (!AllocRun(cs.slab_pages, &chunk, &first, err, st)) return nullptr;
     chunk->MarkUsed(first, cs.slab_pages, RunKind::kSlab, static_cast<uint8_t>(cls));
-    slab = new Slab(chunk, first, cls, static_cast<uint32_t>(ClassSize(cls)), cs.slab_slots);
-    chunk->pages[first].slab = slab;
+    const size_t run_offset = size_t{first} << page_shift_;
+    slab = Slab::Create(chunk, chunk->segment->base + run_offset, run_offset, chunk->id(),
+                        first, cls, static_cast<uint32_t>(ClassSize(cls)), cs.slab_slots,
+                        size_t{cs.slab_pages} << page_shift_);
+    chunk->SetSlab(first, cs.slab_pages, slab);
     cs.capacity += slab->nslots;
   }
   cs.avail.Push(slab);
@@ -113,7 +133,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
   chunk->pages[first].serial = serial;
   chunk->pages[first].born = Now();
   classes_[cls].live++;
-  CountAlloc(size, size_t{pages} * ps);
+  CountAlloc(size);
   out->segment = chunk->id();
   out->offset = size_t{first} * ps;
   return Status::kOk;
@@ -131,7 +151,7 @@ Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* 
   s_.mapped_bytes += mapped;
   s_.huge_allocations++;
   s_.huge_bytes += mapped;
-  CountAlloc(size, mapped);
+  CountAlloc(size);
   out->segment = id;
   out->offset = 0;
   return Status::kOk;
@@ -152,11 +172,14 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
     }
   }
   uint32_t n = std::get<0>(*it), id = std::get<1>(*it), start = std::get<2>(*it);
-  free_runs_.erase(it);
+  // The rest of the run is indexed again in the same set node: a slab's
+  // run coming and going costs no heap allocation for the index.
+  auto node = free_runs_.extract(it);
   Chunk* c = records_[id].chunk;
   if (n > pages) {
     c->SetFreeBounds(start + pages, n - pages);
-    free_runs_.insert(FreeRunKey(n - pages, id, start + pages));
+    node.value() = FreeRunKey(n - pages, id, start + pages);
+    free_runs_.insert(std::move(node));
   }
   *chunk = c;
   *first = start;
@@ -207,7 +230,7 @@ uint32_t Arena::NewId(Segment* segment) {
 
 // ---- lookup, free and reference counts --------------------------------------
 
-Status Arena::Locate(const Ref& ref, Located* at) {
+MMAP_POOL_FAST_PATH Status Arena::Locate(const Ref& ref, Located* at) {
   if (closed_) return Status::kClosed;
   if (ref.segment >= records_.size() || records_[ref.segment].segment == nullptr) {
     return Status::kForeign;
@@ -220,84 +243,95 @@ Status Arena::Locate(const Ref& ref, Located* at) {
     if (ref.serial != r.huge_serial) return Status::kDoubleFree;
     return length == r.huge_req ? Status::kOk : Status::kForeign;
   }
-  const size_t ps = opt_.page_size;
-  if (offset >= r.segment->size) return Status::kForeign;
   const Chunk& c = *r.chunk;
-  const PageMeta& pm = c.pages[offset / ps];
+  const size_t page = offset >> page_shift_;
+  if (page >= c.npages) return Status::kForeign;
+  const PageMeta& pm = c.pages[page];
   if (!pm.used) return Status::kDoubleFree;  // memory that is not allocated now
-  const PageMeta& head = c.pages[pm.head];
-  size_t rel = offset - size_t{pm.head} * ps;
   at->first_page = pm.head;
-  if (head.kind == RunKind::kLarge) {
-    if (rel != 0) return Status::kForeign;
-    if (ref.serial != head.serial) return Status::kDoubleFree;  // a stale Buffer
-    return length == head.req ? Status::kOk : Status::kForeign;
+  if (pm.slab != nullptr) {
+    Slab* slab = pm.slab;
+    const size_t rel = offset - slab->run_offset;
+    const size_t slot = slab->slot_of.Div(rel);
+    if (slot >= slab->nslots) return Status::kForeign;  // the slab's unused tail
+    const SlotMeta& m = slab->meta(static_cast<uint32_t>(slot));
+    if (m.next != kLive) return Status::kDoubleFree;
+    if (rel != slot * slab->slot_size) return Status::kForeign;
+    if (m.serial != ref.serial) return Status::kDoubleFree;  // a stale Buffer
+    if (m.req != length) return Status::kForeign;
+    at->slab = slab;
+    at->slot = static_cast<uint32_t>(slot);
+    return Status::kOk;
   }
-  Slab* slab = head.slab;
-  size_t slot = rel / slab->slot_size;
-  if (slot >= slab->nslots) return Status::kForeign;  // the slab's unused tail
-  if (!slab->IsLive(static_cast<uint32_t>(slot))) return Status::kDoubleFree;
-  if (rel % slab->slot_size != 0) return Status::kForeign;
-  if (slab->serial[slot] != ref.serial) return Status::kDoubleFree;  // a stale Buffer
-  if (slab->req[slot] != length) return Status::kForeign;
-  at->slab = slab;
-  at->slot = static_cast<uint32_t>(slot);
-  return Status::kOk;
+  const PageMeta& head = c.pages[pm.head];  // a large run
+  if (offset != size_t{pm.head} << page_shift_) return Status::kForeign;
+  if (ref.serial != head.serial) return Status::kDoubleFree;  // a stale Buffer
+  return length == head.req ? Status::kOk : Status::kForeign;
+}
+
+// The fast path of a free: the slot goes back on its slab's free list.
+MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
+  ClassState& cs = classes_[slab->cls];
+  const uint16_t req = slab->meta(slot).req;
+  if (opt_.zero_on_free) std::memset(slab->base + size_t{slot} * slab->slot_size, 0, req);
+  CountFree(req);
+  cs.live--;
+  slab->Put(slot);
+  if (!slab->listed) cs.avail.Push(slab);
+  if (slab->nfree == slab->nslots) SlabEmptied(slab);
+}
+
+// An empty slab is kept as its class's spare, or its pages go back.
+void Arena::SlabEmptied(Slab* slab) {
+  ClassState& cs = classes_[slab->cls];
+  cs.avail.Remove(slab);
+  if (cs.spare == nullptr) {
+    cs.spare = slab;
+  } else {
+    ReleaseSlab(slab);
+  }
 }
 
 Status Arena::FreeLocated(const Located& at) {
+  if (at.slab != nullptr) {
+    FreeSlot(at.slab, at.slot);
+    return Status::kOk;
+  }
   Record& r = *at.record;
   if (r.chunk == nullptr) {
     size_t mapped = r.segment->size;
-    CountFree(r.huge_req, mapped);
+    CountFree(r.huge_req);
     s_.huge_allocations--;
     s_.huge_bytes -= mapped;
     ReleaseSegment(r.segment->id);
     return Status::kSegmentReleased;
   }
-  if (at.slab == nullptr) {
-    PageMeta& head = r.chunk->pages[at.first_page];
-    if (opt_.zero_on_free) {
-      std::memset(r.chunk->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
-    }
-    CountFree(head.req, size_t{head.pages} * opt_.page_size);
-    classes_[head.cls].live--;
-    FreeRun(r.chunk, at.first_page, head.pages);
-    return Status::kOk;
-  }
-  Slab* slab = at.slab;
-  ClassState& cs = classes_[slab->cls];
+  PageMeta& head = r.chunk->pages[at.first_page];
   if (opt_.zero_on_free) {
-    std::memset(slab->chunk->segment->base + size_t{slab->first_page} * opt_.page_size +
-                    size_t{at.slot} * slab->slot_size,
-                0, slab->req[at.slot]);
+    std::memset(r.chunk->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
   }
-  CountFree(slab->req[at.slot], slab->slot_size);
-  cs.live--;
-  slab->Put(at.slot);
-  if (!slab->listed) cs.avail.Push(slab);
-  if (slab->nfree == slab->nslots) {
-    cs.avail.Remove(slab);
-    if (cs.spare == nullptr) {
-      cs.spare = slab;
-    } else {
-      ReleaseSlab(slab);
-    }
-  }
+  CountFree(head.req);
+  classes_[head.cls].live--;
+  FreeRun(r.chunk, at.first_page, head.pages);
   return Status::kOk;
 }
 
 Status Arena::Free(const Ref& ref) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   Located at;
   Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
-  refs_.erase(RefKey(ref.segment, ref.offset));
+  // Most allocations are never retained: skip hashing the key then.
+  if (!refs_.empty()) refs_.erase(RefKey(ref.segment, ref.offset));
+  if (at.slab != nullptr) {
+    FreeSlot(at.slab, at.slot);
+    return Status::kOk;
+  }
   return FreeLocated(at);
 }
 
 Status Arena::Retain(const Ref& ref, uint32_t* count) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   Located at;
   Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
@@ -310,7 +344,7 @@ Status Arena::Retain(const Ref& ref, uint32_t* count) {
 }
 
 Status Arena::Release(const Ref& ref, uint32_t* count) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   Located at;
   Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
@@ -325,7 +359,7 @@ Status Arena::Release(const Ref& ref, uint32_t* count) {
 }
 
 Status Arena::RefCount(const Ref& ref, uint32_t* count) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   Located at;
   Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;
@@ -337,29 +371,37 @@ Status Arena::RefCount(const Ref& ref, uint32_t* count) {
 // ---- runs, slabs and segments going back --------------------------------------
 
 // Frees [first, first+pages) and merges it with free neighbours.
+// A neighbour's set node, if there is one, indexes the merged run.
 void Arena::FreeRun(Chunk* c, uint32_t first, uint32_t pages) {
   const uint32_t id = c->id();
   c->MarkFree(first, pages);
+  std::set<FreeRunKey>::node_type node;
   if (first > 0 && !c->pages[first - 1].used) {
     uint32_t left = c->pages[first - 1].pages;
-    free_runs_.erase(FreeRunKey(left, id, first - left));
+    node = free_runs_.extract(FreeRunKey(left, id, first - left));
     first -= left;
     pages += left;
   }
   if (first + pages < c->npages && !c->pages[first + pages].used) {
     uint32_t right = c->pages[first + pages].pages;
-    free_runs_.erase(FreeRunKey(right, id, first + pages));
+    auto right_node = free_runs_.extract(FreeRunKey(right, id, first + pages));
+    if (node.empty()) node = std::move(right_node);
     pages += right;
   }
   c->SetFreeBounds(first, pages);
-  free_runs_.insert(FreeRunKey(pages, id, first));
+  if (node.empty()) {
+    free_runs_.insert(FreeRunKey(pages, id, first));
+  } else {
+    node.value() = FreeRunKey(pages, id, first);
+    free_runs_.insert(std::move(node));
+  }
 }
 
 void Arena::ReleaseSlab(Slab* slab) {
   ClassState& cs = classes_[slab->cls];
   cs.capacity -= slab->nslots;
   FreeRun(slab->chunk, slab->first_page, cs.slab_pages);
-  delete slab;
+  Slab::Destroy(slab);
 }
 
 // Gives a segment back to the source. A chunk must be empty (one free run).
@@ -377,23 +419,42 @@ void Arena::ReleaseSegment(uint32_t id) {
   source_->Release(seg);
 }
 
-void Arena::CountAlloc(size_t req, size_t rounded) {
+// live_allocations and allocated_bytes are not counted here: GetStats sums
+// them from the classes' live counts. So a pair writes two of s_'s counters,
+// not four, and no neighbours: g++ updated neighbouring counters with one
+// 16-byte load and store in one call and with 8-byte ones in the other, and
+// a 16-byte load of two 8-byte stores cannot be forwarded from them; it
+// waits until they reach the cache.
+void Arena::CountAlloc(size_t req) {
   s_.used_bytes += req;
-  s_.allocated_bytes += rounded;
-  s_.live_allocations++;
   s_.total_allocations++;
   if (s_.used_bytes > s_.peak_used_bytes) s_.peak_used_bytes = s_.used_bytes;
 }
 
-void Arena::CountFree(size_t req, size_t rounded) {
+void Arena::CountFree(size_t req) {
   s_.used_bytes -= req;
-  s_.allocated_bytes -= rounded;
-  s_.live_allocations--;
   s_.total_frees++;
 }
 
+uint64_t Arena::LiveAllocations() const {
+  uint64_t live = s_.huge_allocations;
+  for (uint32_t c = 0; c <= huge_class_limit_ && c < kMaxClasses; c++) live += classes_[c].live;
+  return live;
+}
+
+// Each live allocation of a class takes the same bytes: a slot, or a run of
+// whole pages. Huge ones take their mappings.
+size_t Arena::AllocatedBytes() const {
+  size_t bytes = s_.huge_bytes;
+  for (uint32_t c = 0; c <= huge_class_limit_ && c < kMaxClasses; c++) {
+    size_t each = IsSmallClass(c) ? ClassSize(c) : RoundUp(ClassSize(c), opt_.page_size);
+    bytes += classes_[c].live * each;
+  }
+  return bytes;
+}
+
 Segment* Arena::FindSegment(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   if (closed_ || id >= records_.size()) return nullptr;
   return records_[id].segment;
 }

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "chunk.h"
+#include "mutex.h"
 #include "segment.h"
 #include "size_classes.h"
 #include "slab.h"
@@ -176,14 +177,19 @@ class Arena {
 
   Status Locate(const Ref& ref, Located* at);
   Status FreeLocated(const Located& at);
+  void FreeSlot(Slab* slab, uint32_t slot);
+  void SlabEmptied(Slab* slab);
   size_t ReleaseEmptyChunks();
-  void CountAlloc(size_t req, size_t rounded);
+  void CountAlloc(size_t req);
+  void CountFree(size_t req);
+  uint64_t LiveAllocations() const;
+  size_t AllocatedBytes() const;
   uint32_t Now() const { return opt_.clock != nullptr ? opt_.clock() : 0; }
-  void CountFree(size_t req, size_t rounded);
 
   const ArenaOptions opt_;
+  const uint32_t page_shift_;     // log2(page_size): pages by shift, not divide
   SegmentSource* const source_;
-  std::mutex mu_;
+  Mutex mu_;                      // mutex.h: std::mutex, minus the calls into libc
   bool closed_ = false;
   std::vector<Record> records_;   // by segment id
   std::set<uint32_t> free_ids_;     // released ids, reused lowest first
@@ -191,7 +197,9 @@ class Arena {
   ClassState classes_[kMaxClasses];
   uint32_t huge_class_limit_;     // classes above this index are never used
   std::unordered_map<uint64_t, uint32_t> refs_;
-  Stats s_;                       // counters; classes filled by GetStats
+  // Counters. live_allocations, allocated_bytes and classes are not kept
+  // here but filled by GetStats (from classes_ and the huge counts).
+  Stats s_;
 };
 
 }  // namespace alloc

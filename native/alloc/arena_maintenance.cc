@@ -14,7 +14,7 @@ namespace {
 void ClearChunk(Chunk* c) {
   for (uint32_t p = 0; p < c->npages; p++) {
     PageMeta& m = c->pages[p];
-    if (m.used && m.head == p && m.kind == RunKind::kSlab) delete m.slab;
+    if (m.used && m.head == p && m.kind == RunKind::kSlab) Slab::Destroy(m.slab);
     m.used = 0;
     m.kind = RunKind::kFree;
     m.slab = nullptr;
@@ -25,8 +25,9 @@ void ClearChunk(Chunk* c) {
 }  // namespace
 
 void Arena::Reset() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   if (closed_) return;
+  s_.total_frees += LiveAllocations();  // before the counts it sums are cleared
   free_runs_.clear();
   for (uint32_t id = 0; id < records_.size(); id++) {
     Record& r = records_[id];
@@ -55,10 +56,7 @@ void Arena::Reset() {
     cs.capacity = 0;
   }
   refs_.clear();
-  s_.total_frees += s_.live_allocations;
-  s_.live_allocations = 0;
   s_.used_bytes = 0;
-  s_.allocated_bytes = 0;
   s_.huge_allocations = 0;
   s_.huge_bytes = 0;
 }
@@ -85,7 +83,7 @@ size_t Arena::ReleaseEmptyChunks() {
 }
 
 size_t Arena::Trim() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   if (closed_) return 0;
   size_t released = ReleaseEmptyChunks();
   // Discard the resident pages of the remaining free runs, range by range.
@@ -117,7 +115,7 @@ size_t Arena::Trim() {
 }
 
 void Arena::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   if (closed_) return;
   closed_ = true;
   for (uint32_t id = 0; id < records_.size(); id++) {
@@ -135,20 +133,21 @@ void Arena::Close() {
     cs.spare = nullptr;
     cs.live = cs.capacity = 0;
   }
-  s_.live_allocations = 0;
-  s_.used_bytes = s_.allocated_bytes = 0;
+  s_.used_bytes = 0;
   s_.huge_allocations = 0;
   s_.huge_bytes = 0;
 }
 
 size_t Arena::MappedBytes() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   return s_.mapped_bytes;
 }
 
 Stats Arena::GetStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   Stats out = s_;
+  out.live_allocations = LiveAllocations();
+  out.allocated_bytes = AllocatedBytes();
   out.free_bytes = 0;
   for (const FreeRunKey& run : free_runs_) out.free_bytes += size_t{std::get<0>(run)} * opt_.page_size;
   out.resident_known = true;
@@ -203,7 +202,7 @@ void AppendItem(std::string* list, const std::string& item) {
 // classSize, serial, ageMs}]}. Built by hand: flat, numeric, nothing that
 // needs escaping.
 std::string Arena::DumpJson() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   const size_t ps = opt_.page_size;
   const uint32_t now = Now();
   std::string chunks, huge, allocs;
@@ -242,10 +241,11 @@ std::string Arena::DumpJson() {
                               .Num("live", s.nslots - s.nfree).Num("capacity", s.nslots).Done());
         for (uint32_t i = 0; i < s.nslots; i++) {
           if (!s.IsLive(i)) continue;
+          const SlotMeta& slot = s.meta(i);
           AppendItem(&allocs, JsonObject().Num("segment", id)
                                   .Num("offset", size_t{p} * ps + size_t{i} * s.slot_size)
-                                  .Num("size", s.req[i]).Num("classSize", cls_size)
-                                  .Num("serial", s.serial[i]).Num("ageMs", uint32_t(now - s.born[i])).Done());
+                                  .Num("size", slot.req).Num("classSize", cls_size)
+                                  .Num("serial", slot.serial).Num("ageMs", uint32_t(now - slot.born)).Done());
         }
       }
       p += m.pages;

@@ -11,7 +11,9 @@
 //   page map (heap, never in the mapping, so a write past a Buffer cannot
 //   reach it): one PageMeta per page
 //     used runs: every page has used = 1 and head = first page of its run;
-//                the head page also holds kind, class, pages, req / slab
+//                the head page also holds kind, class, pages, req; every
+//                page of a slab run holds `slab`, so a free finds its slab
+//                from the page it lands in without a second lookup
 //     free runs: every page has used = 0; the first and the last page hold
 //                `pages`, so a freed neighbour can merge in O(1)
 //
@@ -43,7 +45,7 @@ struct PageMeta {
   uint8_t cls = 0;      // head page of a used run: its size class
   uint8_t dirty = 0;    // written since mapped or since a zeroing discard
   uint8_t resident = 0; // touched since mapped or last discard
-  Slab* slab = nullptr; // head page of a slab run
+  Slab* slab = nullptr; // every page of a slab run (null on any other page)
 };
 
 struct Chunk {
@@ -80,6 +82,11 @@ struct Chunk {
     h.kind = kind;
     h.cls = cls;
     free_pages -= n;
+  }
+
+  // Points every page of the slab run [first, first+n) at its slab.
+  void SetSlab(uint32_t first, uint32_t n, Slab* slab) {
+    for (uint32_t p = first; p < first + n; p++) pages[p].slab = slab;
   }
 
   // Marks [first, first+n) free (the caller merges and indexes the run).

@@ -2,65 +2,144 @@
 //
 //   run in the chunk:  | slot 0 | slot 1 | slot 2 | ... | slot n-1 | waste |
 //
-//   metadata (heap, outside the mapping):
-//     free_stack  slot indices not in use; the top is handed out next (LIFO,
-//                 so a slot freed is the first reused, while it is warm)
-//     live        one bit per slot: set while the slot is allocated
-//     req         the requested size of each live slot (< 28 KiB fits 16 bits)
-//     serial      the caller's serial number of each live slot's allocation
-//     born        when each live slot was allocated (ArenaOptions::clock, ms)
+//   metadata (heap, outside the mapping): the Slab and, right after it in
+//   the same heap block, one 12-byte SlotMeta per slot, so an alloc or a
+//   free touches one line of slot metadata (not five arrays) and a slab
+//   costs one heap allocation:
 //
-// Alloc pops, free pushes: O(1) both ways. Threads: the owning Arena's mutex.
+//     | Slab | SlotMeta 0 | SlotMeta 1 | ... | SlotMeta n-1 |
+//
+//   SlotMeta
+//     serial      live: the caller's serial number of the allocation
+//     born        live: when it was allocated (ArenaOptions::clock, ms)
+//     req         live: the requested size (< 28 KiB fits 16 bits)
+//     next        kLive while allocated; free: the next free slot
+//   Slab::free_head  the first free slot (valid while nfree > 0). The free
+//                 slots form a LIFO list through `next`: a slot freed is the
+//                 first reused, while it is warm; a fresh slab fills from 0.
+//
+// Alloc pops, free pushes: O(1) both ways. Slot indices fit 16 bits with
+// kLive kept out, so a slab has at most kMaxSlabSlots slots.
+// Threads: the owning Arena's mutex.
 #ifndef MMAP_POOL_ALLOC_SLAB_H_
 #define MMAP_POOL_ALLOC_SLAB_H_
 
+#include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <new>
 
 namespace mmap_pool {
 namespace alloc {
 
 struct Chunk;
 
+struct SlotMeta {
+  uint32_t serial;
+  uint32_t born;
+  uint16_t req;
+  uint16_t next;
+};
+
+constexpr uint16_t kLive = 0xFFFF;
+constexpr uint32_t kMaxSlabSlots = 0xFFFF;  // indices 0 .. 0xFFFE
+
+// Exact floor(n / d) for every n < limit by a multiply and a shift, because a
+// divide (on the free path, for the slot of an offset) costs as much as the
+// rest of the lookup. With k = bits(limit) + bits(d) and m = ceil(2^k / d),
+// m * d = 2^k + e with 0 <= e < d, so n * m / 2^k = n / d + n * e / (d * 2^k)
+// and n * e < limit * d <= 2^k keeps the error below 1/d: the floor is exact.
+// n * m < 2^(2 * bits(limit) + 1) fits 64 bits for limit <= 2^31 (a slab is
+// at most one chunk, at most 1 GiB).
+struct Divider {
+  uint64_t mul = 1;
+  uint32_t shift = 0;
+
+  Divider() = default;
+  Divider(uint32_t d, uint64_t limit) {
+    uint32_t k = Bits(limit) + Bits(d);
+    mul = ((uint64_t{1} << k) + d - 1) / d;
+    shift = k;
+  }
+  uint64_t Div(uint64_t n) const { return (n * mul) >> shift; }
+
+ private:
+  static uint32_t Bits(uint64_t x) {  // ceil(log2(x)), x >= 1
+    uint32_t b = 0;
+    while ((uint64_t{1} << b) < x) b++;
+    return b;
+  }
+};
+
 struct Slab {
-  Chunk* chunk;
-  uint32_t first_page;
-  uint32_t cls;
+  // free_head and nfree, both written by every Take and Put, are not
+  // neighbours: g++ merged their stores into one 8-byte store, and the next
+  // Take reading half of it back stalled store forwarding (a small pair went
+  // from 23 to 31 ns).
+  uint32_t free_head = 0;
   uint32_t slot_size;
+  Divider slot_of;      // offset in the run -> slot index
   uint32_t nslots;
   uint32_t nfree;
+  Chunk* chunk;
+  uint8_t* base;        // the slab's first byte in the mapping
+  size_t run_offset;    // that byte's offset in the chunk
+  uint32_t segment_id;  // the chunk's, kept here for the alloc path
+  uint32_t first_page;
+  uint32_t cls;
   Slab* prev = nullptr;  // in its class's list of slabs with free slots
   Slab* next = nullptr;
   bool listed = false;
-  std::vector<uint16_t> free_stack;
-  std::vector<uint64_t> live;
-  std::vector<uint16_t> req;
-  std::vector<uint32_t> serial;
-  std::vector<uint32_t> born;
 
-  Slab(Chunk* c, uint32_t first, uint32_t size_class, uint32_t size, uint32_t slots)
-      : chunk(c), first_page(first), cls(size_class), slot_size(size),
-        nslots(slots), nfree(slots), free_stack(slots), live((slots + 63) / 64),
-        req(slots), serial(slots), born(slots) {
-    // Slot 0 on top: a fresh slab fills from its start.
-    for (uint32_t i = 0; i < slots; i++) free_stack[i] = static_cast<uint16_t>(slots - 1 - i);
+  // Slot i's metadata, right after this struct (no pointer to load).
+  SlotMeta& meta(uint32_t i) { return reinterpret_cast<SlotMeta*>(this + 1)[i]; }
+  const SlotMeta& meta(uint32_t i) const {
+    return reinterpret_cast<const SlotMeta*>(this + 1)[i];
   }
 
-  bool IsLive(uint32_t i) const { return (live[i >> 6] >> (i & 63)) & 1; }
+  // A slab and its slot metadata in one heap block; free it with Destroy().
+  static Slab* Create(Chunk* c, uint8_t* run_base, size_t offset, uint32_t id, uint32_t first,
+                      uint32_t size_class, uint32_t size, uint32_t slot_count,
+                      size_t run_bytes) {
+    void* block = ::operator new(sizeof(Slab) + size_t{slot_count} * sizeof(SlotMeta));
+    return new (block)
+        Slab(c, run_base, offset, id, first, size_class, size, slot_count, run_bytes);
+  }
+  static void Destroy(Slab* s) {
+    s->~Slab();
+    ::operator delete(s);
+  }
 
+  bool IsLive(uint32_t i) const { return meta(i).next == kLive; }
+
+  // Pops the first free slot; the caller checked nfree > 0.
   uint32_t Take(uint16_t size, uint32_t serial_number, uint32_t now) {
-    uint32_t i = free_stack[--nfree];
-    live[i >> 6] |= uint64_t{1} << (i & 63);
-    req[i] = size;
-    serial[i] = serial_number;
-    born[i] = now;
+    uint32_t i = free_head;
+    SlotMeta& m = meta(i);
+    free_head = m.next;
+    nfree--;
+    m = SlotMeta{serial_number, now, size, kLive};
     return i;
   }
 
   void Put(uint32_t i) {
-    live[i >> 6] &= ~(uint64_t{1} << (i & 63));
-    free_stack[nfree++] = static_cast<uint16_t>(i);
+    meta(i).next = static_cast<uint16_t>(free_head);
+    free_head = i;
+    nfree++;
   }
+
+ private:
+  Slab(Chunk* c, uint8_t* run_base, size_t offset, uint32_t id, uint32_t first,
+       uint32_t size_class, uint32_t size, uint32_t slot_count, size_t run_bytes)
+      : slot_size(size), slot_of(size, run_bytes), nslots(slot_count), nfree(slot_count),
+        chunk(c), base(run_base), run_offset(offset), segment_id(id), first_page(first),
+        cls(size_class) {
+    static_assert(sizeof(Slab) % alignof(SlotMeta) == 0, "SlotMeta right after a Slab");
+    SlotMeta* slots = reinterpret_cast<SlotMeta*>(this + 1);
+    for (uint32_t i = 0; i < slot_count; i++) {
+      new (&slots[i]) SlotMeta{0, 0, 0, static_cast<uint16_t>(i + 1 < slot_count ? i + 1 : 0)};
+    }
+  }
+  ~Slab() = default;
 };
 
 // An intrusive list of the slabs of one class that have a free slot.

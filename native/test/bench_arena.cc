@@ -6,9 +6,12 @@
 //   cmake --build build-native/bench --target bench_arena
 //   build-native/bench/bench_arena            # a table
 //   build-native/bench/bench_arena --json     # what bench/run.ts reads
+//   build-native/bench/bench_arena --clock    # with the Pool's allocation clock
 //
 // The arena has the Pool's defaults (4 MiB chunks, 1 MiB huge threshold, the
-// OS page size) over plain mappings (test_sources.h). For each size:
+// OS page size) over plain mappings (test_sources.h), and no clock unless
+// --clock gives it the one the Pool has (platform::MonotonicMillis, read on
+// every allocation for its age in dumps). For each size:
 //   pair   alloc then free at once: the same slot comes back every time, the
 //          fast path at its best;
 //   batch  kBatch allocs, then their frees in allocation order: the slab's
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "alloc/arena.h"
+#include "platform/clock.h"
 #include "platform/mapping.h"
 #include "test_sources.h"
 
@@ -143,13 +147,20 @@ struct Result {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
-  if (argc > 1 && !json) {
-    std::fprintf(stderr, "usage: bench_arena [--json]\n");
-    return 2;
+  bool json = false, clock = false;
+  for (int i = 1; i < argc; i++) {
+    if (std::strcmp(argv[i], "--json") == 0) {
+      json = true;
+    } else if (std::strcmp(argv[i], "--clock") == 0) {
+      clock = true;
+    } else {
+      std::fprintf(stderr, "usage: bench_arena [--json] [--clock]\n");
+      return 2;
+    }
   }
   ArenaOptions opt;
   opt.page_size = mmap_pool::platform::PageSize();
+  if (clock) opt.clock = mmap_pool::platform::MonotonicMillis;
   std::vector<Result> results;
   {
     mmap_pool::test::MapSource source;
@@ -172,14 +183,15 @@ int main(int argc, char** argv) {
   }
 
   if (json) {
-    std::printf("{\"compiler\":\"%s\",\"optimized\":%s,\"rounds\":%d,\"batch\":%d,\"results\":[",
+    std::printf("{\"compiler\":\"%s\",\"optimized\":%s,\"clock\":%s,\"rounds\":%d,"
+                "\"batch\":%d,\"results\":[",
                 kCompiler,
 #ifdef __OPTIMIZE__
                 "true",
 #else
                 "false",
 #endif
-                kRounds, kBatch);
+                clock ? "true" : "false", kRounds, kBatch);
     for (size_t i = 0; i < results.size(); i++) {
       const Result& r = results[i];
       std::printf("%s{\"size\":%zu,\"kind\":\"%s\",\"pairNs\":%.2f,\"batchNs\":%.2f}",
@@ -187,8 +199,8 @@ int main(int argc, char** argv) {
     }
     std::printf("]}\n");
   } else {
-    std::printf("bench_arena: Arena alloc+free without Node, ns per pair (median of %d rounds)\n",
-                kRounds);
+    std::printf("bench_arena: Arena alloc+free without Node, ns per pair (median of %d rounds)%s\n",
+                kRounds, clock ? ", with the clock" : "");
     std::printf("%-9s %-6s %9s %14s\n", "size", "class", "pair", "batch of 256");
     for (const Result& r : results) {
       std::printf("%-9zu %-6s %9.1f %14.1f\n", r.c.size, r.c.kind, r.pair_ns, r.batch_ns);
