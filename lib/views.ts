@@ -72,6 +72,11 @@ export class PoolBuffer extends Uint8Array {
     return k === undefined ? -1 : k;
   }
 
+  /** The serial of a PoolBuffer that slotOf() has vouched for (no brand check). */
+  static serialOfSlotted(v: PoolBuffer): number | undefined {
+    return v.#serial;
+  }
+
   /** The serial a PoolBuffer was handed out under (undefined for anything else). */
   static serialOf(v: unknown): number | undefined {
     return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
