@@ -1,7 +1,8 @@
 // What the lifetime-safety features cost, measured in one process:
 //   - the serial number that tells a stale Buffer from the slot's new owner:
-//     a symbol-keyed store on every Buffer handed out and a load on free (the
-//     allocator's side is one integer compare under a lock it already holds);
+//     PoolBuffer's private fields (serial and slot-cache block id), set by its
+//     constructor and read on free (the other side is one compare against the
+//     slot cache's table, or in the allocator under a lock it already holds);
 //   - guard: true, one external ArrayBuffer per allocation, detached on free;
 //   - leak detection at each level.
 // `npm run bench` runs these with the rest (bench/run.ts puts them in
@@ -12,12 +13,13 @@
 import { arch, cpus, platform } from 'node:os';
 
 import { Pool } from '../lib/index.js';
+import { PoolBuffer } from '../lib/views.js';
 import { compare, type CaseResult } from './harness.js';
 
 const BATCH = 1000;
-const kSerial = Symbol('serial');
-class PoolBuffer extends Uint8Array {}
-Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
+/** A view with no tags: what Node's own FastBuffer is. */
+class BareBuffer extends Uint8Array {}
+Object.setPrototypeOf(BareBuffer.prototype, Buffer.prototype);
 
 let sink = 0;
 
@@ -27,18 +29,18 @@ export async function runLifetimes(): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
 
   // The serial tag: the same view creation with and without the store + load.
-  results.push(await compare('serial tag (view + store + load) vs view alone', [
+  results.push(await compare('serial + block id (PoolBuffer private fields, set and read) vs a bare view', [
     { name: 'view', run: () => {
       for (let i = 0; i < BATCH; i++) {
-        const b = new PoolBuffer(ab, (i & 1023) * 64, 64);
+        const b = new BareBuffer(ab, (i & 1023) * 64, 64);
         sink += b.length;
       }
     } },
     { name: 'view + serial', run: () => {
       for (let i = 0; i < BATCH; i++) {
-        const b = new PoolBuffer(ab, (i & 1023) * 64, 64) as PoolBuffer & { [kSerial]?: number };
-        b[kSerial] = i;
-        sink += b[kSerial]!;
+        const b = new PoolBuffer(ab, (i & 1023) * 64, 64, i & 1023, i);
+        const k = PoolBuffer.slotOf(b);
+        sink += k >= 0 ? PoolBuffer.serialOfSlotted(b)! : 0;
       }
     } },
   ], BATCH));

@@ -26,7 +26,7 @@ import type { CaseResult } from './harness.js';
 const OTHER = [
   { id: 'reclaim', what: 'RSS after freeing 1 GiB of 64 KiB buffers: pool + trim() vs Buffer + gc() (child processes)' },
   { id: 'arena', what: 'native/test/bench_arena.cc: Arena alloc+free pairs in C++, without Node (needs cmake)' },
-  { id: 'lifetimes', what: 'bench/lifetimes.ts: serial tag, guard: true, leakDetection levels' },
+  { id: 'lifetimes', what: 'bench/lifetimes.ts: serial and block id tags, guard: true, leakDetection levels' },
 ];
 const ALL_IDS = [...speedCases.map((c) => c.id), ...OTHER.map((o) => o.id)];
 
