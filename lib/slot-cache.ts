@@ -132,9 +132,10 @@ export class SlotCache {
   }
 
   /**
-   * Fills class `c`'s stack with up to half its capacity of new blocks:
-   * returns how many came (their ids on top of the stack), or the
-   * allocator's negative status when none did.
+   * Brings new blocks of class `c` onto its stack: 2 the first time, twice
+   * as many each time after, up to the class's batch (half its capacity, at
+   * most 16 KiB or 1/16 of a chunk). Returns how many came (their ids on top
+   * of the stack), or the allocator's negative status when none did.
    */
   refill(c: number): number {
     const want = this.#fill[c];
