@@ -1,4 +1,5 @@
-// Arena: allocation, free and reference counts. The layout is drawn in
+// Arena: allocation, free and reference counts. The layout and the placement
+// policy (lowest slab, best fit off the top chunk, idle chunks) are drawn in
 // arena.h (the arena), chunk.h (pages and runs) and slab.h (slots).
 // Stats, dump, reset, trim and close live in arena_maintenance.cc.
 //
@@ -52,18 +53,21 @@ Arena::~Arena() { Close(); }
 
 // ---- allocation -------------------------------------------------------------
 
-// The fast path: pop a slot from the first slab of the class with room.
+// The fast path: pop a slot from the class's current slab, its lowest slab
+// with room; when that one fills, the next lowest takes over.
 MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero,
                                              uint32_t serial, Handle* out, SourceError* err) {
   ClassState& cs = classes_[cls];
-  Slab* slab = cs.avail.head;
+  Slab* slab = cs.cur;
   if (slab == nullptr) {
     Status st = Status::kOk;
     slab = NewSlab(cls, err, &st);
     if (slab == nullptr) return st;
+  } else if (slab == cs.empty) {
+    SlabReused(slab);
   }
   uint32_t slot = slab->Take(static_cast<uint16_t>(size), serial, Now());
-  if (slab->nfree == 0) cs.avail.Remove(slab);
+  if (slab->nfree == 0) cs.cur = cs.avail.PopMin();
   cs.live++;
   size_t rel = size_t{slot} * slab->slot_size;
   if (zero && size != 0) std::memset(slab->base + rel, 0, size);
@@ -78,35 +82,45 @@ Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, Source
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return Status::kClosed;
   if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
-  if (size > opt_.huge_threshold) return AllocHuge(size, serial, out, err);
+  if (size > opt_.huge_threshold) {
+    Status st = AllocHuge(size, serial, out, err);
+    if (idle_.head != nullptr && st == Status::kOk) AgeIdleChunks(size);
+    return st;
+  }
   uint32_t cls = ClassIndex(size);
   // Slabs and runs start on page boundaries, so a class whose size is a
   // multiple of `align` has every slot aligned. Runs are page-aligned.
   while (align > kQuantum && IsSmallClass(cls) && ClassSize(cls) % align != 0) cls++;
-  if (IsSmallClass(cls)) return AllocSmall(cls, size, zero, serial, out, err);
-  return AllocLarge(cls, size, zero, serial, out, err);
+  Status st = IsSmallClass(cls) ? AllocSmall(cls, size, zero, serial, out, err)
+                                : AllocLarge(cls, size, zero, serial, out, err);
+  if (idle_.head != nullptr && st == Status::kOk) AgeIdleChunks(size);
+  return st;
 }
 
-// A slab for `cls`: the spare empty one if kept, else a new run of pages.
+// A new slab for `cls`, which has no slab with room (so no empty one
+// either): a run of pages. It becomes the class's current slab.
 Slab* Arena::NewSlab(uint32_t cls, SourceError* err, Status* st) {
   ClassState& cs = classes_[cls];
-  Slab* slab = cs.spare;
-  if (slab != nullptr) {
-    cs.spare = nullptr;
-  } else {
-    Chunk* chunk = nullptr;
-    uint32_t first = 0;
-    if (!AllocRun(cs.slab_pages, &chunk, &first, err, st)) return nullptr;
-    chunk->MarkUsed(first, cs.slab_pages, RunKind::kSlab, static_cast<uint8_t>(cls));
-    const size_t run_offset = size_t{first} << page_shift_;
-    slab = Slab::Create(chunk, chunk->segment->base + run_offset, run_offset, chunk->id(),
-                        first, cls, static_cast<uint32_t>(ClassSize(cls)), cs.slab_slots,
-                        size_t{cs.slab_pages} << page_shift_);
-    chunk->SetSlab(first, cs.slab_pages, slab);
-    cs.capacity += slab->nslots;
-  }
-  cs.avail.Push(slab);
+  Chunk* chunk = nullptr;
+  uint32_t first = 0;
+  if (!AllocRun(cs.slab_pages, &chunk, &first, err, st)) return nullptr;
+  chunk->MarkUsed(first, cs.slab_pages, RunKind::kSlab, static_cast<uint8_t>(cls));
+  if (chunk->busy++ == 0) ChunkReused(chunk);  // the caller takes a slot at once
+  const size_t run_offset = size_t{first} << page_shift_;
+  Slab* slab = Slab::Create(chunk, chunk->segment->base + run_offset, run_offset, chunk->id(),
+                            first, cls, static_cast<uint32_t>(ClassSize(cls)), cs.slab_slots,
+                            size_t{cs.slab_pages} << page_shift_);
+  chunk->SetSlab(first, cs.slab_pages, slab);
+  cs.capacity += slab->nslots;
+  cs.cur = slab;
   return slab;
+}
+
+// The class's empty slab is about to hold an allocation again.
+void Arena::SlabReused(Slab* slab) {
+  classes_[slab->cls].empty = nullptr;
+  Chunk* c = slab->chunk;
+  if (c->busy++ == 0) ChunkReused(c);
 }
 
 Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
@@ -129,6 +143,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
     }
   }
   chunk->MarkUsed(first, pages, RunKind::kLarge, static_cast<uint8_t>(cls));
+  if (chunk->busy++ == 0) ChunkReused(chunk);
   chunk->pages[first].req = static_cast<uint32_t>(size);
   chunk->pages[first].serial = serial;
   chunk->pages[first].born = Now();
@@ -157,28 +172,42 @@ Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* 
   return Status::kOk;
 }
 
-// Best fit over every chunk's free runs; maps a new chunk when none fits.
+// The run AllocRun takes, or end(). The top chunk's runs sort last, so when
+// the first run is the top chunk's (always, with one chunk) one lookup does.
+std::set<Arena::FreeRunKey>::iterator Arena::FindRun(uint32_t pages) {
+  auto it = free_runs_.begin();
+  if (it != free_runs_.end() && !it->top()) {
+    it = free_runs_.lower_bound(FreeRunKey(false, pages, 0, 0));
+    if (it != free_runs_.end() && !it->top()) return it;
+  }
+  return free_runs_.lower_bound(FreeRunKey(true, pages, 0, 0));
+}
+
+// Best fit: the shortest free run that holds `pages`, the lowest chunk and
+// page among equals, in the top chunk only when no other chunk has one (so
+// the top chunk drains and can go back). Maps a new chunk when none fits.
 bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
                      SourceError* err, Status* st) {
-  auto it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
+  auto it = FindRun(pages);
   if (it == free_runs_.end()) {
     const Chunk* fresh = NewChunk(err, st);
     // Look again even when NewChunk failed: its MakeRoom() may have released
-    // spare slabs whose pages, merged, now hold the run.
-    it = free_runs_.lower_bound(FreeRunKey(pages, 0, 0));
+    // empty slabs whose pages, merged, now hold the run. A new chunk is the
+    // top one, but it may not be: the others may have pages now.
+    it = FindRun(pages);
     if (it == free_runs_.end()) {
       if (fresh != nullptr) *st = Status::kTooLarge;  // cannot happen: every run fits a chunk
       return false;
     }
   }
-  uint32_t n = std::get<0>(*it), id = std::get<1>(*it), start = std::get<2>(*it);
+  const uint32_t n = it->pages(), id = it->id(), start = it->first;
   // The rest of the run is indexed again in the same set node: a slab's
   // run coming and going costs no heap allocation for the index.
   auto node = free_runs_.extract(it);
   Chunk* c = records_[id].chunk;
   if (n > pages) {
     c->SetFreeBounds(start + pages, n - pages);
-    node.value() = FreeRunKey(n - pages, id, start + pages);
+    node.value() = RunKey(id, start + pages, n - pages);
     free_runs_.insert(std::move(node));
   }
   *chunk = c;
@@ -187,7 +216,7 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
 }
 
 // Whether `bytes` more can be mapped under max_bytes, after giving back the
-// empty chunks and spare slabs if that is what it takes.
+// empty chunks and empty slabs if that is what it takes.
 bool Arena::MakeRoom(size_t bytes) {
   if (s_.mapped_bytes + bytes <= opt_.max_bytes) return true;
   ReleaseEmptyChunks();
@@ -207,10 +236,33 @@ Chunk* Arena::NewChunk(SourceError* err, Status* st) {
   uint32_t id = NewId(seg);
   Chunk* chunk = new Chunk(seg, static_cast<uint32_t>(opt_.chunk_size / opt_.page_size));
   records_[id].chunk = chunk;
-  free_runs_.insert(FreeRunKey(chunk->npages, id, 0));
+  free_runs_.insert(RunKey(id, 0, chunk->npages));
   s_.mapped_bytes += opt_.chunk_size;
   s_.chunks++;
+  if (top_chunk_ == UINT32_MAX || id > top_chunk_) SetTopChunk(id);
   return chunk;
+}
+
+// Makes chunk `id` (or none: UINT32_MAX) the top one and re-sorts the free
+// runs of the old and the new top chunk. Runs only when a chunk is mapped or
+// unmapped, so walking two chunks' page maps is cheap next to that.
+void Arena::SetTopChunk(uint32_t id) {
+  const uint32_t old = top_chunk_;
+  top_chunk_ = id;
+  if (old != UINT32_MAX && records_[old].chunk != nullptr) RekeyRuns(records_[old].chunk);
+  if (id != UINT32_MAX) RekeyRuns(records_[id].chunk);
+}
+
+// Indexes a chunk's free runs again under RunKey (after top_chunk_ moved).
+void Arena::RekeyRuns(Chunk* c) {
+  const uint32_t id = c->id();
+  for (uint32_t p = 0; p < c->npages; p += c->pages[p].pages) {
+    if (c->pages[p].used) continue;
+    const uint32_t n = c->pages[p].pages;
+    auto node = free_runs_.extract(FreeRunKey(!(id == top_chunk_), n, id, p));
+    node.value() = RunKey(id, p, n);
+    free_runs_.insert(std::move(node));
+  }
 }
 
 uint32_t Arena::NewId(Segment* segment) {
@@ -277,18 +329,50 @@ MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
   CountFree(req);
   cs.live--;
   slab->Put(slot);
-  if (!slab->listed) cs.avail.Push(slab);
+  if (slab->nfree == 1) SlabGotRoom(slab);
   if (slab->nfree == slab->nslots) SlabEmptied(slab);
 }
 
-// An empty slab is kept as its class's spare, or its pages go back.
+// A full slab has a free slot again. The current slab stays the class's
+// lowest with room: this one takes over if it is lower.
+void Arena::SlabGotRoom(Slab* slab) {
+  ClassState& cs = classes_[slab->cls];
+  Slab* cur = cs.cur;
+  if (cur == nullptr) {
+    cs.cur = slab;
+  } else if (slab->order < cur->order) {
+    cs.avail.Insert(cur);
+    cs.cur = slab;
+  } else {
+    cs.avail.Insert(slab);
+  }
+}
+
+// A class keeps one empty slab: of two, the higher one's pages go back.
+// A chunk left without a live allocation is idle (ChunkIdle).
 void Arena::SlabEmptied(Slab* slab) {
   ClassState& cs = classes_[slab->cls];
-  cs.avail.Remove(slab);
-  if (cs.spare == nullptr) {
-    cs.spare = slab;
+  Chunk* c = slab->chunk;
+  c->busy--;
+  Slab* kept = cs.empty;
+  if (kept == nullptr) {
+    cs.empty = slab;
   } else {
-    ReleaseSlab(slab);
+    Slab* drop = kept->order < slab->order ? slab : kept;
+    cs.empty = drop == slab ? kept : slab;
+    Unlist(drop);
+    ReleaseSlab(drop);
+  }
+  if (c->busy == 0) ChunkIdle(c);
+}
+
+// Takes a slab with room out of its class's current slab and heap.
+void Arena::Unlist(Slab* slab) {
+  ClassState& cs = classes_[slab->cls];
+  if (cs.cur == slab) {
+    cs.cur = cs.avail.PopMin();
+  } else {
+    cs.avail.Remove(slab);
   }
 }
 
@@ -306,13 +390,15 @@ Status Arena::FreeLocated(const Located& at) {
     ReleaseSegment(r.segment->id);
     return Status::kSegmentReleased;
   }
-  PageMeta& head = r.chunk->pages[at.first_page];
+  Chunk* c = r.chunk;
+  PageMeta& head = c->pages[at.first_page];
   if (opt_.zero_on_free) {
-    std::memset(r.chunk->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
+    std::memset(c->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
   }
   CountFree(head.req);
   classes_[head.cls].live--;
-  FreeRun(r.chunk, at.first_page, head.pages);
+  FreeRun(c, at.first_page, head.pages);
+  if (--c->busy == 0) ChunkIdle(c);
   return Status::kOk;
 }
 
@@ -378,21 +464,21 @@ void Arena::FreeRun(Chunk* c, uint32_t first, uint32_t pages) {
   std::set<FreeRunKey>::node_type node;
   if (first > 0 && !c->pages[first - 1].used) {
     uint32_t left = c->pages[first - 1].pages;
-    node = free_runs_.extract(FreeRunKey(left, id, first - left));
+    node = free_runs_.extract(RunKey(id, first - left, left));
     first -= left;
     pages += left;
   }
   if (first + pages < c->npages && !c->pages[first + pages].used) {
     uint32_t right = c->pages[first + pages].pages;
-    auto right_node = free_runs_.extract(FreeRunKey(right, id, first + pages));
+    auto right_node = free_runs_.extract(RunKey(id, first + pages, right));
     if (node.empty()) node = std::move(right_node);
     pages += right;
   }
   c->SetFreeBounds(first, pages);
   if (node.empty()) {
-    free_runs_.insert(FreeRunKey(pages, id, first));
+    free_runs_.insert(RunKey(id, first, pages));
   } else {
-    node.value() = FreeRunKey(pages, id, first);
+    node.value() = RunKey(id, first, pages);
     free_runs_.insert(std::move(node));
   }
 }
@@ -404,11 +490,50 @@ void Arena::ReleaseSlab(Slab* slab) {
   Slab::Destroy(slab);
 }
 
+// A chunk has no live allocation left, only free runs and empty slabs: it
+// joins the idle list and stays mapped, in case the next allocations need
+// it. The age of the idle chunks starts again from 0 when the list was
+// empty, and whenever an idle chunk is needed again (ChunkReused).
+void Arena::ChunkIdle(Chunk* c) {
+  if (idle_.head == nullptr) idle_bytes_ = 0;
+  idle_.PushBack(c);
+}
+
+// An idle chunk is about to hold an allocation: the idle memory was needed.
+void Arena::ChunkReused(Chunk* c) {
+  if (!c->idle) return;
+  idle_.Remove(c);
+  idle_bytes_ = 0;
+}
+
+// After each allocation while some chunk is idle: once the arena has
+// allocated kIdleKeepChunks chunks' worth of bytes without needing an idle
+// chunk, the one idle longest goes back, unless it is the only chunk.
+void Arena::AgeIdleChunks(size_t size) {
+  idle_bytes_ += size;
+  if (idle_bytes_ < kIdleKeepChunks * opt_.chunk_size || s_.chunks < 2) return;
+  idle_bytes_ = 0;
+  ReleaseIdleChunk(idle_.head);
+}
+
+// Gives back an idle chunk: the classes' empty slabs in it, then the chunk.
+void Arena::ReleaseIdleChunk(Chunk* c) {
+  for (uint32_t k = 0; k < kSmallClasses; k++) {
+    Slab* e = classes_[k].empty;
+    if (e == nullptr || e->chunk != c) continue;
+    classes_[k].empty = nullptr;
+    Unlist(e);
+    ReleaseSlab(e);
+  }
+  ReleaseSegment(c->id());
+}
+
 // Gives a segment back to the source. A chunk must be empty (one free run).
 void Arena::ReleaseSegment(uint32_t id) {
   Record& r = records_[id];
   if (r.chunk != nullptr) {
-    free_runs_.erase(FreeRunKey(r.chunk->npages, id, 0));
+    free_runs_.erase(RunKey(id, 0, r.chunk->npages));
+    if (r.chunk->idle) idle_.Remove(r.chunk);
     delete r.chunk;
     s_.chunks--;
   }
@@ -417,6 +542,16 @@ void Arena::ReleaseSegment(uint32_t id) {
   r = Record();
   free_ids_.insert(id);
   source_->Release(seg);
+  if (id == top_chunk_) {
+    uint32_t top = UINT32_MAX;
+    for (uint32_t i = id; i-- > 0;) {
+      if (records_[i].chunk != nullptr) {
+        top = i;
+        break;
+      }
+    }
+    SetTopChunk(top);
+  }
 }
 
 // live_allocations and allocated_bytes are not counted here: GetStats sums

@@ -7,9 +7,29 @@
 //   │     │     ├── large run  one allocation of whole pages      size <= hugeThreshold
 //   │     │     └── free run   indexed in free_runs_
 //   │     └── huge      a mapping of its own for one allocation  size >  hugeThreshold
-//   ├── classes_[c]     per small class: slabs with a free slot, one spare empty slab
-//   ├── free_runs_      free runs of all chunks by (pages, chunk id, first page): best fit
+//   ├── classes_[c]     per small class: its slabs with a free slot, lowest first
+//   │                   (cur + avail), and at most one empty slab among them
+//   ├── free_runs_      free runs of all chunks by (in top chunk, pages, chunk id, first page)
+//   ├── idle_           chunks with no live allocation, longest idle first
 //   └── refs_           reference counts above 1, by (segment id, offset)
+//
+// Placement keeps memory at the low end, so that the highest chunk empties
+// and can go back when the pool shrinks (bench/NOTES.md, "Memory efficiency
+// under churn"):
+//   small   the slot comes from the class's lowest slab with room, by
+//           (chunk id, first page), as jemalloc picks its lowest non-full
+//           slab; a new slab only when no slab of the class has room. Of two
+//           empty slabs of a class the higher one's run is freed at once.
+//   runs    (slabs, large allocations) best fit: the shortest free run that
+//           holds it, lowest chunk and page among equals, and in the top
+//           chunk (the highest id) only when no other chunk has one.
+//   chunks  a chunk whose last live allocation is freed is idle: it stays
+//           mapped (so a burst that comes back maps nothing), until the arena
+//           has allocated kIdleKeepChunks chunks' worth of bytes without
+//           needing any idle chunk; then the one idle longest goes back, with
+//           the empty slabs in it, unless it is the only chunk. Its
+//           ArrayBuffer is detached then, so a stale view of memory freed in
+//           it reads as length 0 from that moment (as after trim()).
 //
 // An allocation is named by (segment id, byte offset); JS holds the segment's
 // ArrayBuffer and a Buffer at that offset. The caller also gives every
@@ -33,7 +53,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -65,6 +84,12 @@ struct ArenaOptions {
   bool zero_on_free = false;             // secure pools: wipe memory when it is freed
   uint32_t (*clock)() = nullptr;         // ms, for allocation ages in dumps; none: ages 0
 };
+
+// An idle chunk (no live allocation in it) goes back to the source once the
+// arena has allocated this many chunks' worth of bytes (requested sizes, huge
+// ones included) without needing an idle chunk. Two, not one: a burst that
+// needs the idle chunks again fills one chunk before it reaches the next.
+constexpr uint64_t kIdleKeepChunks = 2;
 
 struct ClassStats {
   size_t size;
@@ -143,15 +168,32 @@ class Arena {
     uint32_t huge_serial = 0;
     uint32_t huge_born = 0;
   };
+  // A class's slabs with a free slot are `cur`, the lowest by Slab::order,
+  // and `avail`, the others; full slabs are in neither. At most one slab of
+  // a class is empty: `empty`, kept to save the next allocation a new run.
   struct ClassState {
-    SlabList avail;          // slabs with at least one free slot
-    Slab* spare = nullptr;   // one empty slab kept to avoid map/unmap churn
+    Slab* cur = nullptr;     // allocations come from here; null: no slab has room
+    SlabHeap avail;          // the other slabs with a free slot, lowest first
+    Slab* empty = nullptr;   // the class's empty slab (in cur or avail), if any
     uint32_t slab_pages = 0;
     uint32_t slab_slots = 0;
     uint64_t live = 0;
     uint64_t capacity = 0;
   };
-  using FreeRunKey = std::tuple<uint32_t, uint32_t, uint32_t>;  // pages, chunk id, first
+  // A free run in the index, ordered by (in the top chunk, pages, chunk id,
+  // first page): the top chunk's runs after every other chunk's, then best
+  // fit, lowest chunk and page first. Packed into two integers, because the
+  // comparisons are most of what a set lookup costs.
+  struct FreeRunKey {
+    uint64_t hi;     // bit 63: in the top chunk; bits 32..62: pages; 0..31: chunk id
+    uint32_t first;  // first page
+    FreeRunKey(bool top, uint32_t pages, uint32_t id, uint32_t first_page)
+        : hi((uint64_t{top} << 63) | (uint64_t{pages} << 32) | id), first(first_page) {}
+    bool top() const { return (hi >> 63) != 0; }
+    uint32_t pages() const { return static_cast<uint32_t>(hi >> 32) & 0x7FFFFFFFu; }
+    uint32_t id() const { return static_cast<uint32_t>(hi); }
+    bool operator<(const FreeRunKey& o) const { return hi < o.hi || (hi == o.hi && first < o.first); }
+  };
 
   // Where an allocation lives, after Locate() has checked it.
   struct Located {
@@ -167,18 +209,31 @@ class Arena {
                     SourceError* err);
   Status AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err);
   bool MakeRoom(size_t bytes);
+  void AgeIdleChunks(size_t size);
   Slab* NewSlab(uint32_t cls, SourceError* err, Status* st);
+  std::set<FreeRunKey>::iterator FindRun(uint32_t pages);
   bool AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first, SourceError* err, Status* st);
   Chunk* NewChunk(SourceError* err, Status* st);
   void FreeRun(Chunk* chunk, uint32_t first, uint32_t pages);
+  FreeRunKey RunKey(uint32_t id, uint32_t first, uint32_t pages) const {
+    return FreeRunKey(id == top_chunk_, pages, id, first);
+  }
+  void SetTopChunk(uint32_t id);
+  void RekeyRuns(Chunk* chunk);
   void ReleaseSlab(Slab* slab);
+  void ChunkIdle(Chunk* chunk);
+  void ChunkReused(Chunk* chunk);
+  void ReleaseIdleChunk(Chunk* chunk);
   void ReleaseSegment(uint32_t id);
   uint32_t NewId(Segment* segment);
 
   Status Locate(const Ref& ref, Located* at);
   Status FreeLocated(const Located& at);
   void FreeSlot(Slab* slab, uint32_t slot);
+  void SlabReused(Slab* slab);
+  void SlabGotRoom(Slab* slab);
   void SlabEmptied(Slab* slab);
+  void Unlist(Slab* slab);
   size_t ReleaseEmptyChunks();
   void CountAlloc(size_t req);
   void CountFree(size_t req);
@@ -194,6 +249,9 @@ class Arena {
   std::vector<Record> records_;   // by segment id
   std::set<uint32_t> free_ids_;     // released ids, reused lowest first
   std::set<FreeRunKey> free_runs_;
+  uint32_t top_chunk_ = UINT32_MAX;  // the highest chunk id; UINT32_MAX: no chunk
+  ChunkList idle_;                // chunks without a live allocation, longest idle first
+  uint64_t idle_bytes_ = 0;       // bytes allocated since an idle chunk was last needed
   ClassState classes_[kMaxClasses];
   uint32_t huge_class_limit_;     // classes above this index are never used
   std::unordered_map<uint64_t, uint32_t> refs_;

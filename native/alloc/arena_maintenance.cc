@@ -20,6 +20,7 @@ void ClearChunk(Chunk* c) {
     m.slab = nullptr;
   }
   c->free_pages = c->npages;
+  c->busy = 0;
   c->SetFreeBounds(0, c->npages);
 }
 }  // namespace
@@ -47,29 +48,34 @@ void Arena::Reset() {
       }
     }
     ClearChunk(r.chunk);
-    free_runs_.insert(FreeRunKey(r.chunk->npages, id, 0));
+    free_runs_.insert(RunKey(id, 0, r.chunk->npages));
   }
   for (ClassState& cs : classes_) {
-    cs.avail.head = nullptr;
-    cs.spare = nullptr;
+    cs.cur = nullptr;
+    cs.avail.root = nullptr;
+    cs.empty = nullptr;
     cs.live = 0;
     cs.capacity = 0;
   }
+  // Every chunk is empty now, and stays mapped: none counts as idle.
+  for (Chunk* c = idle_.head; c != nullptr; c = idle_.head) idle_.Remove(c);
   refs_.clear();
   s_.used_bytes = 0;
   s_.huge_allocations = 0;
   s_.huge_bytes = 0;
 }
 
-// Gives back the spare slabs, then every chunk left empty. Returns the bytes
-// unmapped. The caller holds mu_.
+// Gives back the classes' empty slabs, then every chunk left empty (the idle
+// ones among them). Returns the bytes unmapped. The caller holds mu_.
 size_t Arena::ReleaseEmptyChunks() {
   size_t released = 0;
   for (uint32_t c = 0; c < kSmallClasses; c++) {
     ClassState& cs = classes_[c];
-    if (cs.spare != nullptr) {
-      ReleaseSlab(cs.spare);
-      cs.spare = nullptr;
+    Slab* empty = cs.empty;
+    if (empty != nullptr) {
+      cs.empty = nullptr;
+      Unlist(empty);
+      ReleaseSlab(empty);
     }
   }
   for (uint32_t id = 0; id < records_.size(); id++) {
@@ -89,9 +95,9 @@ size_t Arena::Trim() {
   // Discard the resident pages of the remaining free runs, range by range.
   const size_t ps = opt_.page_size;
   for (const FreeRunKey& run : free_runs_) {
-    Chunk* c = records_[std::get<1>(run)].chunk;
-    uint32_t end = std::get<2>(run) + std::get<0>(run);
-    uint32_t p = std::get<2>(run);
+    Chunk* c = records_[run.id()].chunk;
+    uint32_t end = run.first + run.pages();
+    uint32_t p = run.first;
     while (p < end) {
       if (!c->pages[p].resident) {
         p++;
@@ -129,10 +135,13 @@ void Arena::Close() {
   free_runs_.clear();
   refs_.clear();
   for (ClassState& cs : classes_) {
-    cs.avail.head = nullptr;
-    cs.spare = nullptr;
+    cs.cur = nullptr;
+    cs.avail.root = nullptr;
+    cs.empty = nullptr;
     cs.live = cs.capacity = 0;
   }
+  idle_ = ChunkList();
+  top_chunk_ = UINT32_MAX;
   s_.used_bytes = 0;
   s_.huge_allocations = 0;
   s_.huge_bytes = 0;
@@ -149,7 +158,7 @@ Stats Arena::GetStats() {
   out.live_allocations = LiveAllocations();
   out.allocated_bytes = AllocatedBytes();
   out.free_bytes = 0;
-  for (const FreeRunKey& run : free_runs_) out.free_bytes += size_t{std::get<0>(run)} * opt_.page_size;
+  for (const FreeRunKey& run : free_runs_) out.free_bytes += size_t{run.pages()} * opt_.page_size;
   out.resident_known = true;
   for (const Record& r : records_) {
     size_t bytes = 0;

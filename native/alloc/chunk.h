@@ -17,8 +17,12 @@
 //     free runs: every page has used = 0; the first and the last page hold
 //                `pages`, so a freed neighbour can merge in O(1)
 //
+//   busy: the runs holding a live allocation (large runs, slabs that are
+//   not empty). At 0 the chunk is idle and sits in the Arena's ChunkList.
+//
 // Free runs of all chunks are indexed by the Arena (best fit, lowest chunk id
-// and page first), not here. Threads: guarded by the owning Arena's mutex.
+// and page first, the top chunk last), not here. Threads: guarded by the
+// owning Arena's mutex.
 #ifndef MMAP_POOL_ALLOC_CHUNK_H_
 #define MMAP_POOL_ALLOC_CHUNK_H_
 
@@ -52,6 +56,10 @@ struct Chunk {
   Segment* segment = nullptr;
   uint32_t npages = 0;
   uint32_t free_pages = 0;
+  uint32_t busy = 0;    // runs holding a live allocation: large runs, slabs not empty
+  bool idle = false;    // busy == 0 and in the arena's idle list (ChunkList)
+  Chunk* idle_prev = nullptr;
+  Chunk* idle_next = nullptr;
   std::vector<PageMeta> pages;
 
   Chunk(Segment* seg, uint32_t page_count)
@@ -97,6 +105,27 @@ struct Chunk {
       pages[p].slab = nullptr;
     }
     free_pages += n;
+  }
+};
+
+// The arena's idle chunks, in the order they became idle (intrusive, so
+// a chunk going idle and busy again allocates nothing).
+struct ChunkList {
+  Chunk* head = nullptr;
+  Chunk* tail = nullptr;
+
+  void PushBack(Chunk* c) {
+    c->idle = true;
+    c->idle_prev = tail;
+    c->idle_next = nullptr;
+    if (tail != nullptr) tail->idle_next = c; else head = c;
+    tail = c;
+  }
+  void Remove(Chunk* c) {
+    if (c->idle_prev != nullptr) c->idle_prev->idle_next = c->idle_next; else head = c->idle_next;
+    if (c->idle_next != nullptr) c->idle_next->idle_prev = c->idle_prev; else tail = c->idle_prev;
+    c->idle_prev = c->idle_next = nullptr;
+    c->idle = false;
   }
 };
 

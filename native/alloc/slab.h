@@ -20,6 +20,10 @@
 //
 // Alloc pops, free pushes: O(1) both ways. Slot indices fit 16 bits with
 // kLive kept out, so a slab has at most kMaxSlabSlots slots.
+//
+// A class's slabs with room are ordered by Slab::order, (segment id, first
+// page): the Arena allocates from the lowest (its current slab) and keeps
+// the others in a SlabHeap, so that low slabs fill and high ones empty.
 // Threads: the owning Arena's mutex.
 #ifndef MMAP_POOL_ALLOC_SLAB_H_
 #define MMAP_POOL_ALLOC_SLAB_H_
@@ -86,9 +90,12 @@ struct Slab {
   uint32_t segment_id;  // the chunk's, kept here for the alloc path
   uint32_t first_page;
   uint32_t cls;
-  Slab* prev = nullptr;  // in its class's list of slabs with free slots
-  Slab* next = nullptr;
-  bool listed = false;
+  uint64_t order;       // (segment id << 32) | first page: the lowest is used first
+  // Links in its class's SlabHeap while it has a free slot and is not the
+  // class's current slab; unused otherwise.
+  Slab* heap_prev = nullptr;   // the previous sibling, or the parent of a first child
+  Slab* heap_next = nullptr;   // the next sibling
+  Slab* heap_child = nullptr;  // the first child
 
   // Slot i's metadata, right after this struct (no pointer to load).
   SlotMeta& meta(uint32_t i) { return reinterpret_cast<SlotMeta*>(this + 1)[i]; }
@@ -132,7 +139,7 @@ struct Slab {
        uint32_t size_class, uint32_t size, uint32_t slot_count, size_t run_bytes)
       : slot_size(size), slot_of(size, run_bytes), nslots(slot_count), nfree(slot_count),
         chunk(c), base(run_base), run_offset(offset), segment_id(id), first_page(first),
-        cls(size_class) {
+        cls(size_class), order((uint64_t{id} << 32) | first) {
     static_assert(sizeof(Slab) % alignof(SlotMeta) == 0, "SlotMeta right after a Slab");
     SlotMeta* slots = reinterpret_cast<SlotMeta*>(this + 1);
     for (uint32_t i = 0; i < slot_count; i++) {
@@ -142,22 +149,90 @@ struct Slab {
   ~Slab() = default;
 };
 
-// An intrusive list of the slabs of one class that have a free slot.
-struct SlabList {
-  Slab* head = nullptr;
+// The slabs of one class that have a free slot (but its current slab), as
+// a min-heap by `order`: a pairing heap (Fredman, Sedgewick, Sleator and
+// Tarjan 1986; jemalloc's ph.h keeps its non-full slabs the same way),
+// intrusive, so no operation allocates. Insert is O(1); PopMin and Remove
+// are O(log n) amortized. Each node's children form a list through
+// heap_next, whose first member points back at the parent.
+struct SlabHeap {
+  Slab* root = nullptr;
 
-  void Push(Slab* s) {
-    s->prev = nullptr;
-    s->next = head;
-    if (head) head->prev = s;
-    head = s;
-    s->listed = true;
+  void Insert(Slab* s) {
+    s->heap_prev = s->heap_next = s->heap_child = nullptr;
+    root = root == nullptr ? s : Meld(root, s);
   }
+
+  // The lowest slab, taken out; nullptr when there is none.
+  Slab* PopMin() {
+    Slab* min = root;
+    if (min != nullptr) {
+      root = MergePairs(min->heap_child);
+      min->heap_child = nullptr;
+    }
+    return min;
+  }
+
+  // Takes `s`, which is in this heap, out.
   void Remove(Slab* s) {
-    if (s->prev) s->prev->next = s->next; else head = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = s->next = nullptr;
-    s->listed = false;
+    if (s == root) {
+      PopMin();
+      return;
+    }
+    if (s->heap_prev->heap_child == s) {
+      s->heap_prev->heap_child = s->heap_next;
+    } else {
+      s->heap_prev->heap_next = s->heap_next;
+    }
+    if (s->heap_next != nullptr) s->heap_next->heap_prev = s->heap_prev;
+    Slab* rest = MergePairs(s->heap_child);
+    s->heap_prev = s->heap_next = s->heap_child = nullptr;
+    if (rest != nullptr) root = Meld(root, rest);
+  }
+
+ private:
+  // Two heap roots (no parent, no siblings) as one; returns its root.
+  static Slab* Meld(Slab* a, Slab* b) {
+    if (b->order < a->order) {
+      Slab* t = a;
+      a = b;
+      b = t;
+    }
+    b->heap_prev = a;
+    b->heap_next = a->heap_child;
+    if (a->heap_child != nullptr) a->heap_child->heap_prev = b;
+    a->heap_child = b;
+    return a;
+  }
+
+  // A list of siblings as one heap: meld them in pairs left to right, then
+  // the pairs right to left (the two-pass variant that gives the bounds).
+  static Slab* MergePairs(Slab* first) {
+    if (first == nullptr) return nullptr;
+    Slab* pairs = nullptr;  // melded pairs, the last first, through heap_next
+    for (Slab* a = first; a != nullptr;) {
+      Slab* b = a->heap_next;
+      Slab* after = b != nullptr ? b->heap_next : nullptr;
+      a->heap_prev = a->heap_next = nullptr;
+      Slab* m = a;
+      if (b != nullptr) {
+        b->heap_prev = b->heap_next = nullptr;
+        m = Meld(a, b);
+      }
+      m->heap_next = pairs;
+      pairs = m;
+      a = after;
+    }
+    Slab* top = pairs;
+    pairs = pairs->heap_next;
+    top->heap_next = nullptr;
+    while (pairs != nullptr) {
+      Slab* n = pairs->heap_next;
+      pairs->heap_next = nullptr;
+      top = Meld(top, pairs);
+      pairs = n;
+    }
+    return top;
   }
 };
 

@@ -12,10 +12,18 @@
 //   - Stats: live count, used / allocated / peak bytes, totals, huge counts,
 //     mapped bytes = chunks * chunkSize + huge bytes = what the source holds,
 //     per-class live counts;
+//   - which calls give a segment back: a free only a huge one; an Alloc one
+//     idle chunk exactly when the arena's rule says so (the model keeps the
+//     idle chunks and the bytes allocated since one was needed, NoteFreed /
+//     IdleAfterAlloc), or, when maxBytes is tight, every empty chunk;
 // and at checkpoints (CheckAll): every live allocation's bytes still hold its
 // pattern, and DumpJson parses and describes exactly the model's allocations
 // inside well-formed chunks (runs tile each chunk, free runs are coalesced,
 // slab geometry matches SlabPages).
+//
+// Where in a chunk an allocation lands (lowest slab, best fit off the top
+// chunk) is not predicted here: arena_test.cc checks the placement policy
+// with exact expectations.
 //
 // Each method returns false at the first disagreement and error() says what;
 // the caller decides whether that is a CHECK failure or an abort().
@@ -25,7 +33,7 @@
 //
 // A once-known bug the model can be told to tolerate (regression_test.cc):
 //   tolerate_exhausted_with_room: Alloc answers kExhausted / kMapFailed after
-//   MakeRoom() released spare slabs that, coalesced, would have held it.
+//   MakeRoom() released empty slabs that, coalesced, would have held it.
 //   Fixed; off by default, so the model fails on it.
 //
 // Threads: single-threaded; one model drives one arena.
@@ -124,6 +132,7 @@ class ArenaModel {
 
   bool tolerate_exhausted_with_room = false;  // see the file comment
   uint64_t exhausted_with_room() const { return exhausted_with_room_; }
+  uint64_t idle_releases() const { return idle_releases_; }  // idle chunks given back by Alloc
 
   const std::string& error() const { return error_; }
   size_t live() const { return live_.size(); }
@@ -152,10 +161,15 @@ class ArenaModel {
       return Refused(before, acquire_calls, 0, what);
     }
     // Mapping `need` more bytes would pass maxBytes: MakeRoom() may give
-    // back spare slabs and empty chunks, even when the call then fails.
+    // back empty slabs and empty chunks, even when the call then fails.
     const size_t need = e.kind == Kind::kHuge ? e.rounded : opt_.chunk_size;
     const bool tight = before.mapped_bytes + need > opt_.max_bytes;
-    if (!tight && src_->release_calls != releases) return Fail(what + ": released a segment with room to spare");
+    // A refused call ages nothing; when tight, MakeRoom() gave back every
+    // empty chunk, the idle ones among them.
+    if (st != alloc::Status::kOk) {
+      if (!tight && src_->release_calls != releases) return Fail(what + ": released a segment with room to spare");
+      if (tight) idle_.clear();
+    }
     if (st == alloc::Status::kExhausted) {
       if (!tight) return Fail(what + ": kExhausted with room for " + std::to_string(need) + " more bytes");
       if (e.kind == Kind::kHuge && a_->GetStats().mapped_bytes + need <= opt_.max_bytes) {
@@ -181,6 +195,7 @@ class ArenaModel {
     if (e.kind == Kind::kHuge && tight && a_->GetStats().mapped_bytes > opt_.max_bytes) {
       return Fail(what + ": mapped past maxBytes");
     }
+    if (!IdleAfterAlloc(before, size, e, h.segment, tight, acquire_calls, releases, what)) return false;
 
     // Where did it land?
     alloc::Segment* seg = a_->FindSegment(h.segment);
@@ -246,6 +261,7 @@ class ArenaModel {
     }
     if (huge && a_->FindSegment(key.first) != nullptr) return Fail(what + ": huge segment still found");
     Forget(key);
+    if (!huge) NoteFreed(key.first);
     if (!huge && !WipedIfSecure(key, l.size, what)) return false;
     return CheckStats(what);
   }
@@ -283,6 +299,7 @@ class ArenaModel {
       if (frees) {
         const size_t size = l.size;
         Forget(key);
+        if (!huge) NoteFreed(key.first);
         if (!huge && !WipedIfSecure(key, size, what)) return false;
         return CheckStats(what);
       }
@@ -376,6 +393,7 @@ class ArenaModel {
     }
     std::vector<Key> keys(order_);
     for (const Key& k : keys) Forget(k);  // counts each as a free, as Reset does
+    idle_.clear();  // every chunk is empty and stays mapped, none counts as idle
     for (const auto& w : wiped) {
       if (!WipedIfSecure(w.first, w.second, "Reset")) return false;
     }
@@ -406,6 +424,7 @@ class ArenaModel {
       return Fail("Trim left " + std::to_string(s.chunks) + " chunks; " +
                   std::to_string(used_chunks.size()) + " hold allocations");
     }
+    idle_.clear();  // the idle chunks were empty chunks
     const size_t again = a_->Trim();
     if (again != 0) return Fail("a second Trim gave back " + std::to_string(again) + " bytes");
     return CheckStats("Trim");
@@ -655,6 +674,7 @@ class ArenaModel {
     if (!a_->closed()) return Fail("closed() is false after Close");
     live_.clear();
     order_.clear();
+    idle_.clear();
     return true;
   }
 
@@ -705,7 +725,7 @@ class ArenaModel {
 
   // After a refused call: nothing changed, except that an allocation needing
   // `need` more mapped bytes past maxBytes (need > 0) may have made MakeRoom()
-  // give back every spare slab and empty chunk first.
+  // give back every empty slab and empty chunk first.
   bool Refused(const alloc::Stats& before, uint64_t acquire_calls, size_t need, const std::string& what) {
     if (src_->acquire_calls != acquire_calls) return Fail(what + ": unexpected Acquire calls");
     const alloc::Stats s = a_->GetStats();
@@ -730,8 +750,8 @@ class ArenaModel {
   }
 
   // A chunk allocation refused for want of a new chunk: its class has no free
-  // slot (nor spare slab) and no free run is long enough -- checked after the
-  // call. If MakeRoom freed spare slabs into a run that fits, that is the
+  // slot (nor empty slab) and no free run is long enough -- checked after the
+  // call. If MakeRoom freed empty slabs into a run that fits, that is the
   // known bug (tolerated when tolerate_exhausted_with_room).
   bool NoRoomForChunkAlloc(const alloc::Stats& before, const Expect& e, const std::string& what) {
     const alloc::Stats s = a_->GetStats();
@@ -752,7 +772,7 @@ class ArenaModel {
       return true;
     }
     return Fail(what + " although a free run of " + std::to_string(longest) + " pages fits " +
-                std::to_string(need_pages) + (made_room ? " (after MakeRoom released spare slabs)" : ""));
+                std::to_string(need_pages) + (made_room ? " (after MakeRoom released empty slabs)" : ""));
   }
 
   // The longest free run in any chunk, in pages; -1 if the dump is unreadable.
@@ -813,6 +833,63 @@ class ArenaModel {
     return true;
   }
 
+  // Idle chunks (arena.h): a chunk whose last live allocation was freed joins
+  // idle_, the longest idle first; a chunk that gets an allocation leaves it
+  // and the bytes counted since an idle chunk was last needed start again
+  // from 0 (as they do when the list was empty). After every successful
+  // Alloc while some chunk is idle the request's size is counted, and at
+  // kIdleKeepChunks chunks' worth the longest idle chunk goes back (unless
+  // it is the only chunk).
+  void NoteFreed(uint32_t chunk) {
+    auto it = live_.lower_bound(Key(chunk, 0));
+    if (it != live_.end() && it->first.first == chunk) return;  // still busy
+    if (idle_.empty()) idle_bytes_ = 0;
+    idle_.push_back(chunk);
+  }
+
+  // The idle chunks after a successful Alloc of `size` into `segment`, and
+  // the one Release call the arena must (or must not) have made for them.
+  bool IdleAfterAlloc(const alloc::Stats& before, size_t size, const Expect& e, uint32_t segment, bool tight,
+                      uint64_t acquire_calls, uint64_t releases, const std::string& what) {
+    const uint64_t released = src_->release_calls - releases;
+    if (tight && (e.kind == Kind::kHuge || released >= 2 || (released == 1 && idle_.size() <= 1))) {
+      // MakeRoom() ran (a huge one always does when tight), gave back every
+      // empty chunk and so left no chunk idle; a chunk mapped after it is busy.
+      if (!idle_.empty() && released < idle_.size()) return Fail(what + ": MakeRoom kept an idle chunk");
+      idle_.clear();
+      return true;
+    }
+    if (e.kind != Kind::kHuge) {
+      auto it = std::find(idle_.begin(), idle_.end(), segment);
+      if (it != idle_.end()) {
+        idle_.erase(it);
+        idle_bytes_ = 0;
+      }
+    }
+    uint64_t want = 0;
+    if (!idle_.empty()) {
+      idle_bytes_ += size;
+      const uint64_t chunks = before.chunks + (e.kind != Kind::kHuge && src_->acquire_calls != acquire_calls ? 1 : 0);
+      if (idle_bytes_ >= alloc::kIdleKeepChunks * opt_.chunk_size && chunks >= 2) {
+        const uint32_t gone = idle_.front();
+        idle_.erase(idle_.begin());
+        idle_bytes_ = 0;
+        want = 1;
+        idle_releases_++;
+        if (a_->FindSegment(gone) != nullptr) {
+          return Fail(what + ": idle chunk " + std::to_string(gone) + " not given back after " +
+                      std::to_string(alloc::kIdleKeepChunks) + " chunks' worth of allocations");
+        }
+      }
+    }
+    if (released != want) {
+      return Fail(what + ": " + std::to_string(released) + " segments released, model " + std::to_string(want) +
+                  " (idle chunks " + std::to_string(idle_.size()) + ", bytes since one was needed " +
+                  std::to_string(idle_bytes_) + ")");
+    }
+    return true;
+  }
+
   // Drops `k` from the model as freed.
   void Forget(const Key& k) {
     auto it = live_.find(k);
@@ -855,6 +932,9 @@ class ArenaModel {
   size_t huge_bytes_ = 0;
   uint64_t class_live_[alloc::kMaxClasses] = {};
   uint64_t exhausted_with_room_ = 0;
+  std::vector<uint32_t> idle_;  // idle chunk ids, longest idle first (NoteFreed)
+  uint64_t idle_bytes_ = 0;
+  uint64_t idle_releases_ = 0;
   std::string error_;
 };
 

@@ -1,8 +1,9 @@
 // Arena bookkeeping (native/alloc/arena.cc, arena_maintenance.cc), with
-// exact expectations: where small / large / huge allocations land, every
-// refused free, counters after a known sequence, slab spare and release,
-// free-run coalescing, reset, trim, close, maxBytes, source failure and
-// reference counts.
+// exact expectations: where small / large / huge allocations land (lowest
+// slab with room, best fit off the top chunk), every refused free, counters
+// after a known sequence, the one empty slab a class keeps, free-run
+// coalescing, idle chunks kept and given back, reset, trim, close, maxBytes,
+// source failure and reference counts.
 //
 // Unless a test says otherwise the pool has 4 KiB pages, 256 KiB chunks
 // (64 pages) and a 64 KiB huge threshold: small <= 28 KiB, large 28 KiB+1 ..
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "arena_model.h"
 #include "check.h"
@@ -155,6 +157,63 @@ TEST("a 28 KiB allocation is small: a 28-page slab of four slots") {
   Stats s = p.arena.GetStats();
   CHECK_EQ(s.classes[38].capacity, uint64_t{4});
   CHECK_EQ(Runs(p.arena), std::string("slab:0+28 free:28+36"));
+}
+
+// Slab runs of class `cls` in the dump, in address order, as "page:live/capacity".
+std::string SlabsOf(Arena& a, size_t class_size) {
+  json_mini::Value d = Dump(a);
+  std::string out;
+  for (const json_mini::Value& c : d.Get("chunks")->items) {
+    for (const json_mini::Value& r : c.Get("runs")->items) {
+      if (r.Str("kind") != "slab" || r.Num("classSize") != static_cast<int64_t>(class_size)) continue;
+      if (!out.empty()) out += ' ';
+      out += std::to_string(c.Num("id")) + "/" + std::to_string(r.Num("page")) + ":" +
+             std::to_string(r.Num("live")) + "/" + std::to_string(r.Num("capacity"));
+    }
+  }
+  return out;
+}
+
+TEST("a small allocation takes a slot from the lowest slab of its class with room") {
+  Pool p;
+  // 1 KiB class: one-page slabs of 4 slots. Three full slabs, pages 0..2.
+  Got g[12];
+  for (Got& h : g) h = Alloc(p.arena, 1024);
+  CHECK_EQ(SlabsOf(p.arena, 1024), std::string("0/0:4/4 0/1:4/4 0/2:4/4"));
+  // Room in the top slab, then in the bottom one: the bottom one is used first.
+  CHECK_EQ(p.arena.Free(g[9].ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(g[10].ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(g[1].ref()), Status::kOk);
+  Got a = Alloc(p.arena, 1000);
+  CHECK_EQ(a.offset, g[1].offset);
+  // Then the middle one, which just got room, before the top one that had it first.
+  CHECK_EQ(p.arena.Free(g[5].ref()), Status::kOk);
+  Got b = Alloc(p.arena, 1000);
+  CHECK_EQ(b.offset, g[5].offset);
+  Got c = Alloc(p.arena, 1000), d = Alloc(p.arena, 1000);
+  CHECK_EQ(c.offset / kPage, size_t{2});
+  CHECK_EQ(d.offset / kPage, size_t{2});
+  CHECK_EQ(SlabsOf(p.arena, 1024), std::string("0/0:4/4 0/1:4/4 0/2:4/4"));
+  // All full: the next slab is new, on page 3.
+  Got e = Alloc(p.arena, 1000);
+  CHECK_EQ(e.offset, 3 * kPage);
+}
+
+TEST("the lowest slab with room is found among many (the heap after removals)") {
+  Pool p(Opt(kChunk * 4, kHuge));
+  // 2 KiB class: two-page slabs of 4 slots. 100 slabs, all full.
+  std::vector<Got> g;
+  for (int i = 0; i < 400; i++) g.push_back(Alloc(p.arena, 2048));
+  // Give every odd slab one free slot, from the top down, and empty slab 10
+  // (kept: the class's one empty slab).
+  for (int s = 99; s >= 1; s -= 2) CHECK_EQ(p.arena.Free(g[s * 4 + 1].ref()), Status::kOk);
+  for (int i = 40; i < 44; i++) CHECK_EQ(p.arena.Free(g[i].ref()), Status::kOk);
+  // Allocations now fill slabs 1, 3, 5, 7, 9, then 10 (empty), then 11, 13, ...
+  const int order[] = {1, 3, 5, 7, 9, 10, 10, 10, 10, 11, 13};
+  for (int s : order) {
+    Got h = Alloc(p.arena, 2000);
+    CHECK_EQ(h.offset / (2 * kPage), size_t(s));
+  }
 }
 
 TEST("large allocations are page-aligned runs of their class size, best fit lowest first") {
@@ -313,7 +372,7 @@ TEST("a second free() returns kDoubleFree (small and large) and changes nothing"
   CHECK_EQ(p.arena.Release(s.Slice(s.offset, 40), &count), Status::kDoubleFree);
   CHECK_EQ(p.arena.RefCount(l.Slice(l.offset, 40000), &count), Status::kDoubleFree);
   Unchanged(p.arena, before);
-  // An emptied slab's slots (kept as the spare) are still "not allocated".
+  // An emptied slab's slots (kept as its class's empty slab) are still "not allocated".
   CHECK_EQ(p.arena.Free(keep.Slice(keep.offset, 40)), Status::kOk);
   CHECK_EQ(p.arena.Free(keep.Slice(keep.offset, 40)), Status::kDoubleFree);
 }
@@ -359,7 +418,7 @@ TEST("Stats are exact after a known sequence") {
   Got b = Alloc(p.arena, 100);     // class 112 B, slab on page 1
   Got c = Alloc(p.arena, 30000);   // large 32 KiB, pages 2..9
   Got d = Alloc(p.arena, 70000);   // huge, 73728 B mapped
-  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 100)), Status::kOk);  // its slab stays as the spare
+  CHECK_EQ(p.arena.Free(b.Slice(b.offset, 100)), Status::kOk);  // its slab stays as the empty one
   (void)a;
   (void)c;
   (void)d;
@@ -389,28 +448,28 @@ TEST("Stats are exact after a known sequence") {
 
 // ---- slabs ----------------------------------------------------------------------
 
-TEST("an emptied slab becomes its class's spare; a second emptied slab is released") {
+TEST("a class keeps one empty slab; of two, the higher one's run is released") {
   Pool p;
   Got hs[86];
   for (Got& h : hs) h = Alloc(p.arena, 48);  // slab A (page 0) full, slab B (page 1) has one
   CHECK_EQ(hs[85].offset, kPage);
   CHECK_EQ(p.arena.GetStats().classes[2].capacity, uint64_t{170});
-  CHECK_EQ(p.arena.Free(hs[85].Slice(hs[85].offset, 48)), Status::kOk);  // B empty: the spare
+  CHECK_EQ(p.arena.Free(hs[85].Slice(hs[85].offset, 48)), Status::kOk);  // B empty: kept
   Stats s = p.arena.GetStats();
   CHECK_EQ(s.classes[2].capacity, uint64_t{170});
   CHECK_EQ(s.free_bytes, 62 * kPage);
   CHECK_EQ(Runs(p.arena), std::string("slab:0+1 slab:1+1 free:2+62"));
   for (int i = 0; i < 85; i++) CHECK_EQ(p.arena.Free(hs[i].Slice(hs[i].offset, 48)), Status::kOk);
-  s = p.arena.GetStats();  // A empty too, the spare is taken: A's run is freed
+  s = p.arena.GetStats();  // A empty too: A, the lower, is kept and B's run is freed
   CHECK_EQ(s.classes[2].capacity, uint64_t{85});
   CHECK_EQ(s.classes[2].live, uint64_t{0});
   CHECK_EQ(s.free_bytes, 63 * kPage);
-  CHECK_EQ(Runs(p.arena), std::string("free:0+1 slab:1+1 free:2+62"));
-  Got again = Alloc(p.arena, 48);  // served from the spare, no new run
-  CHECK_EQ(again.offset, kPage);
+  CHECK_EQ(Runs(p.arena), std::string("slab:0+1 free:1+63"));
+  Got again = Alloc(p.arena, 48);  // served from the kept slab (its last freed slot), no new run
+  CHECK_EQ(again.offset, size_t{84 * 48});
   CHECK_EQ(p.arena.GetStats().free_bytes, 63 * kPage);
   CHECK_EQ(p.arena.Free(again.Slice(again.offset, 48)), Status::kOk);
-  // Trim lets the spare go, then the chunk, which is empty.
+  // Trim lets the empty slab go, then the chunk, which is empty.
   CHECK_EQ(p.arena.Trim(), kChunk);
   s = p.arena.GetStats();
   CHECK_EQ(s.classes[2].capacity, uint64_t{0});
@@ -454,6 +513,111 @@ TEST("a freed run merges with the free run on its left and on its right") {
   CHECK_EQ(Runs(p.arena), std::string("large:0+8 free:8+56"));
   CHECK_EQ(p.arena.Free(r[0].Slice(r[0].offset, 32768)), Status::kOk);
   CHECK_EQ(Runs(p.arena), std::string("free:0+64"));
+}
+
+TEST("a run goes to the best fit in the lower chunks; the top chunk only when none fits there") {
+  Pool p(Opt(kChunk, kChunk));
+  Got a = Alloc(p.arena, 40960);   // 10 pages, chunk 0 pages 0..9
+  Got b = Alloc(p.arena, 196608);  // 48 pages, 10..57; 58..63 free
+  Got c = Alloc(p.arena, 229376);  // 56 pages: chunk 1, the top one, 0..55; 56..63 free
+  CHECK_EQ(b.segment, a.segment);
+  CHECK(c.segment != a.segment);
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  // 8 pages: an exact fit at the top chunk's end, but chunk 0's 10-page hole comes first.
+  Got d = Alloc(p.arena, 32768);
+  CHECK_EQ(d.segment, a.segment);
+  CHECK_EQ(d.offset, size_t{0});
+  // 10 pages fit nowhere: chunk 2 is mapped and becomes the top chunk, so
+  // chunk 1's runs now come before it.
+  Got e = Alloc(p.arena, 40960);
+  CHECK(e.segment != a.segment && e.segment != c.segment);
+  CHECK_EQ(e.offset, size_t{0});
+  Got f = Alloc(p.arena, 32768);
+  CHECK_EQ(f.segment, c.segment);
+  CHECK_EQ(f.offset, 56 * kPage);
+  // Chunk 2 goes (trimmed when idle): chunk 1 is the top chunk again.
+  CHECK_EQ(p.arena.Free(e.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Trim() >= kChunk, true);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+  CHECK_EQ(p.arena.Free(d.ref()), Status::kOk);  // chunk 0: 0..9 free again
+  CHECK_EQ(p.arena.Free(f.ref()), Status::kOk);  // chunk 1: an exact 8-page fit at 56
+  Got g = Alloc(p.arena, 32768);  // 8 pages: chunk 0 still, not the top chunk's exact fit
+  CHECK_EQ(g.segment, a.segment);
+  CHECK_EQ(g.offset, size_t{0});
+}
+
+// ---- idle chunks ------------------------------------------------------------------
+
+namespace {
+// Huge allocations: counted by the idle-chunk clock, never placed in a chunk.
+void AllocHuge(Pool& p, int n, size_t size = kHuge + 1) {
+  for (int i = 0; i < n; i++) {
+    Got h = Alloc(p.arena, size);
+    CHECK_EQ(p.arena.Free(h.ref()), Status::kSegmentReleased);
+  }
+}
+}  // namespace
+
+TEST("a chunk left without allocations stays mapped until twice the chunk size is allocated elsewhere") {
+  static_assert(alloc::kIdleKeepChunks == 2, "the test counts two chunks' worth");
+  Pool p;
+  Got full[4];
+  for (Got& g : full) g = Alloc(p.arena, kHuge);  // 16 pages each: chunk 0 is full
+  Got x = Alloc(p.arena, 100);                    // a slab in chunk 1
+  CHECK(x.segment != full[0].segment);
+  CHECK_EQ(p.arena.Free(x.ref()), Status::kOk);   // chunk 1 is idle: kept
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+  const uint64_t releases = p.src.release_calls;
+  AllocHuge(p, 7);  // 7 x (64 KiB + 1) < 512 KiB
+  CHECK_EQ(p.src.release_calls, releases + 7);
+  CHECK(p.arena.FindSegment(x.segment) != nullptr);
+  // Needed again: the count starts over.
+  Got y = Alloc(p.arena, 100);
+  CHECK_EQ(y.segment, x.segment);
+  CHECK_EQ(p.arena.Free(y.ref()), Status::kOk);
+  AllocHuge(p, 3, 131072);
+  CHECK(p.arena.FindSegment(x.segment) != nullptr);
+  AllocHuge(p, 1, 131072);  // now exactly 512 KiB: chunk 1 goes, with its empty slab
+  CHECK(p.arena.FindSegment(x.segment) == nullptr);
+  CHECK_EQ(p.src.release_calls, releases + 7 + 4 + 1);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.chunks, uint64_t{1});
+  CHECK_EQ(s.classes[alloc::ClassIndex(100)].capacity, uint64_t{0});
+  CHECK_EQ(s.mapped_bytes, kChunk);
+}
+
+TEST("the only chunk is never given back for being idle, and a free never gives a chunk back") {
+  Pool p;
+  Got a = Alloc(p.arena, 100), b = Alloc(p.arena, 40000);
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(b.ref()), Status::kOk);
+  AllocHuge(p, 64);
+  CHECK(p.arena.FindSegment(a.segment) != nullptr);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
+  // Two idle chunks: both stay until the clock runs out, then the one idle longest goes.
+  Got fill[4];
+  for (Got& g : fill) g = Alloc(p.arena, kHuge);   // chunk 0 full
+  Got c = Alloc(p.arena, kHuge);                   // chunk 1
+  for (Got& g : fill) CHECK_EQ(p.arena.Free(g.ref()), Status::kOk);  // chunk 0 idle
+  CHECK_EQ(p.arena.Free(c.ref()), Status::kOk);    // chunk 1 idle
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+  AllocHuge(p, 8);
+  CHECK(p.arena.FindSegment(fill[0].segment) == nullptr);
+  CHECK(p.arena.FindSegment(c.segment) != nullptr);
+  AllocHuge(p, 64);  // the last chunk stays
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
+}
+
+TEST("a burst that needs the idle chunks again maps nothing new") {
+  Pool p;
+  for (int round = 0; round < 5; round++) {
+    std::vector<Got> g;
+    for (int i = 0; i < 16; i++) g.push_back(Alloc(p.arena, kHuge));  // four chunks' worth
+    for (const Got& h : g) CHECK_EQ(p.arena.Free(h.ref()), Status::kOk);
+  }
+  CHECK_EQ(p.src.acquired, uint64_t{4});
+  CHECK_EQ(p.src.release_calls, uint64_t{0});
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{4});
 }
 
 // ---- reset, trim, close ---------------------------------------------------------
@@ -807,7 +971,7 @@ TEST("reference counts of two allocations are independent") {
 
 TEST("a stale handle to a reused slot returns kDoubleFree and leaves the new owner alone") {
   Pool p;
-  Got keep = Alloc(p.arena, 100);  // keeps the slab from becoming the spare
+  Got keep = Alloc(p.arena, 100);  // keeps the slab from being its class's empty one
   Got old_small = Alloc(p.arena, 100);
   Got old_large = Alloc(p.arena, 40000);
   CHECK_EQ(p.arena.Free(old_small.ref()), Status::kOk);
@@ -935,10 +1099,10 @@ TEST("zero_on_free wipes a freed slot and a freed run, and Reset wipes the chunk
 
 // ---- making room under maxBytes -------------------------------------------------------
 
-TEST("at maxBytes Alloc gives back spare slabs and empty chunks before it fails") {
+TEST("at maxBytes Alloc gives back empty slabs and empty chunks before it fails") {
   Pool p(Opt(kChunk, kHuge, kChunk));  // room for one chunk only
   Got s = Alloc(p.arena, 100);
-  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);  // its slab is the spare: the chunk is not empty
+  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);  // its slab is kept empty: the chunk is not empty
   CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
   Got h = Alloc(p.arena, 100000);  // needs 100 KiB more than the cap allows, unless the chunk goes
   CHECK_EQ(h.offset, size_t{0});

@@ -108,11 +108,12 @@ std::string Run(const Shape& shape, uint64_t seed) {
     const alloc::Stats s = arena.GetStats();
     std::printf("  %s: %llu ops (%llu allocs, %llu frees, %llu refused, %llu trims, %llu resets, "
                 "%llu failing sources), peak %zu bytes used, %llu segments acquired, "
-                "%llu kExhausted with room (known bug 1)\n",
+                "%llu idle chunks given back, %llu kExhausted with room (known bug 1)\n",
                 shape.name, (unsigned long long)model.ops(), (unsigned long long)allocs,
                 (unsigned long long)frees, (unsigned long long)refused, (unsigned long long)trims,
                 (unsigned long long)resets, (unsigned long long)failing, s.peak_used_bytes,
-                (unsigned long long)source.acquired, (unsigned long long)model.exhausted_with_room());
+                (unsigned long long)source.acquired, (unsigned long long)model.idle_releases(),
+                (unsigned long long)model.exhausted_with_room());
     error = model.error();
   }
   return error;

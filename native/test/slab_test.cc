@@ -2,11 +2,15 @@
 // offset into a slot index on the free path (exact for every offset of every
 // small class's slab at 4, 16 and 64 KiB pages), the LIFO free list threaded
 // through SlotMeta, and the slot cap for pages so large that the 16 B class
-// would need more slots than a 16-bit index names.
+// would need more slots than a 16-bit index names; and the SlabHeap that
+// keeps a class's slabs with room, lowest first, against a std::set.
 #include "alloc/slab.h"
 
 #include <cstdint>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "alloc/arena.h"
 #include "alloc/size_classes.h"
@@ -126,6 +130,47 @@ TEST("with 1 MiB pages a 16 B slab stops at 65535 slots and its tail is refused 
   CHECK_EQ(s.live_allocations, uint64_t{alloc::kMaxSlabSlots} + 1);
   CHECK_EQ(arena.Free({first_segment, 0, 16, 1}), alloc::Status::kOk);
   arena.Close();
+}
+
+TEST("SlabHeap hands out the lowest slab first through 200k random inserts, removals and pops") {
+  // Slabs without memory: only their order (segment id, first page) counts.
+  std::vector<Slab*> slabs;
+  for (uint32_t i = 0; i < 512; i++) {
+    slabs.push_back(Slab::Create(nullptr, nullptr, 0, (i * 37) % 61, (i * 101) % 1024, 0, 16, 4, 64));
+  }
+  alloc::SlabHeap heap;
+  std::set<std::pair<uint64_t, Slab*>> model;
+  uint64_t state = 12345, bad = 0;
+  auto next = [&state]() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  for (int op = 0; op < 200000; op++) {
+    Slab* s = slabs[next() % slabs.size()];
+    const bool in = model.count({s->order, s}) != 0;
+    const uint32_t what = next() % 3;
+    if (!in && what != 2) {
+      heap.Insert(s);
+      model.insert({s->order, s});
+    } else if (in && what == 0) {
+      heap.Remove(s);
+      model.erase({s->order, s});
+    } else {
+      Slab* min = heap.PopMin();
+      Slab* want = model.empty() ? nullptr : model.begin()->second;
+      // Equal orders may come in either order.
+      if (min != want && (min == nullptr || want == nullptr || min->order != want->order)) bad++;
+      if (min != nullptr) model.erase({min->order, min});
+    }
+    if ((heap.root == nullptr) != model.empty()) bad++;
+  }
+  while (Slab* min = heap.PopMin()) {
+    if (model.empty() || min->order != model.begin()->first) bad++;
+    if (!model.empty()) model.erase({min->order, min});
+  }
+  CHECK_EQ(bad, uint64_t{0});
+  CHECK(model.empty());
+  for (Slab* s : slabs) Slab::Destroy(s);
 }
 
 int main(int argc, char** argv) { return check::RunAll(argc, argv); }
