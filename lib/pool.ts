@@ -240,7 +240,8 @@ export class Pool extends EventEmitter {
    * Gives the memory of `buf` back now, whatever its reference count. Views
    * of it stay readable but their bytes may belong to a later allocation;
    * a huge allocation's views, and every view in a `guard` pool, are
-   * detached (length 0).
+   * detached (length 0), as are the views of a chunk the allocator later
+   * unmaps because nothing in it is live (README, "Lifetimes and safety").
    * @throws TypeError ERR_INVALID_ARG_TYPE (not a Buffer/TypedArray/DataView), PoolError
    * ERR_DOUBLE_FREE (already freed, or a stale Buffer of a reused slot), ERR_FOREIGN_BUFFER
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
