@@ -4,21 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
-import { KiB, MiB, make } from './helpers.js';
+import { KiB, MiB, make, mulberry32 } from './helpers.js';
 
 const MAX_SIZE = 600 * KiB;
-
-/** mulberry32: a small, good-enough 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random bytes that the fill patterns are cut from (so no two patterns line up by accident). */
 const NOISE = (() => {

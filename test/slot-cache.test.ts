@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Pool, PoolError, type PoolStats } from '../lib/index.js';
 import { binding } from '../lib/binding.js';
 import { kSlot, PoolBuffer, serialOf, type Tagged } from '../lib/views.js';
-import { KiB, MiB, allZero, expectThrow, hold, make } from './helpers.js';
+import { KiB, MiB, allZero, expectThrow, hold, make, mulberry32 } from './helpers.js';
 
 /** The class sizes the slot cache serves (up to 64 KiB), ascending. */
 const CACHED_CLASSES: readonly number[] = binding.classSizes;
@@ -74,18 +74,6 @@ function counters(s: PoolStats): Record<string, number> {
     totalFrees: s.totalFrees,
     mappedBytes: s.mappedBytes,
     peakUsedBytes: s.peakUsedBytes,
-  };
-}
-
-/** mulberry32: a small 32-bit PRNG; floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
