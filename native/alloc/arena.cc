@@ -189,6 +189,13 @@ std::set<Arena::FreeRunKey>::iterator Arena::FindRun(uint32_t pages) {
 bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
                      SourceError* err, Status* st) {
   auto it = FindRun(pages);
+  if (it == free_runs_.end() && s_.mapped_bytes + opt_.chunk_size > opt_.max_bytes) {
+    // Tight under max_bytes: give back the empty slabs and chunks first, and
+    // look again before asking the source, whose answer is then not needed
+    // (and, if it would fail, must not be asked for nothing).
+    ReleaseEmptyChunks();
+    it = FindRun(pages);
+  }
   if (it == free_runs_.end()) {
     const Chunk* fresh = NewChunk(err, st);
     // Look again even when NewChunk failed: its MakeRoom() may have released
