@@ -449,22 +449,10 @@ export class Pool extends EventEmitter {
     const cache = this.#cache;
     // Every cached block starts at a multiple of 16. (size | 0) === size: an integer.
     if (cache !== undefined && typeof size === 'number' && (size | 0) === size && size > 0 && size <= cache.maxSize && align <= 16) {
-      // #take() inlined by hand: this is the hot path.
-      const c = cache.binOf[(size + 15) >>> 4];
-      let k = cache.pop(c);
-      if (k < 0) k = this.#refill(cache, c, size, caller);
-      const serial = nextSerial();
-      cache.serial[k] = serial;
-      cache.size[k] = size;
-      cache.refs[k] = 1;
-      cache.born[k] = coarseClock.now;
-      const view = new PoolBuffer(this.#segments[cache.seg[k]] as ArrayBuffer, cache.off[k], size, k, serial);
+      const ab = this.#take(cache, size, caller);
+      const view = new PoolBuffer(ab, this.#offset, size, this.#slotOut, this.#serialOut);
       if (zero) view.fill(0);
-      this.#allocs++;
-      const used = (this.#used += size);
-      if (used > this.#peak) this.#peak = used;
-      if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
-      return view as unknown as Buffer;
+      return this.#handOut(view as unknown as Buffer, size, caller);
     }
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
