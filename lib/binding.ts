@@ -109,6 +109,8 @@ export interface Binding {
   mapGranularity: number;
   /** The allocator's class sizes up to 64 KiB, ascending (index = class index). */
   classSizes: number[];
+  /** The largest small (slab) class; larger classes are runs of whole pages. */
+  smallMax: number;
   /** False where the runtime refuses external ArrayBuffers (or MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1). */
   externalBuffersAllowed(): boolean;
   /** True the first time it is called with `key` in this process (all threads together). */

@@ -20,7 +20,7 @@
 // carries k and its serial; free(buf) accepts it when serial[k] still equals
 // its serial. A stale Buffer (freed, reset, or its block flushed and reused)
 // fails that check and goes the slow way, to the allocator, which refuses it.
-import type { NativeClassStats, NativePool } from './binding.js';
+import { binding, HANDLE_SPAN, type NativeClassStats, type NativePool } from './binding.js';
 import type { AllocationDump, PoolDump } from './stats.js';
 
 /** Bytes one class may keep free in the cache (at least 4 blocks, at most 256). */
@@ -29,10 +29,6 @@ const MAX_CACHED = 256;
 const MIN_CACHED = 4;
 /** Bytes one refill may bring, at most (and at most 1/16 of a chunk; at least one block). */
 const REFILL_BUDGET = 16 * 1024;
-/** The largest small (slab) class; larger classes are runs of whole pages. */
-const SMALL_MAX = 28 * 1024;
-/** Handles are segment id * 2^30 + byte offset (lib/binding.ts HANDLE_SPAN). */
-const SPAN = 1073741824;
 const EMPTY = new Int32Array(0);
 
 /** Which classes a cache serves and how much it keeps of each; shared by pools alike. */
@@ -150,9 +146,9 @@ export class SlotCache {
     for (let i = n - 1; i >= 0; i--) {
       const k = this.#newId();
       const h = scratch[i];
-      const s = Math.floor(h / SPAN);
+      const s = Math.floor(h / HANDLE_SPAN);
       this.seg[k] = s;
-      this.off[k] = h - s * SPAN;
+      this.off[k] = h - s * HANDLE_SPAN;
       this.cls[k] = c;
       this.serial[k] = 0;
       stack[t++] = k;
@@ -202,7 +198,7 @@ export class SlotCache {
       if (n === 0 || row === undefined) continue;
       row.live -= n;
       // Page-run classes count capacity as their live runs.
-      if (this.classSize[c] > SMALL_MAX) row.capacity -= n;
+      if (this.classSize[c] > binding.smallMax) row.capacity -= n;
       freeBytes += n * this.classSize[c];
     }
     return freeBytes;
@@ -217,17 +213,17 @@ export class SlotCache {
     // Every held block by handle: its id when handed out, -1 when free here.
     const held = new Map<number, number>();
     for (let k = 0; k < this.#ids; k++) {
-      if (this.serial[k] !== 0) held.set(this.seg[k] * SPAN + this.off[k], k);
+      if (this.serial[k] !== 0) held.set(this.seg[k] * HANDLE_SPAN + this.off[k], k);
     }
     for (let c = 0; c < this.top.length; c++) {
       for (let i = 0; i < this.top[c]; i++) {
         const k = this.stacks[c][i];
-        held.set(this.seg[k] * SPAN + this.off[k], -1);
+        held.set(this.seg[k] * HANDLE_SPAN + this.off[k], -1);
       }
     }
     const out: AllocationDump[] = [];
     for (const a of raw.allocations) {
-      const k = a.serial === 0 ? held.get(a.segment * SPAN + a.offset) : undefined;
+      const k = a.serial === 0 ? held.get(a.segment * HANDLE_SPAN + a.offset) : undefined;
       if (k === undefined) {
         out.push(a);
       } else if (k < 0) {
@@ -261,7 +257,7 @@ export class SlotCache {
     if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
       const k = stack[i];
-      scratch[i] = this.seg[k] * SPAN + this.off[k];
+      scratch[i] = this.seg[k] * HANDLE_SPAN + this.off[k];
       this.#idle[this.#idleTop++] = k;
     }
     this.#native.flush(this.classSize[c], scratch, n);

@@ -64,6 +64,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     classes.Set(i, Napi::Number::New(env, static_cast<double>(alloc::ClassSize(i))));
   }
   exports.Set("classSizes", classes);
+  exports.Set("smallMax", Napi::Number::New(env, static_cast<double>(alloc::kSmallMax)));
   exports.Set("mapGranularity",
               Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));
   return exports;
