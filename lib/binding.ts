@@ -52,6 +52,7 @@ export interface NativeStats {
   chunks: number;
   hugeAllocations: number;
   hugeBytes: number;
+  spareBytes: number;
   freeBytes: number;
   /** The hugePages option, where it is in force (false on systems without transparent huge pages, and for heap). */
   hugePages: boolean;
@@ -94,8 +95,10 @@ export interface NativePool {
   detach(buffer: ArrayBuffer): boolean;
   reset(): void;
   trim(): number;
+  /** Hands the pages of spare huge mappings not yet decayed to the OS lazily (MADV_FREE); returns how many spares it did or released. */
+  decay(): number;
   stats(): NativeStats;
-  /** Bytes mapped now (chunks and huge mappings). */
+  /** Bytes mapped now for chunks and live huge allocations: mappedBytes less spareBytes (spares go back before maxBytes would be passed). */
   mapped(): number;
   /** JSON text; see PoolDump in lib/stats.ts. */
   dump(): string;

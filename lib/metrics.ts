@@ -45,7 +45,7 @@ type Scalar = Exclude<{ [K in keyof PoolStats]: PoolStats[K] extends number | nu
 /** The per-pool families, in output order: name, HELP text, type and the stats field they show. */
 const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter'; field: Scalar }[] = [
   { name: 'mmap_pool_mapped_bytes', type: 'gauge', field: 'mappedBytes',
-    help: 'Bytes mapped from the OS: chunks and huge mappings.' },
+    help: 'Bytes mapped from the OS: chunks, huge mappings and spare huge mappings.' },
   { name: 'mmap_pool_used_bytes', type: 'gauge', field: 'usedBytes',
     help: 'Sum of the requested sizes of the live allocations.' },
   { name: 'mmap_pool_allocated_bytes', type: 'gauge', field: 'allocatedBytes',
@@ -58,6 +58,8 @@ const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter';
     help: 'Chunks mapped now.' },
   { name: 'mmap_pool_huge_allocations', type: 'gauge', field: 'hugeAllocations',
     help: 'Live allocations above hugeThreshold, each with a mapping of its own.' },
+  { name: 'mmap_pool_spare_bytes', type: 'gauge', field: 'spareBytes',
+    help: 'Bytes mapped for freed huge allocations, kept for the next one of the same size.' },
   { name: 'mmap_pool_free_bytes', type: 'gauge', field: 'freeBytes',
     help: 'Bytes in free page runs of the chunks.' },
   { name: 'mmap_pool_resident_bytes', type: 'gauge', field: 'residentBytes',

@@ -44,6 +44,15 @@ import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { coarseClock, startCoarseClock } from './clock.js';
 
+/**
+ * How long a freed huge allocation's mapping (a spare, kept for the next
+ * huge allocation of its size) stays as it is before its pages are handed to
+ * the OS lazily (MADV_FREE): a program that frees and allocates huge buffers
+ * back to back reuses warm pages; one that stops gives them up this soon
+ * after (bench/NOTES.md, "Huge allocations: spare mappings").
+ */
+const SPARE_DECAY_MS = 100;
+
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
   readonly #name: string;
@@ -67,6 +76,8 @@ export class Pool extends EventEmitter {
   readonly #leakDetection: LeakDetection;
   readonly #pressure: PressureWatch;
   #closed = false;
+  /** Set while a decay of spare huge mappings is due (SPARE_DECAY_MS). */
+  #decayTimer: ReturnType<typeof setTimeout> | undefined;
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
   #cache: SlotCache | undefined;
   // What the program holds: counted here for every allocation and free.
@@ -431,6 +442,7 @@ export class Pool extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     untrack(this.#exitToken);
+    clearTimeout(this.#decayTimer);
     this.#detachGuarded();
     this.#native.close();
     this.#cache = undefined;
@@ -677,9 +689,17 @@ export class Pool extends EventEmitter {
 
   // A huge allocation's mapping went back to the OS: forget its segment, and
   // let the pressure levels see the drop (so a later rise fires again).
+  // Its mapping may now be a spare: decay spares not reused by then.
   #segmentReleased(id: number): void {
     this.#retire(id);
     this.#checkPressure();
+    if (this.#decayTimer === undefined) {
+      this.#decayTimer = setTimeout(() => {
+        this.#decayTimer = undefined;
+        if (!this.#closed) this.#native.decay();
+      }, SPARE_DECAY_MS);
+      this.#decayTimer.unref();
+    }
   }
 
   // Called whenever mapped memory may have changed.

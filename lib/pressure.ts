@@ -9,6 +9,11 @@ export type PressureLevel = 'warning' | 'critical';
 /** What a 'pressure' event carries. */
 export interface PressureEvent {
   level: PressureLevel;
+  /**
+   * Bytes mapped for chunks and live huge allocations: stats().mappedBytes
+   * less spareBytes, the freed huge mappings the pool gives back before it
+   * would pass maxBytes.
+   */
   mappedBytes: number;
   maxBytes: number;
   /** mappedBytes / maxBytes */

@@ -178,6 +178,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   // Title and totals.
   const chunkBytes = chunks.reduce((s, c) => s + c.size, 0);
   const hugeBytes = huge.reduce((s, h) => s + h.mappedBytes, 0);
+  const spareBytes = dump.spareBytes ?? 0;  // absent from dumps of earlier versions
   const usedBytes = dump.allocations.reduce((s, a) => s + a.size, 0);
   const freeBytes = chunks.reduce((s, c) => s + c.freePages * pageSize, 0);
   const inner = width - 2 * MARGIN;
@@ -186,8 +187,9 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   y += 4;
   const kinds = [
     `${dump.backing} memory${dump.closed ? ' (closed)' : ''}`,
-    `${formatSize(chunkBytes + hugeBytes)} mapped: ${plural(chunks.length, 'chunk')}` +
-      (huge.length > 0 ? ` + ${plural(huge.length, 'huge mapping')}` : ''),
+    `${formatSize(chunkBytes + hugeBytes + spareBytes)} mapped: ${plural(chunks.length, 'chunk')}` +
+      (huge.length > 0 ? ` + ${plural(huge.length, 'huge mapping')}` : '') +
+      (spareBytes > 0 ? ` + ${formatSize(spareBytes)} kept from freed huge allocations` : ''),
     `${formatSize(usedBytes)} used by ${plural(dump.allocations.length, 'live allocation')}`,
     ...(chunks.length > 0 ? [`${formatSize(freeBytes)} free in chunks`] : []),
   ];

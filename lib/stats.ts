@@ -23,7 +23,7 @@ export interface PoolStats {
   chunkSize: number;
   hugeThreshold: number;
   maxBytes: number;
-  /** Bytes mapped from the OS (chunks and huge mappings). */
+  /** Bytes mapped from the OS (chunks, huge mappings and spare huge mappings). */
   mappedBytes: number;
   /** Sum of the requested sizes of the live allocations. */
   usedBytes: number;
@@ -35,8 +35,15 @@ export interface PoolStats {
   totalFrees: number;
   chunks: number;
   hugeAllocations: number;
-  /** Bytes mapped for huge allocations. */
+  /** Bytes mapped for live huge allocations. */
   hugeBytes: number;
+  /**
+   * Bytes still mapped for freed huge allocations, kept for the next huge
+   * allocation of the same size (at most four mappings of up to 32 MiB each;
+   * their pages are the OS's to take whenever it needs memory). Part of
+   * `mappedBytes`; trim() and close() unmap them.
+   */
+  spareBytes: number;
   /** Bytes in free page runs of the chunks. */
   freeBytes: number;
   /**
@@ -86,6 +93,8 @@ export interface PoolDump {
   pageSize: number;
   chunkSize: number;
   hugeThreshold: number;
+  /** As stats().spareBytes: mapped for freed huge allocations, kept for reuse. */
+  spareBytes: number;
   chunks: ChunkDump[];
   huge: { id: number; size: number; mappedBytes: number }[];
   allocations: AllocationDump[];
@@ -110,6 +119,7 @@ export function formatStats(s: PoolStats): string {
   }
   lines.push(
     `  mapped ${bytes(s.mappedBytes)} in ${s.chunks} chunk(s) + ${s.hugeAllocations} huge` +
+      `${s.spareBytes > 0 ? ` + ${bytes(s.spareBytes)} spare` : ''}` +
       `${s.residentBytes === null ? '' : ` (${bytes(s.residentBytes)} resident)`}; ` +
       `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)})`,
     `  live ${s.liveAllocations}; ${s.totalAllocations} allocations and ${s.totalFrees} frees in all`,

@@ -382,14 +382,35 @@ describe('retain(), release() and refCount()', () => {
 });
 
 describe('free()', () => {
-  it('free() of a huge buffer unmaps it at once and detaches its view', () => {
+  it('free() of a huge buffer detaches its view at once and keeps the mapping as a spare until trim()', () => {
     const pool = make();
     const buf = pool.alloc(2 * MiB);
     const mapped = pool.stats().mappedBytes;
     pool.free(buf);
     expect(buf.length).toBe(0);
-    expect(pool.stats().mappedBytes).toBeLessThanOrEqual(mapped - 2 * MiB);
-    expect(pool.stats().hugeAllocations).toBe(0);
+    let s = pool.stats();
+    expect(s.hugeAllocations).toBe(0);
+    expect(s.hugeBytes).toBe(0);
+    expect(s.spareBytes).toBe(2 * MiB);
+    expect(s.mappedBytes).toBe(mapped);
+    expect(pool.trim()).toBeGreaterThanOrEqual(2 * MiB);
+    s = pool.stats();
+    expect(s.spareBytes).toBe(0);
+    expect(s.mappedBytes).toBeLessThanOrEqual(mapped - 2 * MiB);
+  });
+
+  it.each([
+    ['secure', { secure: true }],
+    ['file', { backing: 'file' as const }],
+    ['heap', { backing: 'heap' as const }],
+  ])('free() of a huge buffer in a %s pool unmaps it at once: no spare is kept', (_name, opts) => {
+    const pool = make({ ...opts, chunkSize: 64 * KiB, hugeThreshold: 32 * KiB, leakDetection: 'disabled' });
+    const buf = pool.alloc(256 * KiB);
+    const mapped = pool.stats().mappedBytes;
+    pool.free(buf);
+    expect(buf.length).toBe(0);
+    expect(pool.stats().spareBytes).toBe(0);
+    expect(pool.stats().mappedBytes).toBeLessThanOrEqual(mapped - 256 * KiB);
   });
 
   it('free() of a small buffer gives its slot to the next allocation of that class', () => {
@@ -533,7 +554,8 @@ describe('stats()', () => {
     expect(s.totalFrees).toBe(1);
     expect(s.hugeAllocations).toBe(0);
     expect(s.hugeBytes).toBe(0);
-    expect(s.mappedBytes).toBe(s.chunkSize);
+    expect(s.spareBytes).toBe(2 * MiB);  // its mapping, kept for the next 2 MiB allocation
+    expect(s.mappedBytes).toBe(s.chunkSize + s.spareBytes);
 
     pool.free(a);
     pool.free(c);

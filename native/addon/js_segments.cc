@@ -186,6 +186,24 @@ void JsSegmentSource::Release(alloc::Segment* segment) {
   seg->Unref();
 }
 
+bool JsSegmentSource::Recycle(alloc::Segment* segment) {
+  auto* seg = static_cast<JsSegment*>(segment);
+  if (heap_ || secure_ || abandoned_ || backing_ != platform::Backing::kAnonymous) return false;
+  if (seg->buffer_ref != nullptr) {
+    napi_value buffer = nullptr;
+    napi_get_reference_value(env_, seg->buffer_ref, &buffer);
+    if (buffer != nullptr && napi_detach_arraybuffer(env_, buffer) != napi_ok) return false;
+    napi_delete_reference(env_, seg->buffer_ref);
+    seg->buffer_ref = nullptr;
+  }
+  return true;
+}
+
+bool JsSegmentSource::DiscardLazily(alloc::Segment* segment) {
+  auto* seg = static_cast<JsSegment*>(segment);
+  return !heap_ && platform::DiscardLazily(seg->mapping, 0, seg->size);
+}
+
 bool JsSegmentSource::ResidentBytes(alloc::Segment* segment, size_t* out) {
   if (heap_) return false;  // V8's memory: not ours to ask about
   auto* seg = static_cast<JsSegment*>(segment);

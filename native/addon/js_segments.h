@@ -7,6 +7,9 @@
 //        Release (arena done):     detach the ArrayBuffer if it is alive, unmap
 //                                  now if nothing in JS can still reach the
 //                                  memory, then drop the arena's ref
+//        Recycle (huge, kept):     detach the ArrayBuffer, forget it; the
+//                                  mapping stays, and the next Expose makes
+//                                  a new ArrayBuffer over it
 //        ArrayBuffer finalizer:    drop the ArrayBuffer's ref
 //        refs reaches 0:           unmap (if not yet) and delete
 //
@@ -61,6 +64,12 @@ class JsSegmentSource : public alloc::SegmentSource {
   // Huge allocations always get a guard page after them.
   alloc::Segment* AcquireHuge(size_t size, alloc::SourceError* err) override;
   void Release(alloc::Segment* segment) override;
+  // Anonymous, not secure, not abandoned: detaches the segment's ArrayBuffer
+  // (so no view can reach the bytes a later allocation gets). False
+  // otherwise, or when the ArrayBuffer cannot be detached.
+  bool Recycle(alloc::Segment* segment) override;
+  // platform::DiscardLazily over the whole segment (MADV_FREE).
+  bool DiscardLazily(alloc::Segment* segment) override;
   size_t Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) override;
   size_t Granularity() const override { return platform::MapGranularity(); }
   bool ResidentBytes(alloc::Segment* segment, size_t* out) override;

@@ -48,6 +48,7 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Detach>("detach"),
                          InstanceMethod<&PoolWrap::Reset>("reset"),
                          InstanceMethod<&PoolWrap::Trim>("trim"),
+                         InstanceMethod<&PoolWrap::Decay>("decay"),
                          InstanceMethod<&PoolWrap::Stats>("stats"),
                          InstanceMethod<&PoolWrap::Mapped>("mapped"),
                          InstanceMethod<&PoolWrap::Dump>("dump"),
@@ -227,6 +228,10 @@ Napi::Value PoolWrap::Trim(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(released));
 }
 
+Napi::Value PoolWrap::Decay(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(arena_->Decay()));
+}
+
 Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   alloc::Stats s = arena_->GetStats();
@@ -242,6 +247,7 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   num("chunks", static_cast<double>(s.chunks));
   num("hugeAllocations", static_cast<double>(s.huge_allocations));
   num("hugeBytes", static_cast<double>(s.huge_bytes));
+  num("spareBytes", static_cast<double>(s.spare_bytes));
   num("freeBytes", static_cast<double>(s.free_bytes));
   // The hints in force (false where they are no-ops: 'heap', or huge pages
   // on a system without transparent huge pages).
@@ -265,7 +271,7 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PoolWrap::Mapped(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(arena_->MappedBytes()));
+  return Napi::Number::New(info.Env(), static_cast<double>(arena_->MappedInUseBytes()));
 }
 
 Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {

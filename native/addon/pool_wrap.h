@@ -58,6 +58,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value Trim(const Napi::CallbackInfo& info);
+  Napi::Value Decay(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Mapped(const Napi::CallbackInfo& info);
   Napi::Value Dump(const Napi::CallbackInfo& info);

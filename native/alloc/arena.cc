@@ -83,7 +83,7 @@ Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, Source
   if (closed_) return Status::kClosed;
   if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
   if (size > opt_.huge_threshold) {
-    Status st = AllocHuge(size, serial, out, err);
+    Status st = AllocHuge(size, zero, serial, out, err);
     if (idle_.head != nullptr && st == Status::kOk) AgeIdleChunks(size);
     return st;
   }
@@ -154,16 +154,25 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
   return Status::kOk;
 }
 
-Status Arena::AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err) {
+// A kept mapping of exactly `mapped` bytes if there is one (its pages may
+// hold old bytes), else a new one from the source (zero-filled).
+Status Arena::AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out,
+                        SourceError* err) {
   size_t mapped = RoundUp(size, source_->Granularity());
-  if (mapped < size || !MakeRoom(mapped)) return Status::kExhausted;
-  Segment* seg = source_->AcquireHuge(mapped, err);
-  if (seg == nullptr) return Status::kMapFailed;
+  if (mapped < size) return Status::kExhausted;
+  Segment* seg = TakeSpare(mapped);
+  if (seg != nullptr) {
+    if (zero) std::memset(seg->base, 0, size);
+  } else {
+    if (!MakeRoom(mapped)) return Status::kExhausted;
+    seg = source_->AcquireHuge(mapped, err);
+    if (seg == nullptr) return Status::kMapFailed;
+    s_.mapped_bytes += mapped;
+  }
   uint32_t id = NewId(seg);
   records_[id].huge_req = size;
   records_[id].huge_serial = serial;
   records_[id].huge_born = Now();
-  s_.mapped_bytes += mapped;
   s_.huge_allocations++;
   s_.huge_bytes += mapped;
   CountAlloc(size);
@@ -223,11 +232,16 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
 }
 
 // Whether `bytes` more can be mapped under max_bytes, after giving back the
-// empty chunks and empty slabs if that is what it takes.
+// empty chunks and empty slabs, then the spare huge mappings, if that is
+// what it takes. Spares go only when that makes the room: a call that fails
+// keeps them (it changes nothing).
 bool Arena::MakeRoom(size_t bytes) {
   if (s_.mapped_bytes + bytes <= opt_.max_bytes) return true;
   ReleaseEmptyChunks();
-  return s_.mapped_bytes + bytes <= opt_.max_bytes;
+  if (s_.mapped_bytes + bytes <= opt_.max_bytes) return true;
+  if (s_.mapped_bytes - s_.spare_bytes + bytes > opt_.max_bytes) return false;
+  ReleaseSpares();
+  return true;
 }
 
 Chunk* Arena::NewChunk(SourceError* err, Status* st) {
@@ -390,11 +404,7 @@ Status Arena::FreeLocated(const Located& at) {
   }
   Record& r = *at.record;
   if (r.chunk == nullptr) {
-    size_t mapped = r.segment->size;
-    CountFree(r.huge_req);
-    s_.huge_allocations--;
-    s_.huge_bytes -= mapped;
-    ReleaseSegment(r.segment->id);
+    FreeHuge(r.segment->id);
     return Status::kSegmentReleased;
   }
   Chunk* c = r.chunk;
@@ -533,6 +543,81 @@ void Arena::ReleaseIdleChunk(Chunk* c) {
     ReleaseSlab(e);
   }
   ReleaseSegment(c->id());
+}
+
+// Ends a huge allocation: its id goes, and its mapping is kept as a spare
+// when the source can recycle it (never in a pool that wipes on free), else
+// given back.
+void Arena::FreeHuge(uint32_t id) {
+  Record& r = records_[id];
+  Segment* seg = r.segment;
+  CountFree(r.huge_req);
+  s_.huge_allocations--;
+  s_.huge_bytes -= seg->size;
+  if (opt_.zero_on_free || seg->size > kSpareMaxBytes || !source_->Recycle(seg)) {
+    ReleaseSegment(id);
+    return;
+  }
+  r = Record();
+  free_ids_.insert(id);
+  spare_.push_back({seg, false});
+  s_.spare_bytes += seg->size;
+  if (spare_.size() > kSpareMax) {
+    Segment* oldest = spare_.front().segment;
+    spare_.erase(spare_.begin());
+    s_.spare_bytes -= oldest->size;
+    s_.mapped_bytes -= oldest->size;
+    source_->Release(oldest);
+  }
+}
+
+// The newest spare of exactly `mapped` bytes, taken out of spare_; or null.
+Segment* Arena::TakeSpare(size_t mapped) {
+  for (size_t i = spare_.size(); i-- > 0;) {
+    Segment* seg = spare_[i].segment;
+    if (seg->size != mapped) continue;
+    spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+    s_.spare_bytes -= mapped;
+    return seg;
+  }
+  return nullptr;
+}
+
+size_t Arena::Decay() {
+  std::lock_guard<Mutex> lock(mu_);
+  size_t n = 0;
+  for (size_t i = 0; i < spare_.size();) {
+    Spare& sp = spare_[i];
+    if (sp.decayed) {
+      i++;
+      continue;
+    }
+    n++;
+    if (source_->DiscardLazily(sp.segment)) {
+      sp.decayed = true;
+      i++;
+      continue;
+    }
+    Segment* seg = sp.segment;
+    spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+    s_.spare_bytes -= seg->size;
+    s_.mapped_bytes -= seg->size;
+    source_->Release(seg);
+  }
+  return n;
+}
+
+// Gives every spare back to the source; returns the bytes unmapped.
+size_t Arena::ReleaseSpares() {
+  size_t released = 0;
+  for (const Spare& sp : spare_) {
+    released += sp.segment->size;
+    source_->Release(sp.segment);
+  }
+  spare_.clear();
+  s_.mapped_bytes -= released;
+  s_.spare_bytes = 0;
+  return released;
 }
 
 // Gives a segment back to the source. A chunk must be empty (one free run).

@@ -11,6 +11,7 @@
 //   │                   (cur + avail), and at most one empty slab among them
 //   ├── free_runs_      free runs of all chunks by (in top chunk, pages, chunk id, first page)
 //   ├── idle_           chunks with no live allocation, longest idle first
+//   ├── spare_          mappings of freed huge allocations, kept for reuse
 //   └── refs_           reference counts above 1, by (segment id, offset)
 //
 // Placement keeps memory at the low end, so that the highest chunk empties
@@ -91,6 +92,18 @@ struct ArenaOptions {
 // needs the idle chunks again fills one chunk before it reaches the next.
 constexpr uint64_t kIdleKeepChunks = 2;
 
+// A freed huge allocation's mapping of at most kSpareMaxBytes is kept, if
+// the source can recycle it, for the next huge allocation of the same mapped
+// size: faulting fresh pages in is most of what a huge allocation costs
+// (bench/NOTES.md, "Huge allocations: spare mappings"). Decay() hands the
+// pages of spares that were not reused to the OS lazily (MADV_FREE); the
+// addon calls it 100 ms after a huge free. 32 MiB is glibc's largest mmap
+// threshold: above it malloc, and so Buffer, maps fresh memory every time
+// too. At most kSpareMax are kept, the oldest released first; Trim, Close
+// and room under max_bytes release them.
+constexpr size_t kSpareMaxBytes = size_t{32} << 20;
+constexpr size_t kSpareMax = 4;
+
 struct ClassStats {
   size_t size;
   uint64_t live;
@@ -108,6 +121,7 @@ struct Stats {
   uint64_t chunks = 0;
   uint64_t huge_allocations = 0;
   size_t huge_bytes = 0;       // mapped for huge allocations
+  size_t spare_bytes = 0;      // mapped, kept from freed huge allocations for reuse
   size_t free_bytes = 0;       // in free runs of chunks
   size_t resident_bytes = 0;   // of mapped memory, in RAM now (when resident_known)
   bool resident_known = false;
@@ -148,12 +162,19 @@ class Arena {
   Status RefCount(const Ref& ref, uint32_t* count);
 
   void Reset();        // frees every allocation, keeps the chunks
+  // Hands the pages of the spares kept since the last Decay to the OS lazily
+  // (source DiscardLazily); a spare the source cannot do that for is
+  // released. Returns the spares decayed or released.
+  size_t Decay();
   size_t Trim();       // releases empty chunks, discards free pages; bytes given back
   void Close();        // releases every segment; later calls give kClosed
   bool closed() const { return closed_; }
 
   Stats GetStats();
   size_t MappedBytes();  // cheaper than GetStats() for a single figure
+  // Mapped bytes less the spares: what stands between the pool and
+  // max_bytes, since spares are given back before an allocation would fail.
+  size_t MappedInUseBytes();
   std::string DumpJson();  // chunks, runs, huge mappings, live allocations
   // The segment with this id, or nullptr. The pointer stays valid until the
   // segment is released (Free of a huge allocation, Trim, Reset, Close).
@@ -207,7 +228,10 @@ class Arena {
                     SourceError* err);
   Status AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
                     SourceError* err);
-  Status AllocHuge(size_t size, uint32_t serial, Handle* out, SourceError* err);
+  Status AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
+  Segment* TakeSpare(size_t mapped);
+  void FreeHuge(uint32_t id);
+  size_t ReleaseSpares();
   bool MakeRoom(size_t bytes);
   void AgeIdleChunks(size_t size);
   Slab* NewSlab(uint32_t cls, SourceError* err, Status* st);
@@ -255,6 +279,11 @@ class Arena {
   ClassState classes_[kMaxClasses];
   uint32_t huge_class_limit_;     // classes above this index are never used
   std::unordered_map<uint64_t, uint32_t> refs_;
+  struct Spare {
+    Segment* segment;
+    bool decayed;  // its pages were handed to the OS lazily (Decay)
+  };
+  std::vector<Spare> spare_;      // kept huge mappings (no id), oldest first
   // Counters. live_allocations, allocated_bytes and classes are not kept
   // here but filled by GetStats (from classes_ and the huge counts).
   Stats s_;

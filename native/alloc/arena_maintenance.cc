@@ -91,7 +91,7 @@ size_t Arena::ReleaseEmptyChunks() {
 size_t Arena::Trim() {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return 0;
-  size_t released = ReleaseEmptyChunks();
+  size_t released = ReleaseSpares() + ReleaseEmptyChunks();
   // Discard the resident pages of the remaining free runs, range by range.
   const size_t ps = opt_.page_size;
   for (const FreeRunKey& run : free_runs_) {
@@ -124,6 +124,7 @@ void Arena::Close() {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return;
   closed_ = true;
+  ReleaseSpares();
   for (uint32_t id = 0; id < records_.size(); id++) {
     Record& r = records_[id];
     if (r.segment == nullptr) continue;
@@ -152,6 +153,11 @@ size_t Arena::MappedBytes() {
   return s_.mapped_bytes;
 }
 
+size_t Arena::MappedInUseBytes() {
+  std::lock_guard<Mutex> lock(mu_);
+  return s_.mapped_bytes - s_.spare_bytes;
+}
+
 Stats Arena::GetStats() {
   std::lock_guard<Mutex> lock(mu_);
   Stats out = s_;
@@ -164,6 +170,15 @@ Stats Arena::GetStats() {
     size_t bytes = 0;
     if (r.segment == nullptr) continue;
     if (!source_->ResidentBytes(r.segment, &bytes)) {
+      out.resident_known = false;
+      break;
+    }
+    out.resident_bytes += bytes;
+  }
+  for (const Spare& sp : spare_) {
+    size_t bytes = 0;
+    if (!out.resident_known) break;
+    if (!source_->ResidentBytes(sp.segment, &bytes)) {
       out.resident_known = false;
       break;
     }
@@ -206,7 +221,7 @@ void AppendItem(std::string* list, const std::string& item) {
 }
 }  // namespace
 
-// JSON: {pageSize, chunkSize, hugeThreshold, chunks: [{id, size, freePages,
+// JSON: {pageSize, chunkSize, hugeThreshold, spareBytes, chunks: [{id, size, freePages,
 // runs: [...]}], huge: [...], allocations: [{segment, offset, size,
 // classSize, serial, ageMs}]}. Built by hand: flat, numeric, nothing that
 // needs escaping.
@@ -266,6 +281,7 @@ std::string Arena::DumpJson() {
       .Num("pageSize", ps)
       .Num("chunkSize", opt_.chunk_size)
       .Num("hugeThreshold", opt_.huge_threshold)
+      .Num("spareBytes", s_.spare_bytes)
       .Raw("chunks", "[" + chunks + "]")
       .Raw("huge", "[" + huge + "]")
       .Raw("allocations", "[" + allocs + "]")

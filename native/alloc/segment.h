@@ -40,6 +40,15 @@ class SegmentSource {
   virtual Segment* AcquireHuge(size_t size, SourceError* err) { return Acquire(size, err); }
   // The arena is done with the segment: no allocation lives in it any more.
   virtual void Release(Segment* segment) = 0;
+  // The arena would keep this freed huge segment for a later huge allocation
+  // of the same size: cut off everything that could still reach its bytes,
+  // keeping the mapping. False when the source cannot (then the arena
+  // Releases it). By default false.
+  virtual bool Recycle(Segment* /*segment*/) { return false; }
+  // Let the OS take a kept segment's pages whenever it needs the memory,
+  // keeping the mapping; its contents are then unspecified. False where the
+  // source cannot (then the arena Releases it). By default false.
+  virtual bool DiscardLazily(Segment* /*segment*/) { return false; }
   // Return the pages of [offset, offset+len) to the OS, keeping them usable.
   // Returns the bytes given back (0 where the source cannot) and sets
   // `zeroed` when the range now reads as zeros.

@@ -96,6 +96,15 @@ void Unmap(Mapping* m);
 // Returns true when the range is guaranteed to read back as zeros.
 bool Discard(const Mapping& m, size_t offset, size_t len);
 
+// Lets the OS take the physical pages of [offset, offset + len) whenever it
+// needs memory, without the cost of taking them now: a page written again
+// before that keeps its frame and takes no fault. Contents afterwards are
+// unspecified (the old bytes or zeros, page by page). True where done:
+// MADV_FREE on private anonymous memory (Linux 4.5+, the BSDs, macOS).
+// False, with nothing done, for file mappings, on Windows and on kernels
+// without MADV_FREE.
+bool DiscardLazily(const Mapping& m, size_t offset, size_t len);
+
 // Makes [offset, offset + len) inaccessible (no read, write or execute).
 bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err);
 

@@ -227,6 +227,19 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
 #endif
 }
 
+bool DiscardLazily(const Mapping& m, size_t offset, size_t len) {
+#if defined(MADV_FREE)
+  if (m.backing != Backing::kAnonymous || m.addr == nullptr) return false;
+  // EINVAL on a kernel that predates MADV_FREE: nothing was done.
+  return len == 0 || madvise(m.addr + offset, len, MADV_FREE) == 0;
+#else
+  (void)m;
+  (void)offset;
+  (void)len;
+  return false;
+#endif
+}
+
 void Prefault(const Mapping& m, size_t offset, size_t len) {
   if (len == 0 || m.addr == nullptr) return;
   uint8_t* p = m.addr + offset;

@@ -256,6 +256,10 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
   return false;
 }
 
+// Not attempted: Discard's DiscardVirtualMemory is the nearest thing, but a
+// mapping kept for reuse on Windows would also keep its commit charge.
+bool DiscardLazily(const Mapping& /*m*/, size_t /*offset*/, size_t /*len*/) { return false; }
+
 void Prefault(const Mapping& m, size_t offset, size_t len) {
   // PrefetchVirtualMemory reads pages in but does not add them to the
   // working set, so the first touch would still fault; and pages of a new
