@@ -23,10 +23,10 @@
 // cached block as one allocation from when it enters the cache to when it
 // leaves it.
 //
-// Guarded pools give each allocation an ArrayBuffer of its own over its slot
-// (kept in #guarded with its handle) and detach it on free.
+// The ArrayBuffers the pool has shown to JS, and which ones are stale, are
+// kept by lib/segment-table.ts. Guarded pools give each allocation an
+// ArrayBuffer of its own over its slot and detach it on free.
 import { EventEmitter } from 'node:events';
-import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
 import { convert, type Source } from './convert.js';
@@ -42,6 +42,7 @@ import type { PoolDump, PoolStats } from './stats.js';
 import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, serialOf, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
+import { SegmentTable } from './segment-table.js';
 import { coarseClock, startCoarseClock } from './clock.js';
 
 /**
@@ -63,14 +64,9 @@ export class Pool extends EventEmitter {
   readonly #hugeThreshold: number;
   readonly #maxBytes: number;
   readonly #maxSize: number;
-  /** ArrayBuffer of each live segment, by id (unguarded pools). */
-  #segments: (ArrayBuffer | undefined)[] = [];
-  /** Segment id of each live segment's ArrayBuffer. */
-  readonly #ids = new Map<ArrayBuffer, number>();
-  /** Guarded pools: each live allocation's own ArrayBuffer and its handle. */
-  readonly #guarded = new Map<ArrayBuffer, number>();
-  /** ArrayBuffers given back (segments, guarded allocations): their views are stale. */
-  readonly #retired = new WeakSet<ArrayBuffer>();
+  readonly #table: SegmentTable;
+  /** #table.list: ArrayBuffer of each live segment, by id (read on the hot path). */
+  readonly #segments: (ArrayBuffer | undefined)[];
   readonly #exitToken: WeakRef<{ close(): void }>;
   readonly #leaks: LeakTracker | undefined;
   readonly #leakDetection: LeakDetection;
@@ -144,6 +140,8 @@ export class Pool extends EventEmitter {
       prefault: o.prefault,
       heapFactory: (size: number) => new ArrayBuffer(size),
     });
+    this.#table = new SegmentTable(this.#native);
+    this.#segments = this.#table.list;
     this.#leakDetection = o.leakDetection;
     this.#leaks = o.leakDetection === 'disabled' ? undefined
       : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
@@ -265,7 +263,7 @@ export class Pool extends EventEmitter {
     }
     const serial = this.#locate(buf, this.free);
     const length = buf.byteLength;  // before a guarded view is detached
-    if (this.#guard) this.#unguard(buf, buf.buffer as ArrayBuffer, serial, this.free);
+    if (this.#guard) this.#unguard(buf, serial, this.free);
     const status = this.#native.free(this.#segment, this.#offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
       this.#segmentReleased(this.#segment);
@@ -353,7 +351,7 @@ export class Pool extends EventEmitter {
    */
   reset(): void {
     this.#checkOpen(this.reset);
-    this.#detachGuarded();
+    this.#table.detachGuarded();
     this.#native.reset();
     this.#cache?.clear();
     this.#frees = this.#allocs - this.#closedLive;
@@ -443,14 +441,13 @@ export class Pool extends EventEmitter {
     this.#closed = true;
     untrack(this.#exitToken);
     clearTimeout(this.#decayTimer);
-    this.#detachGuarded();
+    this.#table.detachGuarded();
     this.#native.close();
     this.#cache = undefined;
     this.#closedLive += this.#liveCount();
     this.#used = 0;
     this.#leaks?.forgetAll();
-    this.#segments = [];
-    this.#ids.clear();
+    this.#table.clear();
   }
 
   [dispose](): void {
@@ -574,7 +571,7 @@ export class Pool extends EventEmitter {
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
     const id = Math.floor(handle / HANDLE_SPAN);
     const offset = handle - id * HANDLE_SPAN;
-    if (this.#guard) return this.#guardView(id, offset, size, serial, handle, caller);
+    if (this.#guard) return this.#guardView(id, offset, size, serial, caller);
     let ab = this.#segments[id];
     // A detached buffer here: its segment was given back to make room, and
     // the id now names a new one.
@@ -586,25 +583,16 @@ export class Pool extends EventEmitter {
     return ab;
   }
 
-  // First use of a segment: get its ArrayBuffer and pin it to this thread;
-  // undefined when the runtime refuses it.
+  // First use of a segment: its ArrayBuffer; undefined when the runtime refuses it.
   #expose(id: number): ArrayBuffer | undefined {
-    this.#retire(id);
-    const ab = this.#native.segment(id);
-    if (ab == null) return undefined;
-    // A transfer would detach the whole chunk under every other allocation.
-    markAsUntransferable(ab);
-    this.#segments[id] = ab;
-    this.#ids.set(ab, id);
+    const ab = this.#table.expose(id);
     this.#checkPressure();
     return ab;
   }
 
-  #guardView(id: number, offset: number, size: number, serial: number, handle: number, caller: Caller): ArrayBuffer {
-    const ab = this.#native.view(id, offset, size);
+  #guardView(id: number, offset: number, size: number, serial: number, caller: Caller): ArrayBuffer {
+    const ab = this.#table.guard(id, offset, size);
     if (ab === undefined) throw this.#noView(id, offset, size, serial, 'no ArrayBuffer could be made for a guarded allocation', caller);
-    markAsUntransferable(ab);
-    this.#guarded.set(ab, handle);
     this.#offset = 0;
     this.#checkPressure();
     return ab;
@@ -620,18 +608,10 @@ export class Pool extends EventEmitter {
   // Sets #segment and #offset for a view's allocation; false if it is not over
   // live memory of this pool.
   #find(buf: ArrayBufferView): boolean {
-    const ab = buf.buffer as ArrayBuffer;
-    if (this.#guard) {
-      const handle = this.#guarded.get(ab);
-      if (handle === undefined) return false;
-      this.#segment = Math.floor(handle / HANDLE_SPAN);
-      this.#offset = handle - this.#segment * HANDLE_SPAN + buf.byteOffset;
-      return true;
-    }
-    const id = this.#ids.get(ab);
-    if (id === undefined || ab.byteLength === 0) return false;
-    this.#segment = id;
-    this.#offset = buf.byteOffset;
+    const table = this.#table;
+    if (!table.find(buf, this.#guard)) return false;
+    this.#segment = table.segment;
+    this.#offset = table.offset;
     return true;
   }
 
@@ -644,46 +624,22 @@ export class Pool extends EventEmitter {
     this.#checkOpen(caller);
     const serial = serialOf(buf);
     if (serial !== undefined && this.#find(buf)) return serial;
-    const ab = buf.buffer as ArrayBuffer;
-    const id = this.#ids.get(ab);
-    if (id !== undefined && ab.byteLength === 0) this.#retire(id);
-    if (serial !== undefined && this.#retired.has(ab)) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
+    if (this.#table.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
       `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
   }
 
   // Guarded pools: check that the allocation can be freed, then detach its
   // ArrayBuffer before the memory goes back.
-  #unguard(buf: ArrayBufferView, ab: ArrayBuffer, serial: number, caller: Caller): void {
+  #unguard(buf: ArrayBufferView, serial: number, caller: Caller): void {
     const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, caller.name, caller);
-    this.#native.detach(ab);
-    this.#guarded.delete(ab);
-    this.#retired.add(ab);
-  }
-
-  #detachGuarded(): void {
-    for (const ab of this.#guarded.keys()) {
-      this.#native.detach(ab);
-      this.#retired.add(ab);
-    }
-    this.#guarded.clear();
-  }
-
-  // A segment the allocator gave back (huge free, trim, reset): forget it.
-  #retire(id: number): void {
-    const ab = this.#segments[id];
-    if (ab === undefined) return;
-    this.#segments[id] = undefined;
-    this.#ids.delete(ab);
-    this.#retired.add(ab);
+    this.#table.unguard(buf.buffer as ArrayBuffer);
   }
 
   // After trim() and reset(): retire every segment whose ArrayBuffer was detached.
   #sweep(): void {
-    for (let id = 0; id < this.#segments.length; id++) {
-      if (this.#segments[id]?.byteLength === 0) this.#retire(id);
-    }
+    this.#table.sweep();
     this.#checkPressure();
   }
 
@@ -691,7 +647,7 @@ export class Pool extends EventEmitter {
   // let the pressure levels see the drop (so a later rise fires again).
   // Its mapping may now be a spare: decay spares not reused by then.
   #segmentReleased(id: number): void {
-    this.#retire(id);
+    this.#table.retire(id);
     this.#checkPressure();
     if (this.#decayTimer === undefined) {
       this.#decayTimer = setTimeout(() => {

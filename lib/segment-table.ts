@@ -1,0 +1,117 @@
+// SegmentTable: the ArrayBuffers a pool has shown to JavaScript, and what
+// each one is.
+//
+//   list[id]   the ArrayBuffer over segment `id` (a chunk or a huge mapping),
+//              made once by the addon (unguarded pools)
+//   ids        ArrayBuffer -> segment id, to find a view's segment at free()
+//   guarded    guarded pools: each live allocation's own ArrayBuffer -> its
+//              allocator handle (segment * HANDLE_SPAN + offset)
+//   retired    ArrayBuffers given back (segments, guarded allocations): a
+//              view of one is stale (ERR_DOUBLE_FREE), not foreign
+//
+// Threads: the pool's JS thread only, like the pool.
+import { markAsUntransferable } from 'node:worker_threads';
+
+import { HANDLE_SPAN, type NativePool } from './binding.js';
+
+export class SegmentTable {
+  /**
+   * ArrayBuffer of each live segment, by id. The array object itself never
+   * changes, so the pool may keep a reference to it for its hot path.
+   */
+  readonly list: (ArrayBuffer | undefined)[] = [];
+  readonly #ids = new Map<ArrayBuffer, number>();
+  readonly #guarded = new Map<ArrayBuffer, number>();
+  readonly #retired = new WeakSet<ArrayBuffer>();
+  readonly #native: NativePool;
+  /** Out-values of find(): the allocation's segment and offset in it. */
+  segment = 0;
+  offset = 0;
+
+  constructor(native: NativePool) {
+    this.#native = native;
+  }
+
+  /** First use of segment `id`: its ArrayBuffer, pinned to this thread; undefined when the runtime refuses it. */
+  expose(id: number): ArrayBuffer | undefined {
+    this.retire(id);
+    const ab = this.#native.segment(id);
+    if (ab == null) return undefined;
+    // A transfer would detach the whole chunk under every other allocation.
+    markAsUntransferable(ab);
+    this.list[id] = ab;
+    this.#ids.set(ab, id);
+    return ab;
+  }
+
+  /** A guarded allocation's own ArrayBuffer over [offset, offset + size) of segment `id`; undefined when none could be made. */
+  guard(id: number, offset: number, size: number): ArrayBuffer | undefined {
+    const ab = this.#native.view(id, offset, size);
+    if (ab === undefined) return undefined;
+    markAsUntransferable(ab);
+    this.#guarded.set(ab, id * HANDLE_SPAN + offset);
+    return ab;
+  }
+
+  /** Sets `segment` and `offset` for a view's allocation; false if it is not over live memory of this pool. */
+  find(buf: ArrayBufferView, guarded: boolean): boolean {
+    const ab = buf.buffer as ArrayBuffer;
+    if (guarded) {
+      const handle = this.#guarded.get(ab);
+      if (handle === undefined) return false;
+      this.segment = Math.floor(handle / HANDLE_SPAN);
+      this.offset = handle - this.segment * HANDLE_SPAN + buf.byteOffset;
+      return true;
+    }
+    const id = this.#ids.get(ab);
+    if (id === undefined || ab.byteLength === 0) return false;
+    this.segment = id;
+    this.offset = buf.byteOffset;
+    return true;
+  }
+
+  /** Whether `ab` was given back (a view of it is stale); a segment found detached is retired first. */
+  isRetired(ab: ArrayBuffer): boolean {
+    const id = this.#ids.get(ab);
+    if (id !== undefined && ab.byteLength === 0) this.retire(id);
+    return this.#retired.has(ab);
+  }
+
+  /** A guarded allocation is being freed: detach its ArrayBuffer. */
+  unguard(ab: ArrayBuffer): void {
+    this.#native.detach(ab);
+    this.#guarded.delete(ab);
+    this.#retired.add(ab);
+  }
+
+  /** Detaches every guarded allocation's ArrayBuffer (reset, close). */
+  detachGuarded(): void {
+    for (const ab of this.#guarded.keys()) {
+      this.#native.detach(ab);
+      this.#retired.add(ab);
+    }
+    this.#guarded.clear();
+  }
+
+  /** A segment the allocator gave back (huge free, trim, reset): forget it. */
+  retire(id: number): void {
+    const ab = this.list[id];
+    if (ab === undefined) return;
+    this.list[id] = undefined;
+    this.#ids.delete(ab);
+    this.#retired.add(ab);
+  }
+
+  /** After trim() and reset(): retire every segment whose ArrayBuffer was detached. */
+  sweep(): void {
+    for (let id = 0; id < this.list.length; id++) {
+      if (this.list[id]?.byteLength === 0) this.retire(id);
+    }
+  }
+
+  /** Forgets every segment (close(): the addon detached them all). */
+  clear(): void {
+    this.list.length = 0;
+    this.#ids.clear();
+  }
+}
