@@ -11,6 +11,9 @@ const pools: Pool[] = [];
 const held: unknown[] = [];
 
 /** A new Pool, closed after the current test. */
+/** Whether pools keep freed huge mappings as spares here (MADV_FREE: not on Windows). */
+export const KEEPS_SPARES = process.platform !== 'win32';
+
 export function make(options?: PoolOptions): Pool {
   const pool = new Pool(options);
   pools.push(pool);

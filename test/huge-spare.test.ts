@@ -8,9 +8,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
-import { KiB, MiB, allZero, expectThrow, make } from './helpers.js';
+import { KEEPS_SPARES, KiB, MiB, allZero, expectThrow, make } from './helpers.js';
 
-const LAZY_FREE = process.platform === 'linux';  // MADV_FREE; elsewhere nothing is kept
 
 function pool(options: PoolOptions = {}): Pool {
   return make({ leakDetection: 'disabled', ...options });
@@ -25,7 +24,7 @@ function lazyFreeBytes(): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.runIf(LAZY_FREE)('spare huge mappings', () => {
+describe.runIf(KEEPS_SPARES)('spare huge mappings', () => {
   it('the next huge allocation of the same size takes the spare: nothing new is mapped', () => {
     const p = pool();
     p.free(p.allocUnsafe(3 * MiB).fill(1));
@@ -177,7 +176,7 @@ describe.runIf(LAZY_FREE)('spare huge mappings', () => {
     expect(g.length).toBe(0);
   });
 
-  it('a spare not reused within 100 ms has its pages handed to the kernel (LazyFree), and serves the next allocation all the same', async () => {
+  it.runIf(process.platform === 'linux')('a spare not reused within 100 ms has its pages handed to the kernel (LazyFree), and serves the next allocation all the same', async () => {
     const p = pool();
     const before = lazyFreeBytes();
     p.free(p.allocUnsafe(8 * MiB).fill(3));

@@ -188,7 +188,10 @@ void JsSegmentSource::Release(alloc::Segment* segment) {
 
 bool JsSegmentSource::Recycle(alloc::Segment* segment) {
   auto* seg = static_cast<JsSegment*>(segment);
-  if (heap_ || secure_ || abandoned_ || backing_ != platform::Backing::kAnonymous) return false;
+  if (heap_ || secure_ || abandoned_ || backing_ != platform::Backing::kAnonymous ||
+      !platform::HasDiscardLazily()) {
+    return false;
+  }
   if (seg->buffer_ref != nullptr) {
     napi_value buffer = nullptr;
     napi_get_reference_value(env_, seg->buffer_ref, &buffer);

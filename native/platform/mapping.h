@@ -105,6 +105,10 @@ bool Discard(const Mapping& m, size_t offset, size_t len);
 // without MADV_FREE.
 bool DiscardLazily(const Mapping& m, size_t offset, size_t len);
 
+// Whether DiscardLazily can work here at all (built with MADV_FREE); a
+// kernel may still refuse it at run time.
+bool HasDiscardLazily();
+
 // Makes [offset, offset + len) inaccessible (no read, write or execute).
 bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err);
 

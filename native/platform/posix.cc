@@ -240,6 +240,14 @@ bool DiscardLazily(const Mapping& m, size_t offset, size_t len) {
 #endif
 }
 
+bool HasDiscardLazily() {
+#if defined(MADV_FREE)
+  return true;
+#else
+  return false;
+#endif
+}
+
 void Prefault(const Mapping& m, size_t offset, size_t len) {
   if (len == 0 || m.addr == nullptr) return;
   uint8_t* p = m.addr + offset;

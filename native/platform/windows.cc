@@ -260,6 +260,8 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
 // mapping kept for reuse on Windows would also keep its commit charge.
 bool DiscardLazily(const Mapping& /*m*/, size_t /*offset*/, size_t /*len*/) { return false; }
 
+bool HasDiscardLazily() { return false; }
+
 void Prefault(const Mapping& m, size_t offset, size_t len) {
   // PrefetchVirtualMemory reads pages in but does not add them to the
   // working set, so the first touch would still fault; and pages of a new
