@@ -21,7 +21,8 @@ console.log(`alloc:   1000 small buffers, one of 64 KiB, one of 8 MiB (a mapping
 
 for (const buf of small.slice(0, 500)) pool.free(buf);
 pool.free(huge);
-console.log(`free:    500 small buffers and the 8 MiB one; the 8 MiB view is now detached (length ${huge.length})`);
+console.log(`free:    500 small buffers and the 8 MiB one; the 8 MiB view is now detached (length ${huge.length}), ` +
+  `its mapping kept for reuse (spareBytes ${formatBytes(pool.stats().spareBytes)})`);
 
 try {
   pool.free(small[0]);
@@ -46,7 +47,7 @@ console.log(`map:     a picture of the chunks is in ${picture} (open it in a bro
 const metrics = toPrometheus(pool).split('\n');
 console.log(`metrics: ${metrics.filter((l) => l !== '' && !l.startsWith('#')).length} Prometheus samples, e.g. ${metrics.find((l) => l.startsWith('mmap_pool_used_bytes'))}`);
 
-console.log(`trim:    gave ${formatBytes(pool.trim())} back to the OS`);
+console.log(`trim:    gave ${formatBytes(pool.trim())} back to the OS (the spare and free pages)`);
 const view = small[999];
 pool.close();
 console.log(`close:   pool closed; an old view now reads as length ${view.length}, and view.readUInt8(0) throws ${(() => {
