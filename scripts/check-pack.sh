@@ -61,7 +61,7 @@ const [, , packJson, tuple] = process.argv;
 const [pack] = JSON.parse(fs.readFileSync(packJson, 'utf8'));
 const files = pack.files.map((f) => f.path);
 const sources = [...fs.readFileSync('binding.gyp', 'utf8').matchAll(/"(native\/[^"]+\.cc)"/g)].map((m) => m[1]);
-const required = ['package.json', 'binding.gyp', 'dist/lib/index.js', 'dist/lib/index.d.ts',
+const required = ['package.json', 'LICENSE', 'README.md', 'binding.gyp', 'dist/lib/index.js', 'dist/lib/index.d.ts',
   'esm/index.mjs', 'esm/index.d.mts', ...sources];
 const problems = required.filter((f) => !files.includes(f)).map((f) => `missing ${f}`);
 if (!files.some((f) => f.startsWith(`prebuilds/${tuple}/`) && f.endsWith('.node'))) {
