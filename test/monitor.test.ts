@@ -124,6 +124,21 @@ describe('monitor', () => {
     expect(e.usedBytes).toBeLessThanOrEqual(pool.stats().usedBytes);
   });
 
+  it('pool.monitor() emits growth on a growing pool and reads usedBytes without a stats() per sample', async () => {
+    const { pool, samples } = counted(track(new Pool({ name: 'growing-own' })));
+    const events: GrowthInfo[] = [];
+    pool.on('growth', (e: GrowthInfo) => events.push(e));
+    const keep: Buffer[] = [];
+    held.push(keep);
+    track(setInterval(() => keep.push(pool.alloc(32 * KiB)), 5));
+    track(pool.monitor({ intervalMs: 10, window: 10 }));
+    await until(() => events.length > 0, 10_000, "a 'growth' event");
+    expect(samples()).toBe(0);
+    expect(events[0].usedBytes).toBeGreaterThan(0);
+    expect(events[0].usedBytes % (32 * KiB)).toBe(0);
+    expect(events[0].usedBytes).toBeLessThanOrEqual(pool.stats().usedBytes);
+  });
+
   it('stays quiet on a steady pool', async () => {
     const { pool, samples } = counted(track(new Pool({ name: 'steady' })));
     for (let i = 0; i < 100; i++) held.push(pool.alloc(1000 + i));
