@@ -113,6 +113,22 @@ class MapSource : public alloc::SegmentSource {
     return len;
   }
 
+  // With `recycle_enabled`, as the addon's anonymous source: freed huge
+  // segments may be kept, and DiscardLazily hands their pages to the OS
+  // (platform::DiscardLazily; false for file backing, as in the addon).
+  bool Recycle(alloc::Segment* segment) override {
+    recycle_calls++;
+    if (live_.count(static_cast<MapSegment*>(segment)) == 0) bad_recycles++;
+    return recycle_enabled;
+  }
+
+  bool DiscardLazily(alloc::Segment* segment) override {
+    lazy_discard_calls++;
+    auto* seg = static_cast<MapSegment*>(segment);
+    if (live_.count(seg) == 0) bad_recycles++;
+    return platform::DiscardLazily(seg->mapping, 0, seg->size);
+  }
+
   size_t Granularity() const override { return platform::MapGranularity(); }
 
   // From now on, Acquire fails (with `code`) once `n` segments have been
@@ -138,6 +154,9 @@ class MapSource : public alloc::SegmentSource {
   uint64_t release_calls = 0;
   uint64_t bad_releases = 0;      // Release of a segment not live here
   uint64_t discard_calls = 0;
+  uint64_t recycle_calls = 0;
+  uint64_t lazy_discard_calls = 0;
+  uint64_t bad_recycles = 0;      // Recycle or DiscardLazily of a segment not live here
   uint64_t bad_discards = 0;      // Discard outside a live segment, or empty
   size_t acquired_bytes = 0;
   size_t released_bytes = 0;
@@ -145,6 +164,7 @@ class MapSource : public alloc::SegmentSource {
   size_t discarded_bytes = 0;
   bool discard_enabled = true;    // false: act like a heap source (gives back nothing)
   bool guard_huge = false;        // huge segments get an inaccessible page after them
+  bool recycle_enabled = false;   // true: freed huge segments may be kept as spares
 
  private:
   platform::Backing backing_;

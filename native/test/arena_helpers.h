@@ -1,0 +1,119 @@
+// Helpers shared by the Arena tests (arena_test.cc, spare_test.cc): a
+// source and an arena over it, allocations named as a caller names them,
+// and readers of the dump. The pool shape of the tests: 4 KiB pages,
+// 256 KiB chunks (64 pages), a 64 KiB huge threshold.
+//
+// Threads: the main thread only (TEST bodies).
+#ifndef MMAP_POOL_TEST_ARENA_HELPERS_H_
+#define MMAP_POOL_TEST_ARENA_HELPERS_H_
+
+#include <string>
+
+#include "alloc/arena.h"
+#include "arena_model.h"
+#include "check.h"
+#include "json_mini.h"
+#include "test_sources.h"
+
+namespace arena_helpers {
+
+using namespace mmap_pool;
+using alloc::Arena;
+using alloc::ArenaOptions;
+using alloc::Handle;
+using alloc::Stats;
+using alloc::Status;
+using test::MapSource;
+
+constexpr size_t kPage = 4096;
+constexpr size_t kChunk = 256 * 1024;
+constexpr size_t kHuge = 64 * 1024;
+constexpr uint32_t kNoSegment = UINT32_MAX;
+
+inline ArenaOptions Opt(size_t chunk = kChunk, size_t huge = kHuge, size_t max = SIZE_MAX) {
+  ArenaOptions o;
+  o.page_size = kPage;
+  o.chunk_size = chunk;
+  o.huge_threshold = huge;
+  o.max_bytes = max;
+  return o;
+}
+
+// A source and an arena over it; the arena goes first.
+struct Pool {
+  MapSource src;
+  Arena arena;
+  explicit Pool(const ArenaOptions& o = Opt(),
+                platform::Backing b = platform::Backing::kAnonymous)
+      : src(b, "/tmp"), arena(o, &src) {}
+};
+
+// One allocation as a caller names it: where, how long, under which serial.
+struct Got {
+  uint32_t segment = kNoSegment;
+  size_t offset = 0;
+  size_t size = 0;
+  uint32_t serial = 0;
+  Arena::Ref ref() const { return {segment, offset, size, serial}; }
+  // Another (offset, length) in the same segment, under the same serial.
+  Arena::Ref Slice(size_t off, size_t len) const { return {segment, off, len, serial}; }
+};
+
+inline uint32_t next_serial = 1;
+
+inline Got Alloc(Arena& a, size_t size, bool zero = false, size_t align = 0) {
+  Handle h;
+  alloc::SourceError err;
+  Got g;
+  g.serial = next_serial++;
+  Status st = a.Alloc(size, zero, g.serial, &h, &err, align);
+  if (CHECK_MSG(st == Status::kOk, "Alloc(" + std::to_string(size) + "): " + test::StatusName(st))) {
+    g.segment = h.segment;
+    g.offset = h.offset;
+    g.size = size;
+  }
+  return g;
+}
+
+// Alloc's status alone, for calls that must be refused.
+inline Status TryAlloc(Arena& a, size_t size, bool zero = false, size_t align = 0,
+                alloc::SourceError* err = nullptr) {
+  Handle h;
+  alloc::SourceError ignored;
+  return a.Alloc(size, zero, next_serial++, &h, err != nullptr ? err : &ignored, align);
+}
+
+inline uint8_t* Ptr(Arena& a, const Got& h) {
+  alloc::Segment* s = a.FindSegment(h.segment);
+  return s == nullptr ? nullptr : s->base + h.offset;
+}
+
+inline bool Unchanged(Arena& a, const Stats& before) {
+  std::string diff;
+  const bool same = test::SameStats(before, a.GetStats(), &diff);
+  return CHECK_MSG(same, "Stats changed: " + diff);
+}
+
+inline json_mini::Value Dump(Arena& a) {
+  json_mini::Value v;
+  CHECK(json_mini::Parse(a.DumpJson(), &v));
+  return v;
+}
+
+// The runs of chunk `index` in the dump as "kind:page+pages" words.
+inline std::string Runs(Arena& a, size_t index = 0) {
+  json_mini::Value d = Dump(a);
+  const json_mini::Value* chunks = d.Get("chunks");
+  if (chunks == nullptr || chunks->items.size() <= index) return "<no chunk>";
+  std::string out;
+  for (const json_mini::Value& r : chunks->items[index].Get("runs")->items) {
+    if (!out.empty()) out += ' ';
+    out += r.Str("kind") + ":" + std::to_string(r.Num("page")) + "+" + std::to_string(r.Num("pages"));
+  }
+  return out;
+}
+
+
+}  // namespace arena_helpers
+
+#endif  // MMAP_POOL_TEST_ARENA_HELPERS_H_
