@@ -10,12 +10,21 @@
 //     aligned (quantum / page / offset 0), overlaps no live allocation (by
 //     class-rounded extent) and, when asked, reads as zeros;
 //   - Stats: live count, used / allocated / peak bytes, totals, huge counts,
-//     mapped bytes = chunks * chunkSize + huge bytes = what the source holds,
-//     per-class live counts;
+//     mapped bytes = chunks * chunkSize + huge bytes + spare bytes = what
+//     the source holds, per-class live counts;
 //   - which calls give a segment back: a free only a huge one; an Alloc one
 //     idle chunk exactly when the arena's rule says so (the model keeps the
 //     idle chunks and the bytes allocated since one was needed, NoteFreed /
 //     IdleAfterAlloc), or, when maxBytes is tight, every empty chunk;
+//   - spares, when the source recycles (MapSource::recycle_enabled, read at
+//     each free, so a driver may flip it): a freed huge mapping of at most
+//     kSpareMaxBytes is kept (not in a zero_on_free pool), the oldest going
+//     back past kSpareMax (HugeFreed); a huge request takes the newest spare
+//     of its mapped size, the very segment, with no Acquire; MakeRoom gives
+//     every spare back only when that is what makes the room, and then maps
+//     (SparesAfterAlloc); Trim and Close give them all back, Decay hands each
+//     new one to DiscardLazily once or releases it where that cannot work
+//     (file backing); Reset keeps them;
 // and at checkpoints (CheckAll): every live allocation's bytes still hold its
 // pattern, and DumpJson parses and describes exactly the model's allocations
 // inside well-formed chunks (runs tile each chunk, free runs are coalesced,
@@ -88,6 +97,7 @@ inline bool SameStats(const alloc::Stats& a, const alloc::Stats& b, std::string*
   MMAP_POOL_SAME(chunks)
   MMAP_POOL_SAME(huge_allocations)
   MMAP_POOL_SAME(huge_bytes)
+  MMAP_POOL_SAME(spare_bytes)
   MMAP_POOL_SAME(free_bytes)
   MMAP_POOL_SAME(classes.size())
 #undef MMAP_POOL_SAME
@@ -148,6 +158,12 @@ class ArenaModel {
     const uint64_t acquire_calls = src_->acquire_calls, releases = src_->release_calls;
     const Expect e = Classify(size, align);
     const uint32_t tag = next_tag_;
+    const uint64_t acquired = src_->acquired;
+    const size_t released_bytes = src_->released_bytes;
+    // A huge request takes the newest spare of its mapped size, if any, and
+    // then neither makes room nor maps.
+    const int take = e.kind == Kind::kHuge && size <= opt_.max_bytes && align <= opt_.page_size
+                         ? NewestSpare(e.rounded) : -1;
     if (fail_acquire) src_->FailNext(kFailCode);
     alloc::Handle h;
     alloc::SourceError err;
@@ -163,7 +179,15 @@ class ArenaModel {
     // Mapping `need` more bytes would pass maxBytes: MakeRoom() may give
     // back empty slabs and empty chunks, even when the call then fails.
     const size_t need = e.kind == Kind::kHuge ? e.rounded : opt_.chunk_size;
-    const bool tight = before.mapped_bytes + need > opt_.max_bytes;
+    // (Counted with the spares, as MakeRoom counts; a spare taken makes no room.)
+    const bool tight = take < 0 && before.mapped_bytes + need > opt_.max_bytes;
+    // The spares: one taken (take >= 0), or all given back by MakeRoom, or
+    // all kept; checked against what the source saw.
+    size_t spare_releases = 0;
+    if (!SparesAfterAlloc(e, st, take, tight, need, acquire_calls, acquired, releases,
+                          released_bytes, what, &spare_releases)) {
+      return false;
+    }
     // A refused call ages nothing; when tight, MakeRoom() gave back every
     // empty chunk, the idle ones among them.
     if (st != alloc::Status::kOk) {
@@ -172,8 +196,11 @@ class ArenaModel {
     }
     if (st == alloc::Status::kExhausted) {
       if (!tight) return Fail(what + ": kExhausted with room for " + std::to_string(need) + " more bytes");
-      if (e.kind == Kind::kHuge && a_->GetStats().mapped_bytes + need <= opt_.max_bytes) {
-        return Fail(what + ": kExhausted although there is room now");
+      // Room there is none even without the spares (MakeRoom would have given them back).
+      const alloc::Stats now = a_->GetStats();
+      if (now.mapped_bytes - now.spare_bytes + need <= opt_.max_bytes) {
+        return Fail(what + ": kExhausted although there is room now" +
+                    (now.spare_bytes != 0 ? " (once the spares go)" : ""));
       }
       if (e.kind != Kind::kHuge && !NoRoomForChunkAlloc(before, e, what + " (kExhausted)")) return false;
       return Refused(before, acquire_calls, need, what + " (kExhausted)");
@@ -186,7 +213,7 @@ class ArenaModel {
       }
       if (src_->acquire_calls != acquire_calls + 1) return Fail(what + ": kMapFailed without one Acquire");
       if (e.kind != Kind::kHuge && !NoRoomForChunkAlloc(before, e, what + " (kMapFailed)")) return false;
-      return Refused(before, acquire_calls + 1, need, what + " (kMapFailed)");
+      return Refused(before, acquire_calls + 1, need, what + " (kMapFailed)", spare_releases != 0);
     }
     if (st != alloc::Status::kOk) return Fail(what + ": " + StatusName(st));
     if (fail_acquire && src_->acquire_calls != acquire_calls) {
@@ -195,11 +222,20 @@ class ArenaModel {
     if (e.kind == Kind::kHuge && tight && a_->GetStats().mapped_bytes > opt_.max_bytes) {
       return Fail(what + ": mapped past maxBytes");
     }
-    if (!IdleAfterAlloc(before, size, e, h.segment, tight, acquire_calls, releases, what)) return false;
+    if (!IdleAfterAlloc(before, size, e, h.segment, tight, acquire_calls, releases + spare_releases, what)) {
+      return false;
+    }
 
     // Where did it land?
     alloc::Segment* seg = a_->FindSegment(h.segment);
-    if (seg == nullptr || !src_->owns(seg)) return Fail(what + ": handle names no live segment");
+    if (seg == nullptr) return Fail(what + ": handle names no live segment");
+    if (take >= 0) {
+      if (seg != spares_[take].seg) return Fail(what + ": not the newest spare of its size");
+      spare_bytes_ -= spares_[take].size;
+      spares_.erase(spares_.begin() + take);
+      spares_reused_++;
+    }
+    if (!src_->owns(seg)) return Fail(what + ": handle names no live segment");
     const Key key(h.segment, h.offset);
     if (live_.count(key) != 0) return Fail(what + ": handed out a live allocation again");
     if (e.kind == Kind::kHuge) {
@@ -227,6 +263,7 @@ class ArenaModel {
     l.size = size;
     l.e = e;
     l.tag = tag;
+    l.seg = seg;
     l.index = order_.size();
     order_.push_back(key);
     total_allocs_++;
@@ -250,16 +287,18 @@ class ArenaModel {
     const Live l = live_[key];
     const std::string what = Name("Free", key, l.size);
     if (!Intact(key, l, what)) return false;
-    const uint64_t releases = src_->release_calls;
+    const uint64_t releases = src_->release_calls, recycles = src_->recycle_calls;
+    const size_t released_bytes = src_->released_bytes;
     const alloc::Status st = a_->Free(RefOf(key, l));
     const bool huge = l.e.kind == Kind::kHuge;
     if (st != (huge ? alloc::Status::kSegmentReleased : alloc::Status::kOk)) {
       return Fail(what + ": " + StatusName(st));
     }
-    if (src_->release_calls != releases + (huge ? 1 : 0)) {
+    if (!huge && src_->release_calls != releases) {
       return Fail(what + ": " + std::to_string(src_->release_calls - releases) + " Release calls");
     }
     if (huge && a_->FindSegment(key.first) != nullptr) return Fail(what + ": huge segment still found");
+    if (huge && !HugeFreed(l, releases, released_bytes, recycles, what)) return false;
     Forget(key);
     if (!huge) NoteFreed(key.first);
     if (!huge && !WipedIfSecure(key, l.size, what)) return false;
@@ -283,7 +322,8 @@ class ArenaModel {
       l.refs++;
     } else {
       if (l.refs == 1 && !Intact(key, l, what)) return false;
-      const uint64_t releases = src_->release_calls;
+      const uint64_t releases = src_->release_calls, recycles = src_->recycle_calls;
+      const size_t released_bytes = src_->released_bytes;
       const alloc::Status st = a_->Release(RefOf(key, l), &count);
       const bool frees = l.refs == 1;
       const bool huge = l.e.kind == Kind::kHuge;
@@ -293,9 +333,10 @@ class ArenaModel {
         return Fail(what + ": " + StatusName(st) + ", count " + std::to_string(count) +
                     " (refs were " + std::to_string(l.refs) + ")");
       }
-      if (src_->release_calls != releases + (frees && huge ? 1 : 0)) {
+      if (!(frees && huge) && src_->release_calls != releases) {
         return Fail(what + ": unexpected Release calls to the source");
       }
+      if (frees && huge && !HugeFreed(l, releases, released_bytes, recycles, what)) return false;
       if (frees) {
         const size_t size = l.size;
         Forget(key);
@@ -407,12 +448,27 @@ class ArenaModel {
     ops_++;
     const size_t released_before = src_->released_bytes, discarded_before = src_->discarded_bytes;
     const uint64_t acquires = src_->acquire_calls;
+    const uint64_t releases = src_->release_calls;
     const size_t got = a_->Trim();
     const size_t want = (src_->released_bytes - released_before) +
                         (src_->discarded_bytes - discarded_before);
     if (got != want) {
       return Fail("Trim returned " + std::to_string(got) + ", the source got back " + std::to_string(want));
     }
+    // Every spare goes back (and counts among the bytes returned), besides
+    // whole chunks.
+    const uint64_t chunk_releases = src_->release_calls - releases;
+    if (chunk_releases < spares_.size() ||
+        src_->released_bytes - released_before !=
+            (chunk_releases - spares_.size()) * opt_.chunk_size + spare_bytes_) {
+      return Fail("Trim: " + std::to_string(src_->release_calls - releases) + " segments of " +
+                  std::to_string(src_->released_bytes - released_before) + " bytes released; " +
+                  std::to_string(spares_.size()) + " spares of " + std::to_string(spare_bytes_) +
+                  " bytes were kept");
+    }
+    spares_given_back_ += spares_.size();
+    spares_.clear();
+    spare_bytes_ = 0;
     if (src_->acquire_calls != acquires) return Fail("Trim acquired memory");
     // What stays mapped: exactly the chunks some live allocation is in.
     std::set<uint32_t> used_chunks;
@@ -429,6 +485,52 @@ class ArenaModel {
     if (again != 0) return Fail("a second Trim gave back " + std::to_string(again) + " bytes");
     return CheckStats("Trim");
   }
+
+  // Decay: each spare not decayed yet is handed to the source's
+  // DiscardLazily once; one the source cannot do that for (file backing, no
+  // MADV_FREE) is released instead. Returns how many were handled.
+  bool Decay() {
+    ops_++;
+    const uint64_t releases = src_->release_calls, lazy = src_->lazy_discard_calls, acquires = src_->acquire_calls;
+    const size_t released_bytes = src_->released_bytes;
+    size_t want = 0, gone = 0, gone_bytes = 0;
+    std::vector<Spare> kept;
+    for (Spare& sp : spares_) {
+      if (!sp.decayed) {
+        want++;
+        if (!CanDiscardLazily(sp.seg)) {
+          gone++;
+          gone_bytes += sp.size;
+          continue;
+        }
+        sp.decayed = true;
+      }
+      kept.push_back(sp);
+    }
+    const size_t got = a_->Decay();
+    if (got != want) return Fail("Decay handled " + std::to_string(got) + " spares, model " + std::to_string(want));
+    if (src_->lazy_discard_calls - lazy != want) return Fail("Decay: DiscardLazily calls");
+    if (src_->release_calls - releases != gone || src_->released_bytes - released_bytes != gone_bytes) {
+      return Fail("Decay released " + std::to_string(src_->release_calls - releases) + " segments, model " +
+                  std::to_string(gone));
+    }
+    if (src_->acquire_calls != acquires) return Fail("Decay acquired memory");
+    spares_ = kept;
+    spare_bytes_ -= gone_bytes;
+    spares_decayed_ += want - gone;
+    spares_given_back_ += gone;
+    if (a_->Decay() != 0) return Fail("a second Decay did something");
+    return CheckStats("Decay");
+  }
+
+  // Spares kept, reused, evicted (the fifth freed), given back (MakeRoom,
+  // Trim, Decay, Close) and decayed, over the run.
+  uint64_t spares_kept() const { return spares_kept_; }
+  uint64_t spares_reused() const { return spares_reused_; }
+  uint64_t spares_evicted() const { return spares_evicted_; }
+  uint64_t spares_given_back() const { return spares_given_back_; }
+  uint64_t spares_decayed() const { return spares_decayed_; }
+  uint64_t spares_for_room() const { return spares_for_room_; }  // given back by MakeRoom
 
   // Stats against the model; cheap enough for every operation.
   bool CheckStats(const std::string& after) {
@@ -447,11 +549,14 @@ class ArenaModel {
     MMAP_POOL_EXPECT(total_frees, total_frees_)
     MMAP_POOL_EXPECT(huge_allocations, huge_count_)
     MMAP_POOL_EXPECT(huge_bytes, huge_bytes_)
-    MMAP_POOL_EXPECT(mapped_bytes, s.chunks * opt_.chunk_size + huge_bytes_)
+    MMAP_POOL_EXPECT(spare_bytes, spare_bytes_)
+    MMAP_POOL_EXPECT(mapped_bytes, s.chunks * opt_.chunk_size + huge_bytes_ + spare_bytes_)
     MMAP_POOL_EXPECT(mapped_bytes, src_->live_bytes)
     MMAP_POOL_EXPECT(mapped_bytes, a_->MappedBytes())
-    MMAP_POOL_EXPECT(chunks + s.huge_allocations, src_->live_segments())
+    MMAP_POOL_EXPECT(mapped_bytes - s.spare_bytes, a_->MappedInUseBytes())
+    MMAP_POOL_EXPECT(chunks + s.huge_allocations + spares_.size(), src_->live_segments())
 #undef MMAP_POOL_EXPECT
+    if (spares_.size() > alloc::kSpareMax) return Fail("the model keeps more than kSpareMax spares" + at);
     if (s.mapped_bytes > opt_.max_bytes) return Fail("mapped past maxBytes" + at);
     if (s.free_bytes % opt_.page_size != 0 ||
         s.free_bytes + (allocated_ - huge_bytes_) > s.chunks * opt_.chunk_size) {
@@ -478,6 +583,7 @@ class ArenaModel {
       }
     }
     if (src_->bad_releases != 0) return Fail("a segment was released twice" + at);
+    if (src_->bad_recycles != 0) return Fail("Recycle / DiscardLazily of a segment not live" + at);
     if (src_->bad_discards != 0) return Fail("Discard outside a live segment" + at);
     return true;
   }
@@ -513,6 +619,10 @@ class ArenaModel {
     if (root.Num("pageSize") != ps || root.Num("chunkSize") != static_cast<int64_t>(opt_.chunk_size) ||
         root.Num("hugeThreshold") != static_cast<int64_t>(opt_.huge_threshold)) {
       return Fail("dump: pageSize / chunkSize / hugeThreshold wrong");
+    }
+    if (root.Num("spareBytes") != static_cast<int64_t>(spare_bytes_)) {
+      return Fail("dump: spareBytes " + std::to_string(root.Num("spareBytes")) + ", model " +
+                  std::to_string(spare_bytes_));
     }
     const json_mini::Value* chunks = root.Get("chunks");
     const json_mini::Value* huge = root.Get("huge");
@@ -661,6 +771,7 @@ class ArenaModel {
       if (a_->FindSegment(k.first) != nullptr) return Fail("FindSegment after Close");
     }
     if (a_->Trim() != 0) return Fail("Trim after Close gave bytes back");
+    if (a_->Decay() != 0) return Fail("Decay after Close did something");
     a_->Reset();
     a_->Close();
     if (src_->acquire_calls != acquires || src_->release_calls != releases_after) {
@@ -668,13 +779,16 @@ class ArenaModel {
     }
     const alloc::Stats s = a_->GetStats();
     if (s.live_allocations != 0 || s.used_bytes != 0 || s.allocated_bytes != 0 || s.mapped_bytes != 0 ||
-        s.chunks != 0 || s.huge_allocations != 0 || s.huge_bytes != 0) {
+        s.chunks != 0 || s.huge_allocations != 0 || s.huge_bytes != 0 || s.spare_bytes != 0) {
       return Fail("Stats after Close are not empty");
     }
     if (!a_->closed()) return Fail("closed() is false after Close");
     live_.clear();
     order_.clear();
     idle_.clear();
+    spares_given_back_ += spares_.size();
+    spares_.clear();
+    spare_bytes_ = 0;
     return true;
   }
 
@@ -686,6 +800,13 @@ class ArenaModel {
     uint32_t tag = 0;
     uint32_t refs = 1;
     size_t index = 0;  // in order_
+    alloc::Segment* seg = nullptr;  // its segment (for a huge one: kept as a spare when freed)
+  };
+  // A freed huge allocation's mapping the arena keeps (arena.h, spare_).
+  struct Spare {
+    alloc::Segment* seg;
+    size_t size;
+    bool decayed;
   };
   struct Freed {
     uint32_t segment;
@@ -723,10 +844,121 @@ class ArenaModel {
     return used.size();
   }
 
+  // The newest spare of `mapped` bytes, or -1.
+  int NewestSpare(size_t mapped) const {
+    for (size_t i = spares_.size(); i-- > 0;) {
+      if (spares_[i].size == mapped) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  // Whether the source's DiscardLazily works on this (live) segment:
+  // anonymous memory where the platform has MADV_FREE.
+  static bool CanDiscardLazily(alloc::Segment* seg) {
+    return platform::HasDiscardLazily() &&
+           static_cast<MapSegment*>(seg)->mapping.backing == platform::Backing::kAnonymous;
+  }
+
+  // The spares after an Alloc (status `st`), against what the arena and the
+  // source say. A huge request with a spare of its mapped size (take >= 0)
+  // takes the newest: no Acquire. Otherwise only MakeRoom gives spares back,
+  // all of them at once, and only when that makes the room: the request is
+  // `tight`, the mapped bytes MakeRoom saw (the spares in, the empty chunks
+  // gone) plus `need` pass maxBytes, and an Acquire follows. Whatever else
+  // went back to the source is whole chunks. Sets *spare_releases to the
+  // Release calls that were spares; drops them from the model.
+  bool SparesAfterAlloc(const Expect& e, alloc::Status st, int take, bool tight,
+                        size_t need, uint64_t acquire_calls, uint64_t acquired, uint64_t releases,
+                        size_t released_bytes, const std::string& what, size_t* spare_releases) {
+    *spare_releases = 0;
+    const alloc::Stats s = a_->GetStats();
+    const uint64_t released = src_->release_calls - releases;
+    const size_t bytes_back = src_->released_bytes - released_bytes;
+    const bool ok = st == alloc::Status::kOk;
+    if (take >= 0) {
+      if (!ok) return Fail(what + ": " + StatusName(st) + " although a spare of its size was kept");
+      if (src_->acquire_calls != acquire_calls) return Fail(what + ": mapped anew although a spare of its size was kept");
+      if (s.spare_bytes != spare_bytes_ - spares_[take].size) {
+        return Fail(what + ": spare bytes " + std::to_string(s.spare_bytes) + " after taking a spare, model " +
+                    std::to_string(spare_bytes_ - spares_[take].size));
+      }
+    } else if (e.kind == Kind::kHuge && ok && src_->acquire_calls != acquire_calls + 1) {
+      return Fail(what + ": huge allocation without exactly one Acquire");
+    }
+    bool went = false;
+    if (take < 0 && s.spare_bytes != spare_bytes_) {
+      if (s.spare_bytes != 0) {
+        return Fail(what + ": spare bytes " + std::to_string(s.spare_bytes) + ", model " +
+                    std::to_string(spare_bytes_) + " (kept) or 0 (given back)");
+      }
+      went = true;
+      if (!tight) return Fail(what + ": gave the spares back with room to spare");
+      if (src_->acquire_calls != acquire_calls + 1) return Fail(what + ": gave the spares back, then mapped nothing");
+      const size_t fresh = src_->acquired != acquired ? need : 0;  // the new segment, if it came
+      if (s.mapped_bytes - fresh + spare_bytes_ + need <= opt_.max_bytes) {
+        return Fail(what + ": gave the spares back although there was room beside them");
+      }
+    }
+    const size_t spare_n = went ? spares_.size() : 0, spare_b = went ? spare_bytes_ : 0;
+    if (released < spare_n || bytes_back != (released - spare_n) * opt_.chunk_size + spare_b) {
+      return Fail(what + ": " + std::to_string(released) + " segments of " + std::to_string(bytes_back) +
+                  " bytes released; model: whole chunks" +
+                  (went ? " and " + std::to_string(spare_n) + " spares of " + std::to_string(spare_b) + " bytes"
+                        : std::string()));
+    }
+    if (went) {
+      *spare_releases = spare_n;
+      spares_given_back_ += spare_n;
+      spares_for_room_ += spare_n;
+      spares_.clear();
+      spare_bytes_ = 0;
+    }
+    return true;
+  }
+
+  // A huge allocation was just freed (its Live is `l`): its mapping is kept
+  // as the newest spare when the source recycles it -- never with
+  // zero_on_free, never above kSpareMaxBytes (the source is not even asked
+  // then) -- and past kSpareMax the oldest spare goes back; else it goes
+  // back at once.
+  bool HugeFreed(const Live& l, uint64_t releases, size_t released_bytes, uint64_t recycles,
+                 const std::string& what) {
+    const bool asked = !opt_.zero_on_free && l.e.rounded <= alloc::kSpareMaxBytes;
+    if (src_->recycle_calls - recycles != (asked ? 1u : 0u)) {
+      return Fail(what + ": Recycle asked " + std::to_string(src_->recycle_calls - recycles) + " times");
+    }
+    uint64_t want = 1;
+    size_t want_bytes = l.e.rounded;
+    if (asked && src_->recycle_enabled) {
+      spares_.push_back({l.seg, l.e.rounded, false});
+      spare_bytes_ += l.e.rounded;
+      spares_kept_++;
+      want = 0;
+      want_bytes = 0;
+      if (spares_.size() > alloc::kSpareMax) {
+        want = 1;
+        want_bytes = spares_.front().size;
+        spare_bytes_ -= spares_.front().size;
+        spares_.erase(spares_.begin());
+        spares_evicted_++;
+      }
+    }
+    if (src_->release_calls - releases != want || src_->released_bytes - released_bytes != want_bytes) {
+      return Fail(what + ": " + std::to_string(src_->release_calls - releases) + " Release calls of " +
+                  std::to_string(src_->released_bytes - released_bytes) + " bytes, model " +
+                  std::to_string(want) + " of " + std::to_string(want_bytes) + " (spares " +
+                  std::to_string(spares_.size()) + ")");
+    }
+    return true;
+  }
+
   // After a refused call: nothing changed, except that an allocation needing
   // `need` more mapped bytes past maxBytes (need > 0) may have made MakeRoom()
   // give back every empty slab and empty chunk first.
-  bool Refused(const alloc::Stats& before, uint64_t acquire_calls, size_t need, const std::string& what) {
+  // With `spares_went`, MakeRoom gave back every spare too (then the call
+  // failed in the source).
+  bool Refused(const alloc::Stats& before, uint64_t acquire_calls, size_t need, const std::string& what,
+               bool spares_went = false) {
     if (src_->acquire_calls != acquire_calls) return Fail(what + ": unexpected Acquire calls");
     const alloc::Stats s = a_->GetStats();
     std::string diff;
@@ -737,12 +969,15 @@ class ArenaModel {
     expect.mapped_bytes = s.mapped_bytes;
     expect.chunks = s.chunks;
     expect.free_bytes = s.free_bytes;
+    if (spares_went) expect.spare_bytes = 0;
     for (size_t c = 0; c < expect.classes.size() && c < s.classes.size(); c++) {
       expect.classes[c].capacity = s.classes[c].capacity;
       if (s.classes[c].capacity > before.classes[c].capacity) return Fail(what + ": a class grew");
     }
     if (!SameStats(expect, s, &diff)) return Fail(what + " changed Stats beyond MakeRoom: " + diff);
-    if (s.chunks > before.chunks || s.mapped_bytes != before.mapped_bytes - (before.chunks - s.chunks) * opt_.chunk_size) {
+    if (s.chunks > before.chunks ||
+        s.mapped_bytes != before.mapped_bytes - (before.chunks - s.chunks) * opt_.chunk_size -
+                              (spares_went ? before.spare_bytes : 0)) {
       return Fail(what + ": MakeRoom's chunk accounting");
     }
     if (s.chunks != UsedChunks()) return Fail(what + ": MakeRoom left an empty chunk mapped");
@@ -935,6 +1170,10 @@ class ArenaModel {
   std::vector<uint32_t> idle_;  // idle chunk ids, longest idle first (NoteFreed)
   uint64_t idle_bytes_ = 0;
   uint64_t idle_releases_ = 0;
+  std::vector<Spare> spares_;   // kept mappings, oldest first (HugeFreed)
+  size_t spare_bytes_ = 0;
+  uint64_t spares_kept_ = 0, spares_reused_ = 0, spares_evicted_ = 0, spares_given_back_ = 0,
+           spares_decayed_ = 0, spares_for_room_ = 0;
   std::string error_;
 };
 

@@ -20,8 +20,16 @@
 //     c % 16 12     a call the arena must refuse (kind (c >> 4) % 7, see
 //                   ArenaModel::BadFree), on live allocation #byte
 //     c % 16 13     trim
-//     c % 16 14     reset when c >> 4 == 15, else a full check
+//     c % 16 14     c >> 4 == 15: reset
+//                   c >> 4 == 1 (0x1E): the source's Recycle turns on / off
+//                   (MapSource::recycle_enabled, off at the start): while on,
+//                   freed huge mappings are kept as spares, which the model
+//                   predicts (kept, reused, evicted, given back for room)
+//                   c >> 4 == 2 (0x2E): decay the spares (Arena::Decay)
+//                   otherwise a full check
 //     c % 16 15     full check (patterns, dump)
+// (0x1E and 0x2E were full checks before spares existed; no committed
+// corpus input uses them, so every older input decodes as it did.)
 // Missing operand bytes read as 0. At most kMaxOps ops run per input, and
 // while more than kMaxLiveBytes are live an alloc opcode frees instead.
 //
@@ -140,6 +148,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ok = model.Trim();
       } else if (k == 14 && (c >> 4) == 15) {
         ok = model.Reset();
+      } else if (c == 0x1E) {
+        source.recycle_enabled = !source.recycle_enabled;
+      } else if (c == 0x2E) {
+        ok = model.Decay();
       } else {
         ok = model.CheckAll();
       }

@@ -337,4 +337,233 @@ TEST("random huge allocs, frees, decays and trims keep every live allocation's b
   CHECK_EQ(p.src.bad_releases + p.src.bad_recycles + p.src.bad_discards, 0u);
 }
 
+// ---- more edges: stale refs, which spare, Reset, refcounts, exact accounting ----------
+
+namespace {
+
+// The accounting with spares: mapped bytes add up, equal what the source
+// holds, MappedInUseBytes leaves the spares out, and the dump says spareBytes.
+void Balanced(SparePool& p) {
+  const Stats s = p.arena.GetStats();
+  MappedAddsUp(p.arena);
+  CHECK_EQ(s.mapped_bytes, p.src.live_bytes);
+  CHECK_EQ(p.arena.MappedBytes(), s.mapped_bytes);
+  CHECK_EQ(p.arena.MappedInUseBytes(), s.mapped_bytes - s.spare_bytes);
+  const std::string dump = p.arena.DumpJson();
+  const std::string field = "\"spareBytes\":" + std::to_string(s.spare_bytes);
+  CHECK_MSG(dump.find(field) != std::string::npos, "no " + field + " in " + dump.substr(0, 120));
+  CHECK_EQ(p.src.bad_releases + p.src.bad_recycles, 0u);
+}
+
+bool AllBytes(const uint8_t* q, size_t n, uint8_t v) {
+  for (size_t i = 0; i < n; i++) {
+    if (q[i] != v) return false;
+  }
+  return q != nullptr;
+}
+
+}  // namespace
+
+TEST("a stale ref to a huge allocation whose mapping is still a spare returns kForeign and keeps the spare") {
+  SparePool p;
+  Got h = Alloc(p.arena, kBig);
+  uint8_t* base = Base(p.arena, h);
+  p.arena.Free(h.ref());
+  const Stats before = p.arena.GetStats();
+  uint32_t count = 77;
+  CHECK_EQ(p.arena.Free(h.ref()), Status::kForeign);  // its id names no segment now
+  CHECK_EQ(p.arena.Release(h.ref(), &count), Status::kForeign);
+  CHECK_EQ(p.arena.Retain(h.ref(), &count), Status::kForeign);
+  CHECK_EQ(p.arena.RefCount(h.ref(), &count), Status::kForeign);
+  CHECK_EQ(count, 77u);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.release_calls, 0u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, kBig);
+  Got n = Alloc(p.arena, kBig);
+  CHECK_EQ(Base(p.arena, n), base);  // the spare is still whole and still there
+  Balanced(p);
+}
+
+TEST("a stale ref whose id went to another allocation while its spare went to another id is refused") {
+  SparePool p;
+  Got x = Alloc(p.arena, 2 * kBig);  // id 0
+  Got h = Alloc(p.arena, kBig);      // id 1
+  CHECK_EQ(x.segment, 0u);
+  CHECK_EQ(h.segment, 1u);
+  uint8_t* hbase = Base(p.arena, h);
+  p.arena.Free(h.ref());
+  p.arena.Free(x.ref());
+  Got n = Alloc(p.arena, kBig);  // h's mapping, under the lowest free id: 0 (x's old one)
+  CHECK_EQ(n.segment, 0u);
+  CHECK_EQ(Base(p.arena, n), hbase);
+  std::memset(Ptr(p.arena, n), 0x3c, kBig);
+  Stats before = p.arena.GetStats();
+  uint32_t count = 77;
+  CHECK_EQ(p.arena.Free(h.ref()), Status::kForeign);     // id 1 names nothing
+  CHECK_EQ(p.arena.Retain(h.ref(), &count), Status::kForeign);
+  CHECK_EQ(p.arena.Free(x.ref()), Status::kDoubleFree);  // id 0: huge, another serial
+  CHECK_EQ(p.arena.Release(x.ref(), &count), Status::kDoubleFree);
+  CHECK_EQ(count, 77u);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, 2 * kBig);  // x's mapping, untouched
+  // A chunk takes id 1, a slab at offset 0: h's stale ref now meets a live slot.
+  Got s = Alloc(p.arena, 100);
+  CHECK_EQ(s.segment, 1u);
+  CHECK_EQ(s.offset, 0u);
+  before = p.arena.GetStats();
+  CHECK_EQ(p.arena.Free(h.ref()), Status::kDoubleFree);
+  Unchanged(p.arena, before);
+  CHECK_EQ(p.src.release_calls, 0u);
+  CHECK(AllBytes(Ptr(p.arena, n), kBig, 0x3c));
+  CHECK_EQ(p.arena.Free(n.ref()), Status::kSegmentReleased);
+  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);
+  Balanced(p);
+}
+
+TEST("of two spares of one size the newest is taken first") {
+  SparePool p;
+  Got a = Alloc(p.arena, kBig), b = Alloc(p.arena, kBig);
+  uint8_t* abase = Base(p.arena, a);
+  uint8_t* bbase = Base(p.arena, b);
+  p.arena.Free(a.ref());
+  p.arena.Free(b.ref());
+  Got n = Alloc(p.arena, kBig);
+  CHECK_EQ(Base(p.arena, n), bbase);
+  Got m = Alloc(p.arena, kBig);
+  CHECK_EQ(Base(p.arena, m), abase);
+  CHECK_EQ(p.src.acquired, 2u);
+  Balanced(p);
+}
+
+TEST("zero=false on a spare gets the same memory, writable to its end") {
+  SparePool p;
+  Got a = Alloc(p.arena, kBig);
+  uint8_t* base = Base(p.arena, a);
+  p.arena.Free(a.ref());
+  Got b = Alloc(p.arena, kBig, /*zero=*/false);
+  CHECK_EQ(Base(p.arena, b), base);
+  CHECK_EQ(p.src.acquired, 1u);
+  std::memset(Ptr(p.arena, b), 0x11, kBig);
+  Balanced(p);
+}
+
+TEST("releasing the last reference to a huge allocation keeps its mapping as a spare") {
+  SparePool p;
+  Got h = Alloc(p.arena, kBig);
+  uint32_t count = 0;
+  CHECK_EQ(p.arena.Retain(h.ref(), &count), Status::kOk);
+  CHECK_EQ(p.arena.Release(h.ref(), &count), Status::kOk);
+  CHECK_EQ(count, 1u);
+  CHECK_EQ(p.arena.Release(h.ref(), &count), Status::kSegmentReleased);
+  CHECK_EQ(count, 0u);
+  CHECK_EQ(p.src.release_calls, 0u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, kBig);
+  Got n = Alloc(p.arena, kBig);  // the reused mapping starts at one reference
+  CHECK_EQ(p.arena.RefCount(n.ref(), &count), Status::kOk);
+  CHECK_EQ(count, 1u);
+  Balanced(p);
+}
+
+TEST("a fifth spare releases exactly the oldest segment; the other four still serve their sizes") {
+  SparePool p;
+  Got g[5];
+  uint8_t* bases[5];
+  for (int i = 0; i < 5; i++) {
+    g[i] = Alloc(p.arena, kBig + size_t(i) * kPage);
+    bases[i] = Base(p.arena, g[i]);
+  }
+  for (int i = 0; i < 4; i++) p.arena.Free(g[i].ref());
+  CHECK_EQ(p.src.release_calls, 0u);
+  p.arena.Free(g[4].ref());
+  CHECK_EQ(p.src.release_calls, 1u);
+  CHECK_EQ(p.src.released_bytes, kBig);  // the sizes differ: this one is g[0]'s
+  Balanced(p);
+  for (int i = 4; i >= 1; i--) {
+    Got n = Alloc(p.arena, kBig + size_t(i) * kPage);
+    CHECK_EQ(Base(p.arena, n), bases[i]);
+  }
+  CHECK_EQ(p.src.acquired, 5u);
+  Alloc(p.arena, kBig);  // g[0]'s size maps anew
+  CHECK_EQ(p.src.acquired, 6u);
+  Balanced(p);
+}
+
+TEST("a mapping of exactly kSpareMaxBytes is kept; one above is not even offered to Recycle") {
+  SparePool p;
+  p.arena.Free(Alloc(p.arena, alloc::kSpareMaxBytes + 1).ref());
+  CHECK_EQ(p.src.recycle_calls, 0u);
+  CHECK_EQ(p.src.release_calls, 1u);
+  p.arena.Free(Alloc(p.arena, alloc::kSpareMaxBytes).ref());
+  CHECK_EQ(p.src.recycle_calls, 1u);
+  CHECK_EQ(p.src.release_calls, 1u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, alloc::kSpareMaxBytes);
+  Balanced(p);
+}
+
+TEST("Reset releases the live huge allocations and keeps the spares") {
+  SparePool p;
+  Got live = Alloc(p.arena, 2 * kBig);
+  Got kept = Alloc(p.arena, kBig);
+  uint8_t* spare = Base(p.arena, kept);
+  p.arena.Free(kept.ref());
+  p.arena.Reset();
+  CHECK_EQ(p.src.release_calls, 1u);  // the live one
+  const Stats s = p.arena.GetStats();
+  CHECK_EQ(s.huge_allocations, 0u);
+  CHECK_EQ(s.spare_bytes, kBig);
+  CHECK_EQ(s.mapped_bytes, kBig);
+  Balanced(p);
+  Got n = Alloc(p.arena, kBig);
+  CHECK_EQ(Base(p.arena, n), spare);
+  (void)live;
+}
+
+TEST("Trim returns exactly the spares' bytes when nothing else is free") {
+  SparePool p;
+  Got small = Alloc(p.arena, 100);  // its chunk stays; its untouched pages are not discarded
+  p.arena.Free(Alloc(p.arena, kBig).ref());
+  p.arena.Free(Alloc(p.arena, 2 * kBig).ref());
+  CHECK_EQ(p.arena.Trim(), 3 * kBig);
+  CHECK_EQ(p.src.released_bytes, 3 * kBig);
+  CHECK_EQ(p.arena.GetStats().mapped_bytes, kChunk);
+  CHECK_EQ(p.arena.Trim(), 0u);
+  Balanced(p);
+  p.arena.Free(small.ref());
+}
+
+TEST("under max_bytes a spare stays while there is room beside it") {
+  SparePool p(Opt(kChunk, kHuge, 2 * kChunk));  // 512 KiB
+  p.arena.Free(Alloc(p.arena, kBig).ref());      // a 128 KiB spare
+  Got h = Alloc(p.arena, 2 * kBig);              // 128 + 256 <= 512
+  CHECK_EQ(p.src.release_calls, 0u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, kBig);
+  Got s = Alloc(p.arena, 100);                   // + 256 > 512: now the spare goes
+  CHECK_EQ(p.src.release_calls, 1u);
+  CHECK_EQ(p.src.released_bytes, kBig);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, 0u);
+  Balanced(p);
+  p.arena.Free(h.ref());
+  p.arena.Free(s.ref());
+}
+
+TEST("at max_bytes the empty chunks go back first, and the spares stay when that makes the room") {
+  const size_t spare = 303104;                    // 300000 B mapped: 74 pages
+  SparePool p(Opt(kChunk, kChunk, 2 * kChunk + spare));
+  Got a[4];
+  for (Got& g : a) g = Alloc(p.arena, 65536);     // chunk 0 full
+  p.arena.Free(Alloc(p.arena, 300000).ref());     // the spare
+  Got s = Alloc(p.arena, 100);                    // chunk 1, a one-page slab
+  CHECK_EQ(s.segment, 1u);                        // the huge one's freed id
+  CHECK_EQ(p.arena.Free(s.ref()), Status::kOk);   // chunk 1 empty but for its kept empty slab
+  CHECK_EQ(p.arena.GetStats().mapped_bytes, 2 * kChunk + spare);
+  // 64 pages fit no free run; a new chunk fits once chunk 1 is gone.
+  Got big = Alloc(p.arena, kChunk);
+  CHECK_EQ(p.src.release_calls, 1u);              // chunk 1, not the spare
+  CHECK_EQ(p.src.released_bytes, kChunk);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, spare);
+  CHECK_EQ(p.arena.GetStats().mapped_bytes, 2 * kChunk + spare);
+  Balanced(p);
+  (void)big;
+}
+
 int main(int argc, char** argv) { return check::RunAll(argc, argv); }
