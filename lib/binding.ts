@@ -70,13 +70,15 @@ export interface NativePool {
    */
   alloc(size: number, zero: boolean, serial: number, align: number): number;
   /**
-   * Slot cache (lib/slot-cache.ts): up to `count` blocks of class size `size`,
-   * not zeroed, under serial 0; their handles in out[0..n). Returns n >= 1,
-   * or a negative NativeStatus when no block could be had.
+   * Slot cache (lib/slot-cache.ts): first frees the `nflush` cached blocks
+   * given as (handle, class size) pairs in out[0 .. 2 * nflush), then
+   * allocates up to `count` blocks of class size `size`, not zeroed, under
+   * serial 0; their handles in out[0..n). Returns n >= 1, 0 when `count` is
+   * 0, or a negative NativeStatus when no block could be had.
    */
-  refill(size: number, count: number, out: Float64Array): number;
-  /** Frees n cached blocks of class size `size` by handle; returns how many were refused (0). */
-  flush(size: number, handles: Float64Array, n: number): number;
+  refill(size: number, count: number, out: Float64Array, nflush: number): number;
+  /** Frees n cached blocks given as (handle, class size) pairs in pairs[0 .. 2n); returns how many were refused (0). */
+  flush(pairs: Float64Array, n: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
   free(segment: number, offset: number, length: number, serial: number): number;
   /** The new count, or a negative NativeStatus. */

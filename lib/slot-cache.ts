@@ -4,12 +4,12 @@
 //
 //   native Arena                       SlotCache (one per pool; not for guard/secure)
 //   ┌──────────────────────┐  refill   ┌───────────────────────────────────────────────┐
-//   │ blocks of class c,   │ ────────> │ stack[c]: ids of free blocks, newest on top    │
-//   │ allocated with the   │  (batch)  │                                               │
+//   │ blocks of class c,   │ ────────> │ stack[c]: ids of free blocks, next out on top  │
+//   │ allocated with the   │  (batch)  │ pending: ids going back with the next call    │
 //   │ cache's serial 0     │ <──────── │ per block id k (typed arrays, grown by 2x):   │
-//   └──────────────────────┘   flush   │   seg[k] off[k] cls[k]   where it is          │
-//                              (half)  │   serial[k]  0 = free in the cache, else the  │
-//                                      │              serial of the Buffer holding it  │
+//   └──────────────────────┘  (pending │   seg[k] off[k] cls[k]   where it is          │
+//                              rides   │   serial[k]  0 = free in the cache, else the  │
+//                              along)  │              serial of the Buffer holding it  │
 //                                      │   size[k] refs[k] born[k]   that allocation   │
 //                                      └───────────────────────────────────────────────┘
 //
@@ -20,16 +20,43 @@
 // carries k and its serial; free(buf) accepts it when serial[k] still equals
 // its serial. A stale Buffer (freed, reset, or its block flushed and reused)
 // fails that check and goes the slow way, to the allocator, which refuses it.
+//
+// Where blocks sit matters as much as how many are kept (bench/NOTES.md,
+// "The slot cache and memory efficiency"): the allocator fills memory from
+// the bottom so that the highest chunk empties and can go back, and a cache
+// that hands the last freed block out again defeats that. So:
+//   - when blocks of this cache sit in more than DRAIN_DEPTH segments, a
+//     freed block in a segment whose id is within DRAIN_DEPTH of the highest
+//     such id is not kept but goes back to the allocator (chunks get ids from
+//     the lowest free id up, and the allocator fills the lowest ids first,
+//     so these are the chunks that can empty);
+//   - the classes from ORDERED_MIN up (slabs of four or fewer slots, and page
+//     runs) keep their stacks in address order: the lowest block is handed
+//     out first, the highest given back first when the stack is full;
+//   - blocks going back wait in `pending` and ride along with the next
+//     refill (one native call gives back and brings), or go on their own
+//     once PENDING_MAX wait.
 import { binding, HANDLE_SPAN, type NativeClassStats, type NativePool } from './binding.js';
 import type { AllocationDump, PoolDump } from './stats.js';
 
-/** Bytes one class may keep free in the cache (at least 4 blocks, at most 256). */
+/** Bytes one class may keep free in the cache (at least MIN_CACHED blocks, at most 256). */
 const CLASS_BUDGET = 64 * 1024;
 const MAX_CACHED = 256;
 const MIN_CACHED = 4;
+/** Classes from this size up keep their stacks in address order, and at least ORDERED_MIN_CACHED blocks. */
+const ORDERED_MIN = 4096;
+const ORDERED_MIN_CACHED = 16;
 /** Bytes one refill may bring, at most (and at most 1/16 of a chunk; at least one block). */
 const REFILL_BUDGET = 16 * 1024;
+/** Freed blocks in the segments whose ids are within this many of the highest holding cached blocks go back to the allocator. */
+const DRAIN_DEPTH = 2;
+/** Blocks waiting to go back, at most: more, and they go at once. */
+const PENDING_MAX = 64;
+/** Initial length of the per-block tables; trim() (everything flushed, nothing held) shrinks them back to it. */
+const INITIAL_BLOCKS = 8;
 const EMPTY = new Int32Array(0);
+/** #drainFrom when no segment is drained (a small integer, above every segment id). */
+const NONE = 0x3fffffff;
 
 /** Which classes a cache serves and how much it keeps of each; shared by pools alike. */
 interface ClassTable {
@@ -40,6 +67,8 @@ interface ClassTable {
   /** Free blocks a class may keep; blocks one refill asks for. */
   cap: number[];
   batch: number[];
+  /** The first class whose stack is kept in address order (classes ascend by size: all after it are too). */
+  firstOrdered: number;
 }
 
 const tables = new Map<string, ClassTable>();
@@ -55,10 +84,13 @@ function classTable(classSizes: readonly number[], limit: number, chunkSize: num
     while (size[c] < q * 16) c++;
     binOf[q] = c;
   }
-  const cap = size.map((s) => Math.max(MIN_CACHED, Math.min(MAX_CACHED, Math.floor(CLASS_BUDGET / s))));
+  const ordered = size.findIndex((s) => s >= ORDERED_MIN);
+  const firstOrdered = ordered < 0 ? size.length : ordered;
+  const cap = size.map((s, c) => Math.max(c >= firstOrdered ? ORDERED_MIN_CACHED : MIN_CACHED,
+    Math.min(MAX_CACHED, Math.floor(CLASS_BUDGET / s))));
   const refill = Math.min(REFILL_BUDGET, chunkSize / 16);
   const batch = size.map((s, c) => Math.max(1, Math.min(cap[c] >>> 1, Math.floor(refill / s))));
-  t = { binOf, maxSize, size, cap, batch };
+  t = { binOf, maxSize, size, cap, batch, firstOrdered };
   tables.set(key, t);
   return t;
 }
@@ -71,26 +103,39 @@ export class SlotCache {
   readonly classSize: readonly number[];
   readonly #cap: readonly number[];
   readonly #batch: readonly number[];
-  // Per class: its free ids are stacks[c][0 .. top[c]), newest last; a
-  // stack grows by doubling up to the class's cap.
+  /** The first class whose stack is kept in address order (all after it are too). */
+  readonly #firstOrdered: number;
+  // Per class: its free ids are stacks[c][0 .. top[c]), the next one out
+  // last; a stack grows by doubling up to the class's cap.
   readonly top: number[];
   /** Blocks the next refill of each class asks for: from 2, doubling up to the table's batch. */
   readonly #fill: number[];
   readonly stacks: Int32Array[];
   // Per block id.
-  seg = new Int32Array(8);
-  off = new Int32Array(8);
-  cls = new Uint8Array(8);
-  serial = new Int32Array(8);
-  size = new Int32Array(8);
-  refs = new Uint32Array(8);
-  born = new Float64Array(8);
+  seg = new Int32Array(INITIAL_BLOCKS);
+  off = new Int32Array(INITIAL_BLOCKS);
+  cls = new Uint8Array(INITIAL_BLOCKS);
+  serial = new Int32Array(INITIAL_BLOCKS);
+  size = new Int32Array(INITIAL_BLOCKS);
+  refs = new Uint32Array(INITIAL_BLOCKS);
+  born = new Float64Array(INITIAL_BLOCKS);
+  /** The block's handle (segment * 2^30 + offset): its address, which orders the ordered stacks. */
+  #addr = new Float64Array(INITIAL_BLOCKS);
   /** Ids not naming a block: a stack, and the high-water mark of ids ever used. */
-  #idle = new Int32Array(8);
+  #idle = new Int32Array(INITIAL_BLOCKS);
   #idleTop = 0;
   #ids = 0;
-  /** Blocks held from the allocator (free or handed out). */
+  /** Blocks held from the allocator (free, pending or handed out). */
   #held = 0;
+  /** Blocks held by segment id; how many segments hold any; the highest that does (-1: none). */
+  #segHeld = new Int32Array(INITIAL_BLOCKS);
+  #segs = 0;
+  #topSeg = -1;
+  /** A freed block in this segment or above goes back to the allocator (NONE: none does). */
+  #drainFrom = NONE;
+  /** Free blocks to give back with the next native call: pending[0 .. pendingTop). */
+  #pending = new Int32Array(PENDING_MAX);
+  #pendingTop = 0;
   readonly #native: NativePool;
 
   /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
@@ -102,6 +147,7 @@ export class SlotCache {
     this.classSize = t.size;
     this.#cap = t.cap;
     this.#batch = t.batch;
+    this.#firstOrdered = t.firstOrdered;
     this.top = t.size.map(() => 0);
     this.#fill = t.batch.map((b) => Math.min(2, b));
     this.stacks = t.size.map(() => EMPTY);
@@ -115,46 +161,92 @@ export class SlotCache {
     return this.stacks[c][t - 1];
   }
 
-  /** Pushes block `k` (its serial already 0) back; flushes the older half of a full stack first. */
+  /**
+   * Takes block `k` (its serial already 0) back: onto its class's stack
+   * (a full stack first gives its bottom half back), or, when it sits in a
+   * drained segment, to the blocks going back to the allocator.
+   */
   push(k: number): void {
     const c = this.cls[k];
-    let t = this.top[c];
-    if (t === this.stacks[c].length) {
-      if (t === this.#cap[c]) t = this.#flush(c, t >>> 1);
-      else this.#growStack(c, t + 1);
+    const t = this.top[c];
+    const stack = this.stacks[c];
+    // The common case, kept small: room on the stack, and k goes on top
+    // (an unordered class, or k below the block on top).
+    // (Ordered classes are the last ones: classes ascend by size.)
+    const drainFrom = this.#drainFrom;
+    if (t < stack.length && (drainFrom === NONE || this.seg[k] < drainFrom) &&
+        (c < this.#firstOrdered || t === 0 || this.#addr[stack[t - 1]] >= this.#addr[k])) {
+      stack[t] = k;
+      this.top[c] = t + 1;
+      return;
     }
-    this.stacks[c][t] = k;
+    this.#place(c, k);
+  }
+
+  // push() for the rest: a drained segment, a full stack, or a place below the top.
+  #place(c: number, k: number): void {
+    if (this.seg[k] >= this.#drainFrom) {
+      this.#giveBack(k);
+      return;
+    }
+    let t = this.top[c];
+    let stack = this.stacks[c];
+    if (t === stack.length) {
+      if (t >= this.#cap[c]) t = this.#spill(c, t >>> 1);
+      else stack = this.#growStack(c, t + 1);
+    }
     this.top[c] = t + 1;
+    if (c >= this.#firstOrdered) {
+      // Highest address at the bottom, lowest on top.
+      const addr = this.#addr;
+      const a = addr[k];
+      for (; t > 0; t--) {
+        const j = stack[t - 1];
+        if (addr[j] >= a) break;
+        stack[t] = j;
+      }
+    }
+    stack[t] = k;
   }
 
   /**
    * Brings new blocks of class `c` onto its stack: 2 the first time, twice
    * as many each time after, up to the class's batch (half its capacity, at
-   * most 16 KiB or 1/16 of a chunk). Returns how many came (their ids on top
-   * of the stack), or the allocator's negative status when none did.
+   * most 16 KiB or 1/16 of a chunk); the blocks waiting to go back go in the
+   * same native call, first. Returns how many came (their ids on top of the
+   * stack), or the allocator's negative status when none did.
    */
   refill(c: number): number {
     const want = this.#fill[c];
     this.#fill[c] = Math.min(want * 2, this.#batch[c]);
-    const n = this.#native.refill(this.classSize[c], want, scratchFor(want));
+    const given = this.#pack(want);
+    const n = this.#native.refill(this.classSize[c], want, scratch, given);
     if (n < 0) return n;
-    const scratch = scratchFor(n);
+    const handles = scratch;
     let t = this.top[c];
     if (t + n > this.stacks[c].length) this.#growStack(c, t + n);
     const stack = this.stacks[c];
     // Lowest address on top: a fresh slab fills from its start.
     for (let i = n - 1; i >= 0; i--) {
       const k = this.#newId();
-      const h = scratch[i];
+      const h = handles[i];
       const s = Math.floor(h / HANDLE_SPAN);
       this.seg[k] = s;
       this.off[k] = h - s * HANDLE_SPAN;
+      this.#addr[k] = h;
       this.cls[k] = c;
       this.serial[k] = 0;
       stack[t++] = k;
+      if (s >= this.#segHeld.length) this.#segHeld = grown(this.#segHeld, Math.max(s + 1, this.#segHeld.length * 2));
+      if (this.#segHeld[s]++ === 0) {
+        this.#segs++;
+        if (s > this.#topSeg) this.#topSeg = s;
+      }
     }
     this.top[c] = t;
+    if (c >= this.#firstOrdered) this.#sort(c);
     this.#held += n;
+    this.#pickDrain();
     return n;
   }
 
@@ -166,9 +258,19 @@ export class SlotCache {
     return out;
   }
 
-  /** Gives every free block back to the allocator (before trim(), or to make room). */
+  /**
+   * Gives every free block back to the allocator (before trim(), or to make
+   * room). When no block is held any more, the tables shrink back to their
+   * first size: safe at any time, since no live Buffer names a block then.
+   */
   flushAll(): void {
-    for (let c = 0; c < this.top.length; c++) this.#flush(c, this.top[c]);
+    for (let c = 0; c < this.top.length; c++) {
+      const stack = this.stacks[c];
+      for (let i = 0; i < this.top[c]; i++) this.#defer(stack[i]);
+      this.top[c] = 0;
+    }
+    this.#sendPending();
+    if (this.#held === 0) this.#shrink();
   }
 
   /** True when the cache holds any block at all. */
@@ -176,14 +278,17 @@ export class SlotCache {
     return this.#held > 0;
   }
 
+  /** Blocks the per-block tables have room for (they grow by doubling; flushAll() with nothing held shrinks them). */
+  get tableLength(): number {
+    return this.seg.length;
+  }
+
   /** Forgets every block: the allocator has freed them all (reset). Old Buffers fail the serial check. */
   clear(): void {
     this.top.fill(0);
-    this.#fill.forEach((_, c) => (this.#fill[c] = Math.min(2, this.#batch[c])));
-    this.serial.fill(0);
-    this.#idleTop = 0;
-    this.#ids = 0;
+    this.#pendingTop = 0;
     this.#held = 0;
+    this.#shrink();
   }
 
   /**
@@ -191,9 +296,11 @@ export class SlotCache {
    * program they are free memory); returns their bytes, for allocatedBytes.
    */
   fixClasses(classes: NativeClassStats[]): number {
+    const free = this.top.slice();
+    for (let i = 0; i < this.#pendingTop; i++) free[this.cls[this.#pending[i]]]++;
     let freeBytes = 0;
-    for (let c = 0; c < this.top.length; c++) {
-      const n = this.top[c];
+    for (let c = 0; c < free.length; c++) {
+      const n = free[c];
       const row = classes[c];
       if (n === 0 || row === undefined) continue;
       row.live -= n;
@@ -215,12 +322,11 @@ export class SlotCache {
     for (let k = 0; k < this.#ids; k++) {
       if (this.serial[k] !== 0) held.set(this.seg[k] * HANDLE_SPAN + this.off[k], k);
     }
+    const free = (k: number): void => void held.set(this.seg[k] * HANDLE_SPAN + this.off[k], -1);
     for (let c = 0; c < this.top.length; c++) {
-      for (let i = 0; i < this.top[c]; i++) {
-        const k = this.stacks[c][i];
-        held.set(this.seg[k] * HANDLE_SPAN + this.off[k], -1);
-      }
+      for (let i = 0; i < this.top[c]; i++) free(this.stacks[c][i]);
     }
+    for (let i = 0; i < this.#pendingTop; i++) free(this.#pending[i]);
     const out: AllocationDump[] = [];
     for (const a of raw.allocations) {
       const k = a.serial === 0 ? held.get(a.segment * HANDLE_SPAN + a.offset) : undefined;
@@ -248,29 +354,92 @@ export class SlotCache {
     }
   }
 
-  // Gives the `n` oldest free blocks of class `c` back; returns the new top.
-  #flush(c: number, n: number): number {
+  // A freed block of a drained segment: goes back with the next native call.
+  #giveBack(k: number): void {
+    this.#defer(k);
+    if (this.#pendingTop >= PENDING_MAX) this.#sendPending();
+  }
+
+  #defer(k: number): void {
+    if (this.#pendingTop === this.#pending.length) this.#pending = grown(this.#pending, this.#pending.length * 2);
+    this.#pending[this.#pendingTop++] = k;
+  }
+
+  // A full stack: its bottom `n` blocks (the oldest, or in an ordered class
+  // the highest) go back with the next native call. Returns the new top.
+  #spill(c: number, n: number): number {
     const t = this.top[c];
-    if (n === 0) return t;
     const stack = this.stacks[c];
-    const scratch = scratchFor(n);
-    if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
-    for (let i = 0; i < n; i++) {
-      const k = stack[i];
-      scratch[i] = this.seg[k] * HANDLE_SPAN + this.off[k];
-      this.#idle[this.#idleTop++] = k;
-    }
-    this.#native.flush(this.classSize[c], scratch, n);
+    for (let i = 0; i < n; i++) this.#defer(stack[i]);
     stack.copyWithin(0, n, t);
     this.top[c] = t - n;
-    this.#held -= n;
+    if (this.#pendingTop >= PENDING_MAX) this.#sendPending();
     return t - n;
   }
 
-  #growStack(c: number, need: number): void {
+  // Gives the pending blocks back on their own (no refill to ride along with).
+  #sendPending(): void {
+    const n = this.#pack(0);
+    if (n > 0) this.#native.flush(scratch, n);
+  }
+
+  // Writes the pending blocks as (handle, class size) pairs at the start of
+  // the scratch array (made at least `room` long) and forgets them; returns
+  // how many. The caller's native call gives them back.
+  #pack(room: number): number {
+    const n = this.#pendingTop;
+    const out = scratchFor(Math.max(room, 2 * n));
+    if (n === 0) return 0;
+    this.#pendingTop = 0;
+    const pending = this.#pending;
+    if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
+    for (let i = 0; i < n; i++) {
+      const k = pending[i];
+      const s = this.seg[k];
+      out[2 * i] = this.#addr[k];
+      out[2 * i + 1] = this.classSize[this.cls[k]];
+      this.#idle[this.#idleTop++] = k;
+      if (--this.#segHeld[s] === 0) {
+        this.#segs--;
+        if (s === this.#topSeg) {
+          let top = s - 1;
+          while (top >= 0 && this.#segHeld[top] === 0) top--;
+          this.#topSeg = top;
+        }
+      }
+    }
+    this.#held -= n;
+    this.#pickDrain();
+    return n;
+  }
+
+  // The drained segments: ids from DRAIN_DEPTH below the highest holding
+  // blocks of this cache up, when more than DRAIN_DEPTH segments hold any
+  // (the allocator never gives back its last chunk, and fills the lowest
+  // ids first).
+  #pickDrain(): void {
+    this.#drainFrom = this.#segs > DRAIN_DEPTH ? this.#topSeg - DRAIN_DEPTH + 1 : NONE;
+  }
+
+  // Insertion sort of an ordered class's stack (after a refill): highest address at the bottom.
+  #sort(c: number): void {
+    const stack = this.stacks[c];
+    const addr = this.#addr;
+    for (let i = 1; i < this.top[c]; i++) {
+      const k = stack[i];
+      const a = addr[k];
+      let j = i;
+      for (; j > 0 && addr[stack[j - 1]] < a; j--) stack[j] = stack[j - 1];
+      stack[j] = k;
+    }
+  }
+
+  #growStack(c: number, need: number): Int32Array {
     let n = Math.max(4, this.stacks[c].length * 2);
     while (n < need) n *= 2;
-    this.stacks[c] = grown(this.stacks[c], n);
+    // Never past the cap (unless a refill needs it): a full stack is what makes push() give blocks back.
+    n = Math.max(need, Math.min(n, this.#cap[c]));
+    return (this.stacks[c] = grown(this.stacks[c], n));
   }
 
   #newId(): number {
@@ -289,12 +458,40 @@ export class SlotCache {
     this.size = grown(this.size, n);
     this.refs = grown(this.refs, n);
     this.born = grown(this.born, n);
+    this.#addr = grown(this.#addr, n);
+  }
+
+  // No block held (nothing free here, none handed out): back to the first,
+  // small tables. A stale Buffer still names its old id k and serial; serial[k]
+  // is now undefined (k past the table) or 0 or a later block's serial (serials
+  // are never reused), so Pool's check refuses it and the allocator decides.
+  #shrink(): void {
+    this.seg = new Int32Array(INITIAL_BLOCKS);
+    this.off = new Int32Array(INITIAL_BLOCKS);
+    this.cls = new Uint8Array(INITIAL_BLOCKS);
+    this.serial = new Int32Array(INITIAL_BLOCKS);
+    this.size = new Int32Array(INITIAL_BLOCKS);
+    this.refs = new Uint32Array(INITIAL_BLOCKS);
+    this.born = new Float64Array(INITIAL_BLOCKS);
+    this.#addr = new Float64Array(INITIAL_BLOCKS);
+    this.#idle = new Int32Array(INITIAL_BLOCKS);
+    this.#idleTop = 0;
+    this.#ids = 0;
+    this.#segHeld = new Int32Array(INITIAL_BLOCKS);
+    this.#segs = 0;
+    this.#topSeg = -1;
+    this.#drainFrom = NONE;
+    if (this.#pending.length > PENDING_MAX) this.#pending = new Int32Array(PENDING_MAX);
+    for (let c = 0; c < this.top.length; c++) {
+      this.stacks[c] = EMPTY;
+      this.#fill[c] = Math.min(2, this.#batch[c]);
+    }
   }
 }
 
 // Handles crossing to and from the allocator: one array for every pool of
 // this thread (calls never overlap).
-let scratch = new Float64Array(MAX_CACHED);
+let scratch = new Float64Array(2 * PENDING_MAX);
 
 function scratchFor(n: number): Float64Array {
   if (scratch.length < n) scratch = new Float64Array(n);

@@ -125,14 +125,36 @@ Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
   return StatusValue(info.Env(), arena_->Free(RefArgs(info)));
 }
 
-// refill(size, count, out: Float64Array): how many blocks were allocated
-// (>= 1), their handles in out[0..n), or a negative status when none was.
+// Frees n cached blocks given as (handle, class size) pairs in pairs[0 .. 2n);
+// returns how many the arena refused (0 unless lib/ has a bug).
+uint32_t PoolWrap::FreePairs(const double* pairs, uint32_t n) {
+  uint32_t refused = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    double handle = pairs[2 * i];
+    double segment = std::floor(handle / kOffsetSpan);
+    alloc::Arena::Ref ref{static_cast<uint32_t>(segment),
+                          static_cast<size_t>(handle - segment * kOffsetSpan),
+                          static_cast<size_t>(pairs[2 * i + 1]), kCacheSerial};
+    if (arena_->Free(ref) < alloc::Status::kOk) refused++;
+  }
+  return refused;
+}
+
+// refill(size, count, out: Float64Array, nflush): first frees the nflush
+// cached blocks given as (handle, class size) pairs in out[0 .. 2 * nflush)
+// (one call both gives back and brings blocks), then allocates up to `count`
+// blocks of `size` into out[0..n): how many were allocated, 0 when count is
+// 0, or a negative status when none was.
 Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
   uint32_t count = info[1].As<Napi::Number>().Uint32Value();
   Napi::Float64Array out = info[2].As<Napi::Float64Array>();
-  if (count > out.ElementLength()) count = static_cast<uint32_t>(out.ElementLength());
+  uint32_t nflush = info[3].As<Napi::Number>().Uint32Value();
+  size_t len = out.ElementLength();
   double* handles = out.Data();
+  if (nflush > len / 2) nflush = static_cast<uint32_t>(len / 2);
+  FreePairs(handles, nflush);
+  if (count > len) count = static_cast<uint32_t>(len);
   uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
   for (; n < count; n++) {
@@ -141,28 +163,18 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
     if (st != alloc::Status::kOk) break;
     handles[n] = h.segment * kOffsetSpan + static_cast<double>(h.offset);
   }
-  if (n == 0) return StatusValue(info.Env(), st);
+  if (n == 0 && count > 0) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), n);
 }
 
-// flush(size, handles: Float64Array, n): frees n cached blocks of `size`;
-// returns how many the arena refused (0 unless lib/ has a bug).
+// flush(pairs: Float64Array, n): frees n cached blocks given as (handle,
+// class size) pairs; returns how many the arena refused (0 unless lib/ has
+// a bug).
 Napi::Value PoolWrap::Flush(const Napi::CallbackInfo& info) {
-  size_t size = ToSize(info[0]);
-  Napi::Float64Array in = info[1].As<Napi::Float64Array>();
-  uint32_t n = info[2].As<Napi::Number>().Uint32Value();
-  if (n > in.ElementLength()) n = static_cast<uint32_t>(in.ElementLength());
-  const double* handles = in.Data();
-  uint32_t refused = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    double segment = std::floor(handles[i] / kOffsetSpan);
-    alloc::Arena::Ref ref{static_cast<uint32_t>(segment),
-                          static_cast<size_t>(handles[i] - segment * kOffsetSpan), size,
-                          kCacheSerial};
-    alloc::Status st = arena_->Free(ref);
-    if (st < alloc::Status::kOk) refused++;
-  }
-  return Napi::Number::New(info.Env(), refused);
+  Napi::Float64Array in = info[0].As<Napi::Float64Array>();
+  uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+  if (n > in.ElementLength() / 2) n = static_cast<uint32_t>(in.ElementLength() / 2);
+  return Napi::Number::New(info.Env(), FreePairs(in.Data(), n));
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.

@@ -8,10 +8,11 @@
 // asserted to be numbers.
 //
 // refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots:
-// refill(size, count, out) allocates up to `count` blocks of one class size
-// (serial kCacheSerial, not zeroed) and writes their handles into the
-// Float64Array `out`; flush(size, handles, n) frees n such blocks. One
-// Node-API call moves a whole batch.
+// refill(size, count, out, nflush) frees the nflush blocks given as
+// (handle, class size) pairs at the start of the Float64Array `out`, then
+// allocates up to `count` blocks of one class size (serial kCacheSerial, not
+// zeroed) and writes their handles into `out`; flush(pairs, n) frees n
+// blocks given as such pairs. One Node-API call moves a whole batch.
 //
 // Threads: JS thread of the environment that created it; the env cleanup hook
 // (module.cc) abandons every live PoolWrap of its environment.
@@ -50,6 +51,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Free(const Napi::CallbackInfo& info);
   Napi::Value Refill(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
+  uint32_t FreePairs(const double* pairs, uint32_t n);
   Napi::Value Retain(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value RefCount(const Napi::CallbackInfo& info);

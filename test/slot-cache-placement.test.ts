@@ -1,0 +1,231 @@
+// Where the slot cache (lib/slot-cache.ts) keeps its free blocks, and which
+// it gives back: the policy that lets the allocator empty its highest chunks
+// under churn. SlotCache runs here against a scripted allocator that records
+// every block given back, so each rule is seen exactly; the last test runs
+// the benchmark's churn on a real pool and checks the memory it maps.
+import { describe, expect, it } from 'vitest';
+
+import { Pool } from '../lib/index.js';
+import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from '../lib/binding.js';
+import { SlotCache } from '../lib/slot-cache.js';
+import { KiB, MiB, mulberry32 } from './helpers.js';
+
+const handle = (segment: number, offset: number): number => segment * HANDLE_SPAN + offset;
+
+/** The allocator side of the cache's two native calls, scripted: hands out queued handles, records what comes back. */
+class ScriptedAllocator {
+  readonly queue = new Map<number, number[]>();
+  /** Every block given back, per native call: [handle, class size] pairs; `via` says which call carried them. */
+  readonly returns: { via: 'refill' | 'flush'; pairs: [number, number][] }[] = [];
+  refills = 0;
+
+  /** Queues blocks of class size `size`, handed out in this order. */
+  add(size: number, handles: number[]): void {
+    this.queue.set(size, [...(this.queue.get(size) ?? []), ...handles]);
+  }
+
+  refill(size: number, count: number, out: Float64Array, nflush: number): number {
+    this.refills++;
+    this.#record('refill', out, nflush);
+    const q = this.queue.get(size) ?? [];
+    const n = Math.min(count, q.length);
+    for (let i = 0; i < n; i++) out[i] = q.shift()!;
+    return n === 0 ? NativeStatus.Exhausted : n;
+  }
+
+  flush(pairs: Float64Array, n: number): number {
+    this.#record('flush', pairs, n);
+    return 0;
+  }
+
+  /** Handles given back so far (in any call), sorted. */
+  given(): number[] {
+    return this.returns.flatMap((r) => r.pairs.map(([h]) => h)).sort((a, b) => a - b);
+  }
+
+  #record(via: 'refill' | 'flush', pairs: Float64Array, n: number): void {
+    if (n === 0) return;
+    const got: [number, number][] = [];
+    for (let i = 0; i < n; i++) got.push([pairs[2 * i], pairs[2 * i + 1]]);
+    this.returns.push({ via, pairs: got });
+  }
+}
+
+function setup(): { alloc: ScriptedAllocator; cache: SlotCache } {
+  const alloc = new ScriptedAllocator();
+  const cache = new SlotCache(alloc as unknown as NativePool, binding.classSizes, 64 * KiB, 4 * MiB);
+  return { alloc, cache };
+}
+
+/** What Pool does to hand out a block of class size `size`: its id (a refill when the stack is empty). */
+function take(cache: SlotCache, size: number): number {
+  const c = cache.classSize.indexOf(size);
+  let k = cache.pop(c);
+  if (k < 0) {
+    expect(cache.refill(c), `a refill of ${size} B blocks`).toBeGreaterThan(0);
+    k = cache.pop(c);
+  }
+  cache.serial[k] = 1;
+  return k;
+}
+
+/** What Pool does at free(): the block is free again and goes to the cache. */
+function give(cache: SlotCache, k: number): void {
+  cache.serial[k] = 0;
+  cache.push(k);
+}
+
+const addr = (cache: SlotCache, k: number): number => handle(cache.seg[k], cache.off[k]);
+
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const rand = mulberry32(seed);
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+describe('the order in which the slot cache hands blocks out', () => {
+  it('classes of 4 KiB and up hand out their lowest free block first, whatever order they were freed in', () => {
+    const { alloc, cache } = setup();
+    alloc.add(4096, Array.from({ length: 16 }, (_, i) => handle(0, (15 - i) * 4096)));
+    const ks = Array.from({ length: 16 }, () => take(cache, 4096));
+    for (const k of shuffled(ks, 7)) give(cache, k);
+    const again = Array.from({ length: 16 }, () => addr(cache, take(cache, 4096)));
+    expect(again).toEqual(Array.from({ length: 16 }, (_, i) => handle(0, i * 4096)));
+    expect(alloc.given()).toEqual([]);
+  });
+
+  it('a full 4 KiB stack gives its highest blocks back, with the next native call, and keeps the lowest', () => {
+    const { alloc, cache } = setup();
+    alloc.add(4096, Array.from({ length: 17 }, (_, i) => handle(0, i * 4096)));
+    const ks = Array.from({ length: 17 }, () => take(cache, 4096));
+    for (const k of ks) give(cache, k);                 // the 17th finds the stack full (16 kept)
+    expect(alloc.given(), 'nothing goes back before a native call').toEqual([]);
+    alloc.add(64, [handle(0, 2 * MiB)]);
+    take(cache, 64);                                    // a refill of another class carries them
+    const back = alloc.returns.at(-1)!;
+    expect(back.via).toBe('refill');
+    expect([...back.pairs].sort((a, b) => a[0] - b[0])).toEqual(Array.from({ length: 8 }, (_, i) => [handle(0, (8 + i) * 4096), 4096]));
+    const kept = Array.from({ length: 9 }, () => addr(cache, take(cache, 4096)));
+    expect(kept).toEqual([...Array.from({ length: 8 }, (_, i) => handle(0, i * 4096)), handle(0, 16 * 4096)]);
+  });
+
+  it('classes below 4 KiB hand out the block freed last first, and a full stack gives back its oldest half', () => {
+    const { alloc, cache } = setup();
+    const n = 65;                                       // 1 KiB: 64 kept
+    alloc.add(1024, Array.from({ length: n }, (_, i) => handle(0, i * 1024)));
+    const ks = Array.from({ length: n }, () => take(cache, 1024));
+    const order = shuffled(ks, 3);
+    const oldest = order.slice(0, 32).map((k) => addr(cache, k)).sort((a, b) => a - b);
+    for (const k of order) give(cache, k);
+    alloc.add(64, [handle(0, 2 * MiB)]);
+    take(cache, 64);                                    // (ids given back may be reused from here)
+    expect(alloc.given()).toEqual(oldest);
+    expect(alloc.returns.at(-1)!.pairs.every(([, size]) => size === 1024)).toBe(true);
+    const out = Array.from({ length: n - 32 }, () => take(cache, 1024));
+    expect(out).toEqual(order.slice(32).reverse());
+  });
+});
+
+describe('blocks of the highest segments go back to the allocator', () => {
+  /** A cache holding `perSegment` 1 KiB blocks in each of `segments` segments, all handed out; their ids by segment. */
+  function spread(segments: number, perSegment: number): { alloc: ScriptedAllocator; cache: SlotCache; bySeg: number[][] } {
+    const { alloc, cache } = setup();
+    for (let s = 0; s < segments; s++) alloc.add(1024, Array.from({ length: perSegment }, (_, i) => handle(s, i * 1024)));
+    const bySeg: number[][] = Array.from({ length: segments }, () => []);
+    for (let i = 0; i < segments * perSegment; i++) {
+      const k = take(cache, 1024);
+      bySeg[cache.seg[k]].push(k);
+    }
+    return { alloc, cache, bySeg };
+  }
+
+  it('with blocks in three segments, a freed block of the two highest is not kept; one of the lowest is', () => {
+    const { alloc, cache, bySeg } = spread(3, 4);
+    give(cache, bySeg[0][0]);
+    give(cache, bySeg[1][0]);
+    give(cache, bySeg[2][0]);
+    const c = cache.classSize.indexOf(1024);
+    expect(cache.pop(c)).toBe(bySeg[0][0]);
+    expect(cache.pop(c), 'the others are not on the stack').toBe(-1);
+    alloc.add(64, [handle(0, 2 * MiB)]);
+    take(cache, 64);
+    expect(alloc.given()).toEqual([handle(1, 0), handle(2, 0)]);
+  });
+
+  it('with blocks in two segments nothing is given back on free', () => {
+    const { alloc, cache, bySeg } = spread(2, 4);
+    for (const k of [...bySeg[0], ...bySeg[1]]) give(cache, k);
+    alloc.add(64, [handle(0, 2 * MiB)]);
+    take(cache, 64);
+    expect(alloc.given()).toEqual([]);
+  });
+
+  it('once the highest segments hold no block of the cache, the next ones down are drained', () => {
+    const { alloc, cache, bySeg } = spread(4, 4);
+    const high = [...bySeg[2], ...bySeg[3]].map((k) => addr(cache, k)).sort((a, b) => a - b);
+    for (const k of [...bySeg[3], ...bySeg[2]]) give(cache, k);     // segments 2 and 3 drain
+    alloc.add(64, [handle(0, 2 * MiB), handle(0, 2 * MiB + 64)]);
+    take(cache, 64);                                                  // ... and go back here
+    expect(alloc.given()).toEqual(high);
+    give(cache, bySeg[1][0]);                  // two segments left (0 and 1): kept
+    expect(cache.pop(cache.classSize.indexOf(1024))).toBe(bySeg[1][0]);
+  });
+
+  it('64 blocks waiting to go back go on their own, in one flush() call', () => {
+    const { alloc, cache, bySeg } = spread(3, 64);
+    for (const k of bySeg[2].slice(0, 63)) give(cache, k);
+    expect(alloc.returns).toEqual([]);
+    give(cache, bySeg[2][63]);
+    expect(alloc.returns.length).toBe(1);
+    expect(alloc.returns[0].via).toBe('flush');
+    expect(alloc.returns[0].pairs).toEqual(Array.from({ length: 64 }, (_, i) => [handle(2, i * 1024), 1024]));
+  });
+});
+
+describe('flushAll() and the per-block tables', () => {
+  it('gives back every free block, kept or waiting, in one call; with nothing held the tables shrink to their first size', () => {
+    const { alloc, cache } = setup();
+    for (let s = 0; s < 3; s++) alloc.add(1024, Array.from({ length: 100 }, (_, i) => handle(s, i * 1024)));
+    const ks = Array.from({ length: 300 }, () => take(cache, 1024));
+    const all = ks.map((k) => addr(cache, k)).sort((a, b) => a - b);
+    const first = cache.tableLength;
+    expect(first).toBeGreaterThanOrEqual(300);
+    for (const k of ks.slice(0, 299)) give(cache, k);
+    const before = alloc.returns.length;
+    cache.flushAll();
+    expect(alloc.returns.length).toBe(before + 1);
+    expect(cache.holding, 'one block is still handed out').toBe(true);
+    expect(cache.tableLength, 'tables stay while a block is held').toBe(first);
+    give(cache, ks[299]);
+    cache.flushAll();
+    expect(cache.holding).toBe(false);
+    expect(alloc.given()).toEqual(all);
+    expect(cache.tableLength).toBe(8);
+  });
+});
+
+describe('churn on a real pool', () => {
+  // The benchmark's churn (bench/cases.ts): 4096 live buffers, sizes
+  // log-uniform 16 B .. 64 KiB, the oldest freed first. Deterministic for a
+  // page size: the sizes are seeded and nothing here depends on time. With
+  // every freed block kept wherever it was, the pool stays at 11 chunks.
+  it.runIf(binding.pageSize === 4096)('maps at most 10 chunks (40 MiB) for 90% of a run of 600,000 operations', () => {
+    const pool = new Pool({ leakDetection: 'disabled' });
+    const rand = mulberry32(0x5eed);
+    const ring: (Buffer | undefined)[] = new Array(4096).fill(undefined);
+    const chunks: number[] = [];
+    for (let i = 0; i < 600_000; i++) {
+      const j = i & 4095;
+      if (ring[j] !== undefined) pool.free(ring[j]!);
+      ring[j] = pool.allocUnsafe(Math.min(64 * KiB, Math.floor(16 * 4096 ** rand())));
+      if (i >= 100_000 && i % 5000 === 0) chunks.push(pool.stats().chunks);
+    }
+    const atMost10 = chunks.filter((n) => n <= 10).length / chunks.length;
+    expect(atMost10, `chunks seen: ${chunks.join(' ')}`).toBeGreaterThanOrEqual(0.9);
+    pool.close();
+  });
+});
