@@ -62,6 +62,8 @@ const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter';
     help: 'Bytes mapped for freed huge allocations, kept for the next one of the same size.' },
   { name: 'mmap_pool_free_bytes', type: 'gauge', field: 'freeBytes',
     help: 'Bytes in free page runs of the chunks.' },
+  { name: 'mmap_pool_cached_bytes', type: 'gauge', field: 'cachedBytes',
+    help: 'Bytes of freed blocks kept on the JS side for reuse (the slot cache); trim() gives them back.' },
   { name: 'mmap_pool_resident_bytes', type: 'gauge', field: 'residentBytes',
     help: 'Bytes of mapped memory resident in RAM; no sample where the OS does not tell.' },
   { name: 'mmap_pool_max_bytes', type: 'gauge', field: 'maxBytes',

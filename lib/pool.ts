@@ -399,7 +399,8 @@ export class Pool extends EventEmitter {
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
   stats(): PoolStats {
     const n = this.#native.stats();
-    if (this.#cache !== undefined) n.allocatedBytes -= this.#cache.fixClasses(n.classes);
+    const cachedBytes = this.#cache !== undefined ? this.#cache.fixClasses(n.classes) : 0;
+    n.allocatedBytes -= cachedBytes;
     n.usedBytes = this.#used;
     n.liveAllocations = this.#liveCount();
     n.peakUsedBytes = this.#peak;
@@ -416,6 +417,7 @@ export class Pool extends EventEmitter {
       hugeThreshold: this.#hugeThreshold,
       maxBytes: this.#maxBytes,
       ...n,
+      cachedBytes,
     };
   }
 

@@ -47,6 +47,14 @@ export interface PoolStats {
   /** Bytes in free page runs of the chunks. */
   freeBytes: number;
   /**
+   * Bytes of freed blocks (classes up to 64 KiB) the pool keeps on the JS
+   * side to hand out again without a native call (its slot cache). Free to
+   * the program, so not in `allocatedBytes`, but still taken from the
+   * chunks; trim() and maxBytes pressure give them back. 0 for guard and
+   * secure pools, which keep none.
+   */
+  cachedBytes: number;
+  /**
    * The `hugePages` option where it is in force: false when not asked for, and
    * where it is a no-op (no transparent huge pages on this system: Windows,
    * macOS, a Linux kernel without THP; and 'heap'). Whether the kernel then
@@ -121,7 +129,8 @@ export function formatStats(s: PoolStats): string {
     `  mapped ${bytes(s.mappedBytes)} in ${s.chunks} chunk(s) + ${s.hugeAllocations} huge` +
       `${s.spareBytes > 0 ? ` + ${bytes(s.spareBytes)} spare` : ''}` +
       `${s.residentBytes === null ? '' : ` (${bytes(s.residentBytes)} resident)`}; ` +
-      `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)})`,
+      `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)}` +
+      `${s.cachedBytes > 0 ? `; ${bytes(s.cachedBytes)} freed, kept for reuse` : ''})`,
     `  live ${s.liveAllocations}; ${s.totalAllocations} allocations and ${s.totalFrees} frees in all`,
   );
   return lines.join('\n');

@@ -144,6 +144,7 @@ describe('toPrometheus', () => {
       expect(at('mmap_pool_chunks')).toBe(s.chunks);
       expect(at('mmap_pool_huge_allocations')).toBe(s.hugeAllocations);
       expect(at('mmap_pool_free_bytes')).toBe(s.freeBytes);
+      expect(at('mmap_pool_cached_bytes')).toBe(s.cachedBytes);
       expect(at('mmap_pool_allocations_total')).toBe(s.totalAllocations);
       expect(at('mmap_pool_frees_total')).toBe(s.totalFrees);
       const classes = s.classes.filter((c) => c.capacity > 0);

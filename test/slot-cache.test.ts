@@ -202,6 +202,34 @@ describe('stats() and dump() with the slot cache', () => {
     expectHolds(pool, [], classes, 'when empty');
   });
 
+  it('cachedBytes counts the freed blocks the cache keeps, by class size; trim() and reset() take it to 0', async () => {
+    const { formatStats } = await import('../lib/index.js');
+    const pool = make({ leakDetection: 'disabled' });
+    expect(pool.stats().cachedBytes).toBe(0);
+    const small = [100, 100, 100].map((n) => pool.allocUnsafe(n));   // class 112
+    const big = pool.allocUnsafe(5000);                             // class 5120
+    // A refill brings a batch: the blocks not handed out yet count too.
+    const { allocatedBytes: allocated, cachedBytes: refilled } = pool.stats();
+    expect(refilled % 16).toBe(0);
+    pool.free(small[0]);
+    pool.free(small[1]);
+    pool.free(big);
+    let s = pool.stats();
+    expect(s.cachedBytes).toBe(refilled + 2 * 112 + 5120);
+    expect(s.allocatedBytes).toBe(allocated - 2 * 112 - 5120);
+    expect(formatStats(s)).toMatch(/; [\d.]+ KiB freed, kept for reuse\)/);
+    pool.allocUnsafe(101);                                          // class 112 again: from the cache
+    expect(pool.stats().cachedBytes).toBe(refilled + 112 + 5120);
+    expect(pool.trim()).toBeGreaterThanOrEqual(0);
+    s = pool.stats();
+    expect(s.cachedBytes).toBe(0);
+    expect(formatStats(s)).not.toContain('kept for reuse');
+    pool.free(small[2]);
+    expect(pool.stats().cachedBytes).toBe(112);
+    pool.reset();
+    expect(pool.stats().cachedBytes).toBe(0);
+  });
+
   it('reset() zeroes the figures, with blocks sitting in the cache, and counts every live allocation as freed', () => {
     const pool = make({ leakDetection: 'disabled' });
     const classes = pool.stats().classes.map((c) => c.size);
@@ -676,6 +704,7 @@ describe('guard and secure pools do not use the slot cache', () => {
     expect(pool.release(b)).toBe(true);
     expect(b.length).toBe(0);
     expect(pool.stats().liveAllocations).toBe(0);
+    expect(pool.stats().cachedBytes).toBe(0);
   });
 
   it('secure: true: free() wipes the block at once (a cache would keep the bytes) and allocUnsafe() of it sees zeros', () => {
@@ -693,6 +722,7 @@ describe('guard and secure pools do not use the slot cache', () => {
       pool.free(again);
       pool.free(keep);
       expectRefused(pool, dirty, 'ERR_DOUBLE_FREE');
+      expect(pool.stats().cachedBytes).toBe(0);
     }
   });
 });
