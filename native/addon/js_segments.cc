@@ -48,9 +48,14 @@ JsSegmentSource::~JsSegmentSource() {
   if (heap_factory_ != nullptr) napi_delete_reference(env_, heap_factory_);
 }
 
-bool JsSegmentSource::ExternalBuffersAllowed(napi_env env) {
+// MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1: tests pretend the runtime refuses them.
+static bool SimulatingNoExternalBuffers() {
   const char* simulate = std::getenv("MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS");
-  if (simulate != nullptr && std::strcmp(simulate, "1") == 0) return false;
+  return simulate != nullptr && std::strcmp(simulate, "1") == 0;
+}
+
+bool JsSegmentSource::ExternalBuffersAllowed(napi_env env) {
+  if (SimulatingNoExternalBuffers()) return false;
   static uint8_t probe_byte = 0;
   napi_value probe;
   napi_status st = napi_create_external_arraybuffer(env, &probe_byte, 1, nullptr, nullptr, &probe);
@@ -139,12 +144,20 @@ napi_value JsSegmentSource::Expose(alloc::Segment* segment, bool* refused) {
     seg->buffer_ref = nullptr;
   }
   if (heap_) return nullptr;  // a heap segment's buffer is never collected first
-  if (!ExternalBuffersAllowed(env_)) {
+  // No probe first (ExternalBuffersAllowed): the call itself says so, and a
+  // probe per chunk left a Buffer, its ArrayBuffer and their C++ side as
+  // garbage until the next GC (~0.1 MiB for 256 chunks).
+  if (SimulatingNoExternalBuffers()) {
     *refused = true;
     return nullptr;
   }
-  if (napi_create_external_arraybuffer(env_, seg->base, seg->size, FinalizeSegmentBuffer,
-                                       seg, &buffer) != napi_ok) {
+  napi_status st = napi_create_external_arraybuffer(env_, seg->base, seg->size, FinalizeSegmentBuffer,
+                                                    seg, &buffer);
+  if (st != napi_ok) {
+    if (st == napi_no_external_buffers_allowed) {
+      ClearPendingException(env_);
+      *refused = true;
+    }
     return nullptr;
   }
   seg->refs++;
