@@ -237,7 +237,7 @@ export class SlotCache {
       this.cls[k] = c;
       this.serial[k] = 0;
       stack[t++] = k;
-      if (s >= this.#segHeld.length) this.#segHeld = grown(this.#segHeld, Math.max(s + 1, this.#segHeld.length * 2));
+      if (s >= this.#segHeld.length) this.#segHeld = this.#grown(this.#segHeld, Math.max(s + 1, this.#segHeld.length * 2));
       if (this.#segHeld[s]++ === 0) {
         this.#segs++;
         if (s > this.#topSeg) this.#topSeg = s;
@@ -361,7 +361,7 @@ export class SlotCache {
   }
 
   #defer(k: number): void {
-    if (this.#pendingTop === this.#pending.length) this.#pending = grown(this.#pending, this.#pending.length * 2);
+    if (this.#pendingTop === this.#pending.length) this.#pending = this.#grown(this.#pending, this.#pending.length * 2);
     this.#pending[this.#pendingTop++] = k;
   }
 
@@ -392,7 +392,7 @@ export class SlotCache {
     if (n === 0) return 0;
     this.#pendingTop = 0;
     const pending = this.#pending;
-    if (this.#idle.length < this.#idleTop + n) this.#idle = grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
+    if (this.#idle.length < this.#idleTop + n) this.#idle = this.#grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
       const k = pending[i];
       const s = this.seg[k];
@@ -439,7 +439,7 @@ export class SlotCache {
     while (n < need) n *= 2;
     // Never past the cap (unless a refill needs it): a full stack is what makes push() give blocks back.
     n = Math.max(need, Math.min(n, this.#cap[c]));
-    return (this.stacks[c] = grown(this.stacks[c], n));
+    return (this.stacks[c] = this.#grown(this.stacks[c], n));
   }
 
   #newId(): number {
@@ -451,43 +451,71 @@ export class SlotCache {
 
   #grow(): void {
     const n = this.seg.length * 2;
-    this.seg = grown(this.seg, n);
-    this.off = grown(this.off, n);
-    this.cls = grown(this.cls, n);
-    this.serial = grown(this.serial, n);
-    this.size = grown(this.size, n);
-    this.refs = grown(this.refs, n);
-    this.born = grown(this.born, n);
-    this.#addr = grown(this.#addr, n);
+    this.seg = this.#grown(this.seg, n);
+    this.off = this.#grown(this.off, n);
+    this.cls = this.#grown(this.cls, n);
+    this.serial = this.#grown(this.serial, n);
+    this.size = this.#grown(this.size, n);
+    this.refs = this.#grown(this.refs, n);
+    this.born = this.#grown(this.born, n);
+    this.#addr = this.#grown(this.#addr, n);
   }
 
   // No block held (nothing free here, none handed out): back to the first,
-  // small tables. A stale Buffer still names its old id k and serial; serial[k]
-  // is now undefined (k past the table) or 0 or a later block's serial (serials
-  // are never reused), so Pool's check refuses it and the allocator decides.
+  // small tables, the big ones freed now. A stale Buffer still names its old
+  // id k and serial; serial[k] is now undefined (k past the table) or 0 or a
+  // later block's serial (serials are never reused), so Pool's check refuses
+  // it and the allocator decides.
   #shrink(): void {
-    this.seg = new Int32Array(INITIAL_BLOCKS);
-    this.off = new Int32Array(INITIAL_BLOCKS);
-    this.cls = new Uint8Array(INITIAL_BLOCKS);
-    this.serial = new Int32Array(INITIAL_BLOCKS);
-    this.size = new Int32Array(INITIAL_BLOCKS);
-    this.refs = new Uint32Array(INITIAL_BLOCKS);
-    this.born = new Float64Array(INITIAL_BLOCKS);
-    this.#addr = new Float64Array(INITIAL_BLOCKS);
-    this.#idle = new Int32Array(INITIAL_BLOCKS);
+    this.seg = this.#fresh(this.seg, INITIAL_BLOCKS);
+    this.off = this.#fresh(this.off, INITIAL_BLOCKS);
+    this.cls = this.#fresh(this.cls, INITIAL_BLOCKS);
+    this.serial = this.#fresh(this.serial, INITIAL_BLOCKS);
+    this.size = this.#fresh(this.size, INITIAL_BLOCKS);
+    this.refs = this.#fresh(this.refs, INITIAL_BLOCKS);
+    this.born = this.#fresh(this.born, INITIAL_BLOCKS);
+    this.#addr = this.#fresh(this.#addr, INITIAL_BLOCKS);
+    this.#idle = this.#fresh(this.#idle, INITIAL_BLOCKS);
     this.#idleTop = 0;
     this.#ids = 0;
-    this.#segHeld = new Int32Array(INITIAL_BLOCKS);
+    this.#segHeld = this.#fresh(this.#segHeld, INITIAL_BLOCKS);
     this.#segs = 0;
     this.#topSeg = -1;
     this.#drainFrom = NONE;
-    if (this.#pending.length > PENDING_MAX) this.#pending = new Int32Array(PENDING_MAX);
+    if (this.#pending.length > PENDING_MAX) this.#pending = this.#fresh(this.#pending, PENDING_MAX);
     for (let c = 0; c < this.top.length; c++) {
+      this.#free(this.stacks[c]);
       this.stacks[c] = EMPTY;
       this.#fill[c] = Math.min(2, this.#batch[c]);
     }
   }
+
+  /** A copy of `a` with room for `n` elements; `a`'s memory is freed. */
+  #grown<T extends Table>(a: T, n: number): T {
+    const b = new (a.constructor as new (n: number) => T)(n);
+    b.set(a);
+    this.#free(a);
+    return b;
+  }
+
+  /** A new zeroed table of `a`'s type and length `n`; `a`'s memory is freed. */
+  #fresh<T extends Table>(a: T, n: number): T {
+    this.#free(a);
+    return new (a.constructor as new (n: number) => T)(n);
+  }
+
+  // The tables' memory is outside V8's heap, freed when the collector gets to
+  // the old typed array: a table replaced by a bigger one, or by a small one
+  // in #shrink(), is detached instead (nothing else refers to it), so its
+  // memory goes back at once (and trim()'s malloc_trim finds it). Up to 64
+  // bytes V8 keeps a typed array inside its heap, and asking for its buffer
+  // would make one: those are left to the collector.
+  #free(a: Table): void {
+    if (a.byteLength > 64) this.#native.detach(a.buffer as ArrayBuffer);
+  }
 }
+
+type Table = Int32Array | Uint32Array | Uint8Array | Float64Array;
 
 // Handles crossing to and from the allocator: one array for every pool of
 // this thread (calls never overlap).
@@ -496,11 +524,4 @@ let scratch = new Float64Array(2 * PENDING_MAX);
 function scratchFor(n: number): Float64Array {
   if (scratch.length < n) scratch = new Float64Array(n);
   return scratch;
-}
-
-/** A copy of `a` with room for `n` elements. */
-function grown<T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(a: T, n: number): T {
-  const b = new (a.constructor as new (n: number) => T)(n);
-  b.set(a);
-  return b;
 }

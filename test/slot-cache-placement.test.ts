@@ -38,6 +38,14 @@ class ScriptedAllocator {
     return 0;
   }
 
+  /** Tables the cache replaced: detached for real (by transfer), so a later use of one would show. */
+  detached = 0;
+  detach(buffer: ArrayBuffer): boolean {
+    structuredClone(buffer, { transfer: [buffer] });
+    this.detached++;
+    return true;
+  }
+
   /** Handles given back so far (in any call), sorted. */
   given(): number[] {
     return this.returns.flatMap((r) => r.pairs.map(([h]) => h)).sort((a, b) => a - b);
@@ -201,8 +209,10 @@ describe('flushAll() and the per-block tables', () => {
     expect(cache.holding, 'one block is still handed out').toBe(true);
     expect(cache.tableLength, 'tables stay while a block is held').toBe(first);
     give(cache, ks[299]);
+    const detached = alloc.detached;
     cache.flushAll();
     expect(cache.holding).toBe(false);
+    expect(alloc.detached, 'the big tables are freed at once').toBeGreaterThan(detached);
     expect(alloc.given()).toEqual(all);
     expect(cache.tableLength).toBe(8);
   });

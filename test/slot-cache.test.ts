@@ -611,6 +611,26 @@ describe('trim() with the slot cache', () => {
     expect(pool.stats().chunks).toBe(1);
     pool.free(again);
   });
+
+  it('with nothing held, trim() frees the per-block tables at once (no GC needed); stale Buffers stay refused, a held one keeps them', () => {
+    const pool = make({ leakDetection: 'disabled' });
+    // 5,000 live blocks: the tables grow by doubling to 8,192 ids (~29 bytes each).
+    const bufs = Array.from({ length: 5000 }, () => pool.allocUnsafe(16));
+    const keep = pool.allocUnsafe(16);
+    for (const b of bufs) pool.free(b);
+    pool.trim();
+    const kept = process.memoryUsage().arrayBuffers;
+    // One block still held: the tables stay, and it frees normally afterwards.
+    pool.free(keep);
+    pool.trim();
+    expect(kept - process.memoryUsage().arrayBuffers, 'bytes freed by trim() with nothing held').toBeGreaterThan(200 * KiB);
+    for (const b of [...bufs.slice(0, 10), ...bufs.slice(-10), keep]) expectRefused(pool, b, 'ERR_DOUBLE_FREE');
+    // The cache works on from small tables.
+    const again = Array.from({ length: 100 }, () => pool.alloc(16));
+    expect(again.every((b) => slotOf(b)! >= 0 && allZero(b))).toBe(true);
+    for (const b of again) pool.free(b);
+    expect(pool.stats().liveAllocations).toBe(0);
+  });
 });
 
 describe('zero-fill and alignment through the slot cache', () => {
