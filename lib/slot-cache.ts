@@ -25,7 +25,7 @@
 // "The slot cache and memory efficiency"): the allocator fills memory from
 // the bottom so that the highest chunk empties and can go back, and a cache
 // that hands the last freed block out again defeats that. So:
-//   - when blocks of this cache sit in more than DRAIN_DEPTH segments, a
+//   - when blocks of this cache sit in more than 2 * DRAIN_DEPTH segments, a
 //     freed block in a segment whose id is within DRAIN_DEPTH of the highest
 //     such id is not kept but goes back to the allocator (chunks get ids from
 //     the lowest free id up, and the allocator fills the lowest ids first,
@@ -377,24 +377,24 @@ export class SlotCache {
     return t - n;
   }
 
-  // Gives the pending blocks back on their own (no refill to ride along with).
+  // Gives the pending blocks back on their own (no refill to ride along
+  // with), PENDING_MAX per call.
   #sendPending(): void {
-    const n = this.#pack(0);
-    if (n > 0) this.#native.flush(scratch, n);
+    while (this.#pendingTop > 0) this.#native.flush(scratch, this.#pack(0));
   }
 
-  // Writes the pending blocks as (handle, class size) pairs at the start of
-  // the scratch array (made at least `room` long) and forgets them; returns
-  // how many. The caller's native call gives them back.
+  // Writes up to PENDING_MAX pending blocks as (handle, class size) pairs at
+  // the start of the scratch array (made at least `room` long) and forgets
+  // them; returns how many. The caller's native call gives them back.
   #pack(room: number): number {
-    const n = this.#pendingTop;
+    const n = Math.min(this.#pendingTop, PENDING_MAX);
     const out = scratchFor(Math.max(room, 2 * n));
     if (n === 0) return 0;
-    this.#pendingTop = 0;
+    const from = (this.#pendingTop -= n);
     const pending = this.#pending;
     if (this.#idle.length < this.#idleTop + n) this.#idle = this.#grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
-      const k = pending[i];
+      const k = pending[from + i];
       const s = this.seg[k];
       out[2 * i] = this.#addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
@@ -414,11 +414,11 @@ export class SlotCache {
   }
 
   // The drained segments: ids from DRAIN_DEPTH below the highest holding
-  // blocks of this cache up, when more than DRAIN_DEPTH segments hold any
-  // (the allocator never gives back its last chunk, and fills the lowest
-  // ids first).
+  // blocks of this cache up, when more than twice as many segments hold any
+  // (the allocator fills the lowest ids first; with few, big chunks,
+  // draining would send most frees to the allocator for little gain).
   #pickDrain(): void {
-    this.#drainFrom = this.#segs > DRAIN_DEPTH ? this.#topSeg - DRAIN_DEPTH + 1 : NONE;
+    this.#drainFrom = this.#segs > 2 * DRAIN_DEPTH ? this.#topSeg - DRAIN_DEPTH + 1 : NONE;
   }
 
   // Insertion sort of an ordered class's stack (after a refill): highest address at the bottom.
