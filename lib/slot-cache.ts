@@ -445,20 +445,22 @@ export class SlotCache {
   #newId(): number {
     if (this.#idleTop > 0) return this.#idle[--this.#idleTop];
     const k = this.#ids++;
-    if (k === this.seg.length) this.#grow();
+    if (k === this.seg.length) this.#resizeBlocks(k * 2, true);
     return k;
   }
 
-  #grow(): void {
-    const n = this.seg.length * 2;
-    this.seg = this.#grown(this.seg, n);
-    this.off = this.#grown(this.off, n);
-    this.cls = this.#grown(this.cls, n);
-    this.serial = this.#grown(this.serial, n);
-    this.size = this.#grown(this.size, n);
-    this.refs = this.#grown(this.refs, n);
-    this.born = this.#grown(this.born, n);
-    this.#addr = this.#grown(this.#addr, n);
+  // Every per-block table to length n: the old contents copied (growing) or
+  // not (shrinking, when no block is held); the old tables freed.
+  #resizeBlocks(n: number, copy: boolean): void {
+    const to = <T extends Table>(a: T): T => (copy ? this.#grown(a, n) : this.#fresh(a, n));
+    this.seg = to(this.seg);
+    this.off = to(this.off);
+    this.cls = to(this.cls);
+    this.serial = to(this.serial);
+    this.size = to(this.size);
+    this.refs = to(this.refs);
+    this.born = to(this.born);
+    this.#addr = to(this.#addr);
   }
 
   // No block held (nothing free here, none handed out): back to the first,
@@ -467,14 +469,7 @@ export class SlotCache {
   // later block's serial (serials are never reused), so Pool's check refuses
   // it and the allocator decides.
   #shrink(): void {
-    this.seg = this.#fresh(this.seg, INITIAL_BLOCKS);
-    this.off = this.#fresh(this.off, INITIAL_BLOCKS);
-    this.cls = this.#fresh(this.cls, INITIAL_BLOCKS);
-    this.serial = this.#fresh(this.serial, INITIAL_BLOCKS);
-    this.size = this.#fresh(this.size, INITIAL_BLOCKS);
-    this.refs = this.#fresh(this.refs, INITIAL_BLOCKS);
-    this.born = this.#fresh(this.born, INITIAL_BLOCKS);
-    this.#addr = this.#fresh(this.#addr, INITIAL_BLOCKS);
+    this.#resizeBlocks(INITIAL_BLOCKS, false);
     this.#idle = this.#fresh(this.#idle, INITIAL_BLOCKS);
     this.#idleTop = 0;
     this.#ids = 0;
