@@ -30,24 +30,16 @@
 //     such id is not kept but goes back to the allocator (chunks get ids from
 //     the lowest free id up, and the allocator fills the lowest ids first,
 //     so these are the chunks that can empty);
-//   - the classes from ORDERED_MIN up (slabs of four or fewer slots, and page
-//     runs) keep their stacks in address order: the lowest block is handed
-//     out first, the highest given back first when the stack is full;
+//   - the classes from 4 KiB up (slabs of four slots, and page runs; see
+//     lib/slot-classes.ts) keep their stacks in address order: the lowest
+//     block is handed out first, the highest given back first when full;
 //   - blocks going back wait in `pending` and ride along with the next
 //     refill (one native call gives back and brings), or go on their own
 //     once PENDING_MAX wait.
 import { binding, HANDLE_SPAN, type NativeClassStats, type NativePool } from './binding.js';
 import type { AllocationDump, PoolDump } from './stats.js';
+import { classTable } from './slot-classes.js';
 
-/** Bytes one class may keep free in the cache (at least MIN_CACHED blocks, at most 256). */
-const CLASS_BUDGET = 64 * 1024;
-const MAX_CACHED = 256;
-const MIN_CACHED = 4;
-/** Classes from this size up keep their stacks in address order, and at least ORDERED_MIN_CACHED blocks. */
-const ORDERED_MIN = 4096;
-const ORDERED_MIN_CACHED = 16;
-/** Bytes one refill may bring, at most (and at most 1/16 of a chunk; at least one block). */
-const REFILL_BUDGET = 16 * 1024;
 /** Freed blocks in the segments whose ids are within this many of the highest holding cached blocks go back to the allocator. */
 const DRAIN_DEPTH = 2;
 /** Blocks waiting to go back, at most: more, and they go at once. */
@@ -57,43 +49,6 @@ const INITIAL_BLOCKS = 8;
 const EMPTY = new Int32Array(0);
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
-
-/** Which classes a cache serves and how much it keeps of each; shared by pools alike. */
-interface ClassTable {
-  /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
-  binOf: Uint8Array;
-  maxSize: number;
-  size: number[];
-  /** Free blocks a class may keep; blocks one refill asks for. */
-  cap: number[];
-  batch: number[];
-  /** The first class whose stack is kept in address order (classes ascend by size: all after it are too). */
-  firstOrdered: number;
-}
-
-const tables = new Map<string, ClassTable>();
-
-function classTable(classSizes: readonly number[], limit: number, chunkSize: number): ClassTable {
-  const key = `${limit}/${chunkSize}`;
-  let t = tables.get(key);
-  if (t !== undefined) return t;
-  const size = classSizes.filter((s) => s <= limit);
-  const maxSize = size.length > 0 ? size[size.length - 1] : 0;
-  const binOf = new Uint8Array((maxSize >>> 4) + 1);
-  for (let q = 1, c = 0; q < binOf.length; q++) {
-    while (size[c] < q * 16) c++;
-    binOf[q] = c;
-  }
-  const ordered = size.findIndex((s) => s >= ORDERED_MIN);
-  const firstOrdered = ordered < 0 ? size.length : ordered;
-  const cap = size.map((s, c) => Math.max(c >= firstOrdered ? ORDERED_MIN_CACHED : MIN_CACHED,
-    Math.min(MAX_CACHED, Math.floor(CLASS_BUDGET / s))));
-  const refill = Math.min(REFILL_BUDGET, chunkSize / 16);
-  const batch = size.map((s, c) => Math.max(1, Math.min(cap[c] >>> 1, Math.floor(refill / s))));
-  t = { binOf, maxSize, size, cap, batch, firstOrdered };
-  tables.set(key, t);
-  return t;
-}
 
 export class SlotCache {
   /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
