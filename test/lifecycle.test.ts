@@ -387,8 +387,9 @@ describe.runIf(linux)('closing returns every resource', () => {
     const res = resultOf<{ before: Snapshot; afterNoGc: Snapshot; after: Snapshot; fileMaps: number; entries: string[] }>(r.stdout);
     // Measured right after the last close(), with no GC in between: close()
     // unmaps at once. File descriptors: exactly equal (tolerance 0).
-    expect(res.afterNoGc.fds).toBe(res.before.fds);
-    expect(res.after.fds).toBe(res.before.fds);
+    const seen = `before ${JSON.stringify(res.before)}, right after ${JSON.stringify(res.afterNoGc)}, settled ${JSON.stringify(res.after)}`;
+    expect(res.afterNoGc.fds, seen).toBe(res.before.fds);
+    expect(res.after.fds, seen).toBe(res.before.fds);
     // No mapping from the file-backed pools survives, and the dir is empty.
     expect(res.fileMaps).toBe(0);
     expect(res.entries).toEqual([]);
@@ -398,8 +399,8 @@ describe.runIf(linux)('closing returns every resource', () => {
     // lines and ~2 MiB.
     // Allowed: 2 lines and 16 MiB, while a leak of even 3 of the 300 pools
     // (4 MiB chunk + 2 MiB huge each) would add 18 MiB, and all 300 1.8 GiB.
-    expect(res.afterNoGc.maps - res.before.maps).toBeLessThanOrEqual(2);
-    expect(res.afterNoGc.bytes - res.before.bytes).toBeLessThan(16 * MiB);
+    expect(res.afterNoGc.maps - res.before.maps, seen).toBeLessThanOrEqual(2);
+    expect(res.afterNoGc.bytes - res.before.bytes, seen).toBeLessThan(16 * MiB);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
