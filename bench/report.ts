@@ -129,6 +129,8 @@ export function renderResults(run: FullRun): string {
     'side runs in its own `node --expose-gc` child (bench/reclaim.ts). Pool (default options):',
     '`free()` of every buffer, then `trim()`, RSS read right after `trim()`.',
     'Buffer: every reference dropped, then `gc()`, RSS read right after it.',
+    '"Before" is read after a warm-up of 100 rounds of the same code on 64 buffers',
+    '(4 MiB) and two `gc()`s, so that what V8 spends compiling the round is in it.',
     '"Later" is 200 ms on, after another `gc()`.', '');
   p('| side | RSS before | peak | after | after / before | later | goal | |');
   p('|---|---:|---:|---:|---:|---:|---|---|');
@@ -136,7 +138,7 @@ export function renderResults(run: FullRun): string {
     const rel = r.after / r.before;
     const goal = r.side === 'pool' ? `<= ${RECLAIM_GOAL}` : '(for comparison)';
     const v = r.side === 'pool' ? verdict(rel <= RECLAIM_GOAL) : '';
-    p(`| ${r.side} | ${mb(r.before)} | ${mb(r.peak)} | ${mb(r.after)} | **${rel.toFixed(2)}** | ${mb(r.settled)} | ${goal} | ${v} |`);
+    p(`| ${r.side} | ${mb(r.before)} | ${mb(r.peak)} | ${mb(r.after)} | **${rel.toFixed(3)}** | ${mb(r.settled)} | ${goal} | ${v} |`);
   }
   const pool = run.reclaim.find((r) => r.side === 'pool');
   if (pool !== undefined) {

@@ -69,7 +69,7 @@ function reclaimLine(r: ReclaimResult): string {
   const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
   const rel = r.after / r.before;
   return `reclaim ${r.side}: RSS before ${mb(r.before)}, peak ${mb(r.peak)}, after ${mb(r.after)} ` +
-    `(${rel.toFixed(2)}x of before${r.side === 'pool' ? `; goal <= ${RECLAIM_GOAL}: ${rel <= RECLAIM_GOAL ? 'met' : 'NOT met'}` : ''}), ` +
+    `(${rel.toFixed(3)}x of before${r.side === 'pool' ? `; goal <= ${RECLAIM_GOAL}: ${rel <= RECLAIM_GOAL ? 'met' : 'NOT met'}` : ''}), ` +
     `200 ms later ${mb(r.settled)}`;
 }
 
