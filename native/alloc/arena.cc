@@ -562,13 +562,16 @@ void Arena::FreeHuge(uint32_t id) {
   free_ids_.insert(id);
   spare_.push_back({seg, false});
   s_.spare_bytes += seg->size;
-  if (spare_.size() > kSpareMax) {
-    Segment* oldest = spare_.front().segment;
-    spare_.erase(spare_.begin());
-    s_.spare_bytes -= oldest->size;
-    s_.mapped_bytes -= oldest->size;
-    source_->Release(oldest);
-  }
+  if (spare_.size() > kSpareMax) ReleaseSpare(0);  // the oldest
+}
+
+// Gives spare_[i] back to the source.
+void Arena::ReleaseSpare(size_t i) {
+  Segment* seg = spare_[i].segment;
+  spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+  s_.spare_bytes -= seg->size;
+  s_.mapped_bytes -= seg->size;
+  source_->Release(seg);
 }
 
 // The newest spare of exactly `mapped` bytes, taken out of spare_; or null.
@@ -598,11 +601,7 @@ size_t Arena::Decay() {
       i++;
       continue;
     }
-    Segment* seg = sp.segment;
-    spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
-    s_.spare_bytes -= seg->size;
-    s_.mapped_bytes -= seg->size;
-    source_->Release(seg);
+    ReleaseSpare(i);
   }
   return n;
 }

@@ -231,6 +231,7 @@ class Arena {
   Status AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
   Segment* TakeSpare(size_t mapped);
   void FreeHuge(uint32_t id);
+  void ReleaseSpare(size_t i);
   size_t ReleaseSpares();
   bool MakeRoom(size_t bytes);
   void AgeIdleChunks(size_t size);
