@@ -44,6 +44,7 @@ import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { SegmentTable } from './segment-table.js';
 import { coarseClock, startCoarseClock } from './clock.js';
+import { Counts } from './counts.js';
 
 /**
  * How long a freed huge allocation's mapping (a spare, kept for the next
@@ -53,6 +54,11 @@ import { coarseClock, startCoarseClock } from './clock.js';
  * after (bench/NOTES.md, "Huge allocations: spare mappings").
  */
 const SPARE_DECAY_MS = 100;
+
+/** A `Type` of `length` elements at `offset` in `ab`; for Buffer itself, Buffer.from (not the deprecated `new Buffer`). */
+function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number): T {
+  return (Type as unknown) === Buffer ? Buffer.from(ab, offset, length) as unknown as T : new Type(ab, offset, length);
+}
 
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
@@ -76,13 +82,10 @@ export class Pool extends EventEmitter {
   #decayTimer: ReturnType<typeof setTimeout> | undefined;
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
   #cache: SlotCache | undefined;
-  // What the program holds: counted here for every allocation and free.
-  /** Allocations that ended with close() (live = #allocs - #frees - #closedLive). */
+  /** What the program holds, counted at every allocation and free; shared with the slot cache (lib/counts.ts). */
+  readonly #counts = new Counts();
+  /** Allocations that ended with close() (live = allocs - frees - #closedLive). */
   #closedLive = 0;
-  #used = 0;
-  #peak = 0;
-  #allocs = 0;
-  #frees = 0;
   /** What statusError() needs to word an error about this pool. */
   readonly #describe: PoolDescription;
   // Out-values of #reserve() and #locate(), kept in fields so the hot path
@@ -90,7 +93,6 @@ export class Pool extends EventEmitter {
   #offset = 0;
   #segment = 0;
   #serialOut = 0;
-  #slotOut = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -149,7 +151,12 @@ export class Pool extends EventEmitter {
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
     if (!o.guard && !o.secure) {
-      this.#cache = new SlotCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
+      const cache = new SlotCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
+      cache.segments = this.#segments;
+      cache.counts = this.#counts;
+      cache.leaks = this.#leaks;
+      cache.onEmpty = (c, size, caller) => this.#refill(cache, c, size, caller);
+      this.#cache = cache;
       startCoarseClock();
     }
     const native = this.#native;
@@ -182,7 +189,9 @@ export class Pool extends EventEmitter {
    * ERR_POOL_CLOSED, ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory).
    */
   alloc(size: number, options?: AllocOptions): Buffer {
-    return this.#buffer(size, true, options === undefined ? 0 : alignOf(options, this.alloc), this.alloc);
+    const cache = this.#cache;
+    if (options === undefined && cache !== undefined && cache.fits(size)) return cache.take(size, this.alloc).fill(0) as unknown as Buffer;
+    return this.#buffer(size, true, options, this.alloc);
   }
 
   /**
@@ -191,7 +200,9 @@ export class Pool extends EventEmitter {
    * `secure` pool, which wipes memory on free). Same errors.
    */
   allocUnsafe(size: number, options?: AllocOptions): Buffer {
-    return this.#buffer(size, false, options === undefined ? 0 : alignOf(options, this.allocUnsafe), this.allocUnsafe);
+    const cache = this.#cache;
+    if (options === undefined && cache !== undefined && cache.fits(size)) return cache.take(size, this.allocUnsafe) as unknown as Buffer;
+    return this.#buffer(size, false, options, this.allocUnsafe);
   }
 
   /**
@@ -209,13 +220,18 @@ export class Pool extends EventEmitter {
     }
     const size = length * unit;
     const cache = this.#cache;
-    const cached = cache !== undefined && size > 0 && size <= cache.maxSize;
-    const ab = cached ? this.#take(cache, size, this.allocTyped) : this.#reserve(size, true, unit, this.allocTyped);
-    // Buffer itself: Buffer.from, not the deprecated `new Buffer(...)`.
-    const view = (Type as unknown) === Buffer ? Buffer.from(ab, this.#offset, length) : new Type(ab, this.#offset, length);
-    if (cached) {
+    let view: T;
+    if (cache !== undefined && size > 0 && size <= cache.maxSize) {
+      const k = cache.claim(size, this.allocTyped);
+      const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
+      this.#offset = cache.off[k];
+      this.#serialOut = cache.serial[k];
+      view = typedView(Type, ab, this.#offset, length);
       new Uint8Array(ab, this.#offset, size).fill(0);
-      (view as Tagged)[kSlot] = this.#slotOut;
+      (view as Tagged)[kSlot] = k;
+    } else {
+      const ab = this.#reserve(size, true, unit, this.allocTyped);
+      view = typedView(Type, ab, this.#offset, length);
     }
     return this.#handOut(view as T, size, this.allocTyped);
   }
@@ -229,17 +245,17 @@ export class Pool extends EventEmitter {
   from(value: Source, encoding?: BufferEncoding): Buffer {
     const c = convert(value, encoding, this.from);
     if ('bytes' in c) {
-      const buf = this.#buffer(c.bytes.length, false, 0, this.from);
+      const buf = this.#buffer(c.bytes.length, false, undefined, this.from);
       buf.set(c.bytes);
       return buf;
     }
     // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
     // hex and base64 (invalid characters, whitespace): shrink to what decodes.
     const bound = Buffer.byteLength(c.text, c.encoding);
-    const buf = this.#buffer(bound, false, 0, this.from);
+    const buf = this.#buffer(bound, false, undefined, this.from);
     const written = buf.write(c.text, 0, bound, c.encoding);
     if (written === bound) return buf;
-    const exact = this.#buffer(written, false, 0, this.from);
+    const exact = this.#buffer(written, false, undefined, this.from);
     buf.copy(exact, 0, 0, written);
     this.free(buf);
     return exact;
@@ -256,9 +272,17 @@ export class Pool extends EventEmitter {
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
    */
   free(buf: ArrayBufferView): void {
+    // The fast path (lib/slot-cache.ts): a live PoolBuffer from the cache.
+    const cache = this.#cache;
+    if (cache !== undefined && cache.give(buf)) return;
+    this.#freeOther(buf);
+  }
+
+  // free() for everything but a live PoolBuffer from the cache.
+  #freeOther(buf: ArrayBufferView): void {
     const k = this.#cached(buf);
     if (k >= 0) {
-      this.#freeCached(k, buf);
+      (this.#cache as SlotCache).freeBlock(k, buf);
       return;
     }
     const serial = this.#locate(buf, this.free);
@@ -270,7 +294,7 @@ export class Pool extends EventEmitter {
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', this.free);
     }
-    this.#uncount(length);
+    this.#counts.uncount(length);
     if (this.#leaks !== undefined) this.#leaks.freed(buf);
   }
 
@@ -297,7 +321,7 @@ export class Pool extends EventEmitter {
         refs[k]--;
         return false;
       }
-      this.#freeCached(k, buf);
+      (this.#cache as SlotCache).freeBlock(k, buf);
       return true;
     }
     const serial = this.#locate(buf, this.release);
@@ -314,7 +338,7 @@ export class Pool extends EventEmitter {
     // release() reports only the count: a detached segment is how a huge
     // allocation's mapping is seen to have gone.
     if (this.#segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
-    this.#uncount(length);
+    this.#counts.uncount(length);
     if (this.#leaks !== undefined) this.#leaks.freed(buf);
     return true;
   }
@@ -354,8 +378,8 @@ export class Pool extends EventEmitter {
     this.#table.detachGuarded();
     this.#native.reset();
     this.#cache?.clear();
-    this.#frees = this.#allocs - this.#closedLive;
-    this.#used = 0;
+    this.#counts.frees = this.#counts.allocs - this.#closedLive;
+    this.#counts.used = 0;
     this.#leaks?.forgetAll();
     this.#sweep();
   }
@@ -384,7 +408,7 @@ export class Pool extends EventEmitter {
   monitor(options: MonitorOptions): Monitor {
     this.#checkOpen(this.monitor);
     // usedBytes is counted here: no need for a whole stats() per sample.
-    return startMonitor(this, options, () => this.#used);
+    return startMonitor(this, options, () => this.#counts.used);
   }
 
   /** @internal For the process-exit hook: one line when allocations are still held. */
@@ -392,7 +416,7 @@ export class Pool extends EventEmitter {
     if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
     const live = this.#liveCount();
     if (live === 0) return undefined;
-    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${this.#used} bytes) at exit; ` +
+    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${this.#counts.used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
@@ -401,11 +425,11 @@ export class Pool extends EventEmitter {
     const n = this.#native.stats();
     const cachedBytes = this.#cache !== undefined ? this.#cache.fixClasses(n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
-    n.usedBytes = this.#used;
+    n.usedBytes = this.#counts.used;
     n.liveAllocations = this.#liveCount();
-    n.peakUsedBytes = this.#peak;
-    n.totalAllocations = this.#allocs;
-    n.totalFrees = this.#frees;
+    n.peakUsedBytes = this.#counts.peak;
+    n.totalAllocations = this.#counts.allocs;
+    n.totalFrees = this.#counts.frees;
     return {
       name: this.#name,
       backing: this.#backing,
@@ -448,7 +472,7 @@ export class Pool extends EventEmitter {
     this.#native.close();
     this.#cache = undefined;
     this.#closedLive += this.#liveCount();
-    this.#used = 0;
+    this.#counts.used = 0;
     this.#leaks?.forgetAll();
     this.#table.clear();
   }
@@ -457,38 +481,22 @@ export class Pool extends EventEmitter {
     this.close();
   }
 
-  #buffer(size: number, zero: boolean, align: number, caller: Caller): Buffer {
+  // Every allocation of a Buffer but the common one, which alloc() and
+  // allocUnsafe() take from the cache themselves.
+  #buffer(size: number, zero: boolean, options: AllocOptions | undefined, caller: Caller): Buffer {
+    const align = options === undefined ? 0 : alignOf(options, caller);
     const cache = this.#cache;
-    // Every cached block starts at a multiple of 16. (size | 0) === size: an integer.
-    if (cache !== undefined && typeof size === 'number' && (size | 0) === size && size > 0 && size <= cache.maxSize && align <= 16) {
-      const ab = this.#take(cache, size, caller);
-      const view = new PoolBuffer(ab, this.#offset, size, this.#slotOut, this.#serialOut);
+    // Every cached block starts at a multiple of 16.
+    if (cache !== undefined && align <= 16 && cache.fits(size)) {
+      const view = cache.take(size, caller);
       if (zero) view.fill(0);
-      return this.#handOut(view as unknown as Buffer, size, caller);
+      return view as unknown as Buffer;
     }
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
     }
     const ab = this.#reserve(size, zero, align, caller);
     return this.#handOut(new PoolBuffer(ab, this.#offset, size, -1, this.#serialOut) as unknown as Buffer, size, caller);
-  }
-
-  // The fast path: a block from the slot cache (refilled when empty) for
-  // `size` bytes. Returns its ArrayBuffer, with the offset in #offset, the
-  // block id in #slotOut and the serial in #serialOut.
-  #take(cache: SlotCache, size: number, caller: Caller): ArrayBuffer {
-    const c = cache.binOf[(size + 15) >>> 4];
-    let k = cache.pop(c);
-    if (k < 0) k = this.#refill(cache, c, size, caller);
-    const serial = nextSerial();
-    cache.serial[k] = serial;
-    cache.size[k] = size;
-    cache.refs[k] = 1;
-    cache.born[k] = coarseClock.now;
-    this.#serialOut = serial;
-    this.#slotOut = k;
-    this.#offset = cache.off[k];
-    return this.#segments[cache.seg[k]] as ArrayBuffer;
   }
 
   // The block id of a view handed out from the slot cache and still live,
@@ -503,14 +511,6 @@ export class Pool extends EventEmitter {
     if (k >= 0) return cache.serial[k] === PoolBuffer.serialOfSlotted(buf as PoolBuffer) ? k : -1;
     if (buf == null || (k = (buf as Tagged)[kSlot] ?? -1) < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
     return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
-  }
-
-  #freeCached(k: number, buf: ArrayBufferView): void {
-    const cache = this.#cache as SlotCache;
-    cache.serial[k] = 0;
-    this.#uncount(cache.size[k]);
-    if (this.#leaks !== undefined) this.#leaks.freed(buf);
-    cache.push(k);
   }
 
   // An empty class stack: one native call brings a batch. When maxBytes is
@@ -541,24 +541,13 @@ export class Pool extends EventEmitter {
     const serial = this.#serialOut;
     // A PoolBuffer got its serial in its constructor.
     if (!(view instanceof PoolBuffer)) (view as Tagged)[kSerial] = serial;
-    this.#count(size);
+    this.#counts.count(size);
     if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
     return view;
   }
 
-  #count(size: number): void {
-    this.#allocs++;
-    const used = (this.#used += size);
-    if (used > this.#peak) this.#peak = used;
-  }
-
   #liveCount(): number {
-    return this.#allocs - this.#frees - this.#closedLive;
-  }
-
-  #uncount(size: number): void {
-    this.#frees++;
-    this.#used -= size;
+    return this.#counts.allocs - this.#counts.frees - this.#closedLive;
   }
 
   // Allocates `size` valid bytes; returns the ArrayBuffer to view, with the

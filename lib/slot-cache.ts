@@ -39,6 +39,17 @@
 import { binding, HANDLE_SPAN, type NativeClassStats, type NativePool } from './binding.js';
 import type { AllocationDump, PoolDump } from './stats.js';
 import { classTable } from './slot-classes.js';
+import { coarseClock } from './clock.js';
+import { Counts } from './counts.js';
+import type { Caller } from './errors.js';
+import type { LeakTracker } from './leaks.js';
+import { nextSerial, PoolBuffer } from './views.js';
+
+// What the fast path calls, as module constants: an imported binding is a
+// property of another module's exports object, read at every use.
+const Buf = PoolBuffer;
+const newSerial = nextSerial;
+const clock = coarseClock;
 
 /** Freed blocks in the segments whose ids are within this many of the highest holding cached blocks go back to the allocator. */
 const DRAIN_DEPTH = 2;
@@ -46,7 +57,6 @@ const DRAIN_DEPTH = 2;
 const PENDING_MAX = 64;
 /** Initial length of the per-block tables; trim() (everything flushed, nothing held) shrinks them back to it. */
 const INITIAL_BLOCKS = 8;
-const EMPTY = new Int32Array(0);
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
 
@@ -60,12 +70,18 @@ export class SlotCache {
   readonly #batch: readonly number[];
   /** The first class whose stack is kept in address order (all after it are too). */
   readonly #firstOrdered: number;
-  // Per class: its free ids are stacks[c][0 .. top[c]), the next one out
-  // last; a stack grows by doubling up to the class's cap.
+  // Per class c: its free ids are stack[base[c] .. base[c] + top[c]), the
+  // next one out last, at most cap[c] of them. One array holds every
+  // class's stack, so that the stacks of all classes share one object
+  // (a stack object per class meant a cache miss or two per allocation of
+  // a random size).
   readonly top: number[];
+  readonly base: readonly number[];
+  readonly stack: Int32Array;
+  /** Per class: cap[c] for an unordered class, 0 for an ordered one: push() leaves a block to #place() from there. */
+  readonly #room: readonly number[];
   /** Blocks the next refill of each class asks for: from 2, doubling up to the table's batch. */
   readonly #fill: number[];
-  readonly stacks: Int32Array[];
   // Per block id.
   seg = new Int32Array(INITIAL_BLOCKS);
   off = new Int32Array(INITIAL_BLOCKS);
@@ -92,6 +108,19 @@ export class SlotCache {
   #pending = new Int32Array(PENDING_MAX);
   #pendingTop = 0;
   readonly #native: NativePool;
+  // Set by the pool that owns this cache (defaults for a cache on its own, as in tests).
+  /** The ArrayBuffer of each segment, by id (the pool's SegmentTable.list). */
+  segments: (ArrayBuffer | undefined)[] = [];
+  /** The pool's counts: take() and freeBlock() count there. */
+  counts = new Counts();
+  /** The pool's leak tracker; undefined when leak detection is disabled. */
+  leaks: LeakTracker | undefined;
+  /** Class `c` is empty: refill it and return the id popped (or throw, as alloc() would). */
+  onEmpty = (c: number, _size: number, _caller: Caller): number => {
+    const n = this.refill(c);
+    if (n < 0) throw new Error(`refill of class ${c} failed with status ${n}`);
+    return this.pop(c);
+  };
 
   /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
   constructor(native: NativePool, classSizes: readonly number[], limit: number, chunkSize: number) {
@@ -105,7 +134,62 @@ export class SlotCache {
     this.#firstOrdered = t.firstOrdered;
     this.top = t.size.map(() => 0);
     this.#fill = t.batch.map((b) => Math.min(2, b));
-    this.stacks = t.size.map(() => EMPTY);
+    this.base = t.base;
+    this.stack = new Int32Array(t.stackLength);
+    this.#room = t.room;
+  }
+
+  // The fast path: take(), give() and freeBlock() are what alloc() and
+  // free() run for a cached size. They are kept small, with plain fields,
+  // so that V8 can inline the whole of alloc() and free() into a caller's
+  // loop within its inlining budget (bench/NOTES.md, "inlining budget").
+
+  /** True when a Buffer of `size` bytes comes from this cache: an integer 1 .. maxSize. */
+  fits(size: number): boolean {
+    return typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize;
+  }
+
+  /** A block of `size`'s class (fits() said yes) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
+  claim(size: number, caller: Caller): number {
+    const c = this.binOf[(size + 15) >>> 4];
+    const t = this.top[c];
+    const k = t !== 0 ? this.stack[this.base[c] + (this.top[c] = t - 1)] : this.onEmpty(c, size, caller);
+    this.serial[k] = newSerial();
+    this.size[k] = size;
+    this.refs[k] = 1;
+    this.born[k] = clock.now;
+    return k;
+  }
+
+  /** alloc()'s fast path: a PoolBuffer of `size` bytes (fits() said yes) over a block of its class. */
+  take(size: number, caller: Caller): PoolBuffer {
+    const k = this.claim(size, caller);
+    const serial = this.serial[k];
+    const view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
+    // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
+    const n = this.counts;
+    n.allocs++;
+    if ((n.used += size) > n.peak) n.peak = n.used;
+    if (this.leaks !== undefined) this.leaks.allocated(view, size, serial, caller);
+    return view;
+  }
+
+  /** free()'s fast path: frees `buf` and returns true when it is a live PoolBuffer from this cache; false for anything else. */
+  give(buf: ArrayBufferView): boolean {
+    const k = Buf.slotOf(buf);
+    if (k < 0 || this.serial[k] !== Buf.serialOfSlotted(buf as PoolBuffer)) return false;
+    this.freeBlock(k, buf);
+    return true;
+  }
+
+  /** Block `k`, handed out as `view`, is free again. */
+  freeBlock(k: number, view: ArrayBufferView): void {
+    this.serial[k] = 0;
+    const n = this.counts;
+    n.frees++;
+    n.used -= this.size[k];
+    if (this.leaks !== undefined) this.leaks.freed(view);
+    this.push(k);
   }
 
   /** Pops a free block of class `c`: its id, or -1 when the stack is empty. */
@@ -113,7 +197,7 @@ export class SlotCache {
     const t = this.top[c];
     if (t === 0) return -1;
     this.top[c] = t - 1;
-    return this.stacks[c][t - 1];
+    return this.stack[this.base[c] + t - 1];
   }
 
   /**
@@ -124,44 +208,40 @@ export class SlotCache {
   push(k: number): void {
     const c = this.cls[k];
     const t = this.top[c];
-    const stack = this.stacks[c];
-    // The common case, kept small: room on the stack, and k goes on top
-    // (an unordered class, or k below the block on top).
-    // (Ordered classes are the last ones: classes ascend by size.)
-    const drainFrom = this.#drainFrom;
-    if (t < stack.length && (drainFrom === NONE || this.seg[k] < drainFrom) &&
-        (c < this.#firstOrdered || t === 0 || this.#addr[stack[t - 1]] >= this.#addr[k])) {
-      stack[t] = k;
+    // The common case, kept small (it is inlined into every free()): room
+    // on the stack of an unordered class, and k not in a drained segment
+    // (#drainFrom is NONE, above every id, when none is).
+    if (t < this.#room[c] && this.seg[k] < this.#drainFrom) {
+      this.stack[this.base[c] + t] = k;
       this.top[c] = t + 1;
       return;
     }
     this.#place(c, k);
   }
 
-  // push() for the rest: a drained segment, a full stack, or a place below the top.
+  // push() for the rest: a drained segment, a full stack, or an ordered
+  // class (classes ascend by size, so these are the last ones).
   #place(c: number, k: number): void {
     if (this.seg[k] >= this.#drainFrom) {
       this.#giveBack(k);
       return;
     }
     let t = this.top[c];
-    let stack = this.stacks[c];
-    if (t === stack.length) {
-      if (t >= this.#cap[c]) t = this.#spill(c, t >>> 1);
-      else stack = this.#growStack(c, t + 1);
-    }
+    if (t === this.#cap[c]) t = this.#spill(c, t >>> 1);
     this.top[c] = t + 1;
+    const stack = this.stack;
+    const b = this.base[c];
     if (c >= this.#firstOrdered) {
       // Highest address at the bottom, lowest on top.
       const addr = this.#addr;
       const a = addr[k];
       for (; t > 0; t--) {
-        const j = stack[t - 1];
+        const j = stack[b + t - 1];
         if (addr[j] >= a) break;
-        stack[t] = j;
+        stack[b + t] = j;
       }
     }
-    stack[t] = k;
+    stack[b + t] = k;
   }
 
   /**
@@ -172,15 +252,15 @@ export class SlotCache {
    * stack), or the allocator's negative status when none did.
    */
   refill(c: number): number {
-    const want = this.#fill[c];
-    this.#fill[c] = Math.min(want * 2, this.#batch[c]);
+    // Never more than the stack has room for (refill comes when it is empty).
+    const want = Math.min(this.#fill[c], this.#cap[c] - this.top[c]);
+    this.#fill[c] = Math.min(this.#fill[c] * 2, this.#batch[c]);
     const given = this.#pack(want);
     const n = this.#native.refill(this.classSize[c], want, scratch, given);
     if (n < 0) return n;
     const handles = scratch;
-    let t = this.top[c];
-    if (t + n > this.stacks[c].length) this.#growStack(c, t + n);
-    const stack = this.stacks[c];
+    let t = this.base[c] + this.top[c];
+    const stack = this.stack;
     // Lowest address on top: a fresh slab fills from its start.
     for (let i = n - 1; i >= 0; i--) {
       const k = this.#newId();
@@ -198,7 +278,7 @@ export class SlotCache {
         if (s > this.#topSeg) this.#topSeg = s;
       }
     }
-    this.top[c] = t;
+    this.top[c] += n;
     if (c >= this.#firstOrdered) this.#sort(c);
     this.#held += n;
     this.#pickDrain();
@@ -208,8 +288,8 @@ export class SlotCache {
   /** The segment ids of the `n` blocks on top of class `c`'s stack (after refill). */
   topSegments(c: number, n: number): number[] {
     const out: number[] = [];
-    const stack = this.stacks[c];
-    for (let i = this.top[c] - n; i < this.top[c]; i++) out.push(this.seg[stack[i]]);
+    const end = this.base[c] + this.top[c];
+    for (let i = end - n; i < end; i++) out.push(this.seg[this.stack[i]]);
     return out;
   }
 
@@ -220,8 +300,8 @@ export class SlotCache {
    */
   flushAll(): void {
     for (let c = 0; c < this.top.length; c++) {
-      const stack = this.stacks[c];
-      for (let i = 0; i < this.top[c]; i++) this.#defer(stack[i]);
+      const b = this.base[c];
+      for (let i = 0; i < this.top[c]; i++) this.#defer(this.stack[b + i]);
       this.top[c] = 0;
     }
     this.#sendPending();
@@ -279,7 +359,7 @@ export class SlotCache {
     }
     const free = (k: number): void => void held.set(this.seg[k] * HANDLE_SPAN + this.off[k], -1);
     for (let c = 0; c < this.top.length; c++) {
-      for (let i = 0; i < this.top[c]; i++) free(this.stacks[c][i]);
+      for (let i = 0; i < this.top[c]; i++) free(this.stack[this.base[c] + i]);
     }
     for (let i = 0; i < this.#pendingTop; i++) free(this.#pending[i]);
     const out: AllocationDump[] = [];
@@ -324,9 +404,9 @@ export class SlotCache {
   // the highest) go back with the next native call. Returns the new top.
   #spill(c: number, n: number): number {
     const t = this.top[c];
-    const stack = this.stacks[c];
-    for (let i = 0; i < n; i++) this.#defer(stack[i]);
-    stack.copyWithin(0, n, t);
+    const b = this.base[c];
+    for (let i = 0; i < n; i++) this.#defer(this.stack[b + i]);
+    this.stack.copyWithin(b, b + n, b + t);
     this.top[c] = t - n;
     if (this.#pendingTop >= PENDING_MAX) this.#sendPending();
     return t - n;
@@ -378,23 +458,16 @@ export class SlotCache {
 
   // Insertion sort of an ordered class's stack (after a refill): highest address at the bottom.
   #sort(c: number): void {
-    const stack = this.stacks[c];
+    const stack = this.stack;
+    const b = this.base[c];
     const addr = this.#addr;
-    for (let i = 1; i < this.top[c]; i++) {
+    for (let i = b + 1; i < b + this.top[c]; i++) {
       const k = stack[i];
       const a = addr[k];
       let j = i;
-      for (; j > 0 && addr[stack[j - 1]] < a; j--) stack[j] = stack[j - 1];
+      for (; j > b && addr[stack[j - 1]] < a; j--) stack[j] = stack[j - 1];
       stack[j] = k;
     }
-  }
-
-  #growStack(c: number, need: number): Int32Array {
-    let n = Math.max(4, this.stacks[c].length * 2);
-    while (n < need) n *= 2;
-    // Never past the cap (unless a refill needs it): a full stack is what makes push() give blocks back.
-    n = Math.max(need, Math.min(n, this.#cap[c]));
-    return (this.stacks[c] = this.#grown(this.stacks[c], n));
   }
 
   #newId(): number {
@@ -433,11 +506,7 @@ export class SlotCache {
     this.#topSeg = -1;
     this.#drainFrom = NONE;
     if (this.#pending.length > PENDING_MAX) this.#pending = this.#fresh(this.#pending, PENDING_MAX);
-    for (let c = 0; c < this.top.length; c++) {
-      this.#free(this.stacks[c]);
-      this.stacks[c] = EMPTY;
-      this.#fill[c] = Math.min(2, this.#batch[c]);
-    }
+    for (let c = 0; c < this.top.length; c++) this.#fill[c] = Math.min(2, this.#batch[c]);
   }
 
   /** A copy of `a` with room for `n` elements; `a`'s memory is freed. */

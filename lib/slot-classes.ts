@@ -24,6 +24,11 @@ export interface ClassTable {
   batch: number[];
   /** The first class whose stack is kept in address order (classes ascend by size: all after it are too). */
   firstOrdered: number;
+  /** Where each class's stack starts in the one array that holds them all (cap[c] long); its length. */
+  base: number[];
+  stackLength: number;
+  /** Per class: how full its stack may get before a free block needs more than a push: cap[c], or 0 for an ordered class. */
+  room: number[];
 }
 
 const tables = new Map<string, ClassTable>();
@@ -45,7 +50,14 @@ export function classTable(classSizes: readonly number[], limit: number, chunkSi
     Math.min(MAX_CACHED, Math.floor(CLASS_BUDGET / s))));
   const refill = Math.min(REFILL_BUDGET, chunkSize / 16);
   const batch = size.map((s, c) => Math.max(1, Math.min(cap[c] >>> 1, Math.floor(refill / s))));
-  t = { binOf, maxSize, size, cap, batch, firstOrdered };
+  const base: number[] = [];
+  let stackLength = 0;
+  for (const n of cap) {
+    base.push(stackLength);
+    stackLength += n;
+  }
+  const room = cap.map((n, c) => (c < firstOrdered ? n : 0));
+  t = { binOf, maxSize, size, cap, batch, firstOrdered, base, stackLength, room };
   tables.set(key, t);
   return t;
 }
