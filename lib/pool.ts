@@ -43,7 +43,7 @@ import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, serialOf, TypedArray, 
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { SegmentTable } from './segment-table.js';
-import { coarseClock, startCoarseClock } from './clock.js';
+import { startCoarseClock, tick } from './clock.js';
 import { Counts } from './counts.js';
 
 /**
@@ -189,8 +189,8 @@ export class Pool extends EventEmitter {
    * ERR_POOL_CLOSED, ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory).
    */
   alloc(size: number, options?: AllocOptions): Buffer {
-    const cache = this.#cache;
-    if (options === undefined && cache !== undefined && cache.fits(size)) return cache.take(size, this.alloc).fill(0) as unknown as Buffer;
+    const view = options === undefined ? this.#cache?.take(size, this.alloc) : undefined;
+    if (view !== undefined) return view.fill(0) as unknown as Buffer;
     return this.#buffer(size, true, options, this.alloc);
   }
 
@@ -200,8 +200,8 @@ export class Pool extends EventEmitter {
    * `secure` pool, which wipes memory on free). Same errors.
    */
   allocUnsafe(size: number, options?: AllocOptions): Buffer {
-    const cache = this.#cache;
-    if (options === undefined && cache !== undefined && cache.fits(size)) return cache.take(size, this.allocUnsafe) as unknown as Buffer;
+    const view = options === undefined ? this.#cache?.take(size, this.allocUnsafe) : undefined;
+    if (view !== undefined) return view as unknown as Buffer;
     return this.#buffer(size, false, options, this.allocUnsafe);
   }
 
@@ -485,10 +485,9 @@ export class Pool extends EventEmitter {
   // allocUnsafe() take from the cache themselves.
   #buffer(size: number, zero: boolean, options: AllocOptions | undefined, caller: Caller): Buffer {
     const align = options === undefined ? 0 : alignOf(options, caller);
-    const cache = this.#cache;
     // Every cached block starts at a multiple of 16.
-    if (cache !== undefined && align <= 16 && cache.fits(size)) {
-      const view = cache.take(size, caller);
+    const view = align <= 16 ? this.#cache?.take(size, caller) : undefined;
+    if (view !== undefined) {
       if (zero) view.fill(0);
       return view as unknown as Buffer;
     }
@@ -522,11 +521,11 @@ export class Pool extends EventEmitter {
       n = cache.refill(c);
     }
     if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
-    coarseClock.now = performance.now();
-    for (const id of cache.topSegments(c, n)) {
-      const ab = this.#segments[id];
-      if (ab !== undefined && ab.byteLength !== 0) continue;
-      if (this.#expose(id) === undefined) {
+    tick();
+    const fresh = cache.unexposed;
+    while (fresh.length > 0) {
+      if (this.#expose(fresh.pop() as number) === undefined) {
+        fresh.length = 0;
         cache.flushAll();
         throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
           `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);

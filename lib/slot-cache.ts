@@ -115,6 +115,8 @@ export class SlotCache {
   counts = new Counts();
   /** The pool's leak tracker; undefined when leak detection is disabled. */
   leaks: LeakTracker | undefined;
+  /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
+  readonly unexposed: number[] = [];
   /** Class `c` is empty: refill it and return the id popped (or throw, as alloc() would). */
   onEmpty = (c: number, _size: number, _caller: Caller): number => {
     const n = this.refill(c);
@@ -144,12 +146,8 @@ export class SlotCache {
   // so that V8 can inline the whole of alloc() and free() into a caller's
   // loop within its inlining budget (bench/NOTES.md, "inlining budget").
 
-  /** True when a Buffer of `size` bytes comes from this cache: an integer 1 .. maxSize. */
-  fits(size: number): boolean {
-    return typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize;
-  }
 
-  /** A block of `size`'s class (fits() said yes) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
+  /** A block of `size`'s class (an integer 1 .. maxSize) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
   claim(size: number, caller: Caller): number {
     const c = this.binOf[(size + 15) >>> 4];
     const t = this.top[c];
@@ -161,8 +159,13 @@ export class SlotCache {
     return k;
   }
 
-  /** alloc()'s fast path: a PoolBuffer of `size` bytes (fits() said yes) over a block of its class. */
-  take(size: number, caller: Caller): PoolBuffer {
+  /**
+   * alloc()'s fast path: a PoolBuffer of `size` bytes over a block of its
+   * class, or undefined when this cache does not serve `size` (anything but
+   * an integer 1 .. maxSize).
+   */
+  take(size: number, caller: Caller): PoolBuffer | undefined {
+    if (!(typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize)) return undefined;
     const k = this.claim(size, caller);
     const serial = this.serial[k];
     const view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
@@ -276,6 +279,11 @@ export class SlotCache {
       if (this.#segHeld[s]++ === 0) {
         this.#segs++;
         if (s > this.#topSeg) this.#topSeg = s;
+        // A segment the pool has no live ArrayBuffer for: the first block
+        // held in it is where to find out (one held block keeps the
+        // allocator from unmapping it).
+        const ab = this.segments[s];
+        if (ab === undefined || ab.byteLength === 0) this.unexposed.push(s);
       }
     }
     this.top[c] += n;
@@ -283,14 +291,6 @@ export class SlotCache {
     this.#held += n;
     this.#pickDrain();
     return n;
-  }
-
-  /** The segment ids of the `n` blocks on top of class `c`'s stack (after refill). */
-  topSegments(c: number, n: number): number[] {
-    const out: number[] = [];
-    const end = this.base[c] + this.top[c];
-    for (let i = end - n; i < end; i++) out.push(this.seg[this.stack[i]]);
-    return out;
   }
 
   /**
