@@ -506,8 +506,8 @@ export class Pool extends EventEmitter {
   #cached(buf: ArrayBufferView): number {
     const cache = this.#cache;
     if (cache === undefined) return -1;
-    let k = PoolBuffer.slotOf(buf);
-    if (k >= 0) return cache.serial[k] === PoolBuffer.serialOfSlotted(buf as PoolBuffer) ? k : -1;
+    if (PoolBuffer.slotOf(buf) >= 0) return PoolBuffer.liveSlot(buf, cache.serial);
+    let k: number;
     if (buf == null || (k = (buf as Tagged)[kSlot] ?? -1) < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
     return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
   }

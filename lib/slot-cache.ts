@@ -172,15 +172,17 @@ export class SlotCache {
     // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
     const n = this.counts;
     n.allocs++;
-    if ((n.used += size) > n.peak) n.peak = n.used;
-    if (this.leaks !== undefined) this.leaks.allocated(view, size, serial, caller);
+    const used = (n.used += size);
+    if (used > n.peak) n.peak = used;
+    const leaks = this.leaks;
+    if (leaks !== undefined) leaks.allocated(view, size, serial, caller);
     return view;
   }
 
   /** free()'s fast path: frees `buf` and returns true when it is a live PoolBuffer from this cache; false for anything else. */
   give(buf: ArrayBufferView): boolean {
-    const k = Buf.slotOf(buf);
-    if (k < 0 || this.serial[k] !== Buf.serialOfSlotted(buf as PoolBuffer)) return false;
+    const k = Buf.liveSlot(buf, this.serial);
+    if (k < 0) return false;
     this.freeBlock(k, buf);
     return true;
   }

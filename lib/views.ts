@@ -73,9 +73,15 @@ export class PoolBuffer extends Uint8Array {
     return k === undefined ? -1 : k;
   }
 
-  /** The serial of a PoolBuffer that slotOf() has vouched for (no brand check). */
-  static serialOfSlotted(v: PoolBuffer): number | undefined {
-    return v.#serial;
+  /**
+   * The slot-cache block id of `v` when it is a PoolBuffer handed out from
+   * the cache and still live there: its serial equals serials[id] (one call
+   * for free()'s fast path). Else -1.
+   */
+  static liveSlot(v: unknown, serials: Int32Array): number {
+    if (typeof v !== 'object' || v === null || !(#slot in v)) return -1;
+    const k = v.#slot;
+    return k !== undefined && k >= 0 && serials[k] === v.#serial ? k : -1;
   }
 
   /** The serial a PoolBuffer was handed out under (undefined for anything else). */
