@@ -14,7 +14,12 @@ const MiB = 1024 * KiB;
 /** Stride for touching every page (the Linux x64 page size; a smaller one would only touch more). */
 const PAGE = 4096;
 
+// Kept a V8 small integer: a sink that grew past 2^30 became a heap number,
+// which cost an allocation per operation on both sides and made V8
+// deoptimise and recompile every loop once it happened (bench/NOTES.md,
+// "the sink").
 let sink = 0;
+const SINK_MASK = 0x3fffffff;
 
 export interface SpeedResult {
   id: string;
@@ -71,14 +76,14 @@ function pairCase(id: string, label: string, size: number, goal: number,
           { name: 'pool', run: () => {
             for (let i = 0; i < batch; i++) {
               const b = pool.allocUnsafe(size);
-              sink += b.length;
+              sink = (sink + b.length) & SINK_MASK;
               pool.free(b);
             }
           } },
           { name: 'Buffer', run: () => {
             for (let i = 0; i < batch; i++) {
               const b = Buffer.allocUnsafe(size);
-              sink += b.length;
+              sink = (sink + b.length) & SINK_MASK;
             }
           } },
         ],
@@ -98,14 +103,14 @@ const zeroed4k: SpeedCase = {
         { name: 'pool', run: () => {
           for (let i = 0; i < batch; i++) {
             const b = pool.alloc(4096);
-            sink += b.length;
+            sink = (sink + b.length) & SINK_MASK;
             pool.free(b);
           }
         } },
         { name: 'Buffer', run: () => {
           for (let i = 0; i < batch; i++) {
             const b = Buffer.alloc(4096);
-            sink += b.length;
+            sink = (sink + b.length) & SINK_MASK;
           }
         } },
       ],
@@ -137,7 +142,7 @@ function hugeCase(id: string, extra: PoolOptions = {}, goal?: number): SpeedCase
             for (let i = 0; i < batch; i++) {
               const b = pool.allocUnsafe(HUGE);
               for (let o = 0; o < HUGE; o += PAGE) b[o] = o >>> 12;
-              sink += b[HUGE - PAGE];
+              sink = (sink + b[HUGE - PAGE]) & SINK_MASK;
               pool.free(b);
             }
           } },
@@ -145,7 +150,7 @@ function hugeCase(id: string, extra: PoolOptions = {}, goal?: number): SpeedCase
             for (let i = 0; i < batch; i++) {
               const b = Buffer.allocUnsafe(HUGE);
               for (let o = 0; o < HUGE; o += PAGE) b[o] = o >>> 12;
-              sink += b[HUGE - PAGE];
+              sink = (sink + b[HUGE - PAGE]) & SINK_MASK;
             }
           } },
         ],
@@ -184,7 +189,7 @@ function fillCase(id: string, extra: PoolOptions = {}): SpeedCase {
                 for (let o = 0; o < FILL_SIZE; o += PAGE) b[o] = k;
                 held[k] = b;
               }
-              sink += held[count - 1][0];
+              sink = (sink + held[count - 1][0]) & SINK_MASK;
               pool.close();
             }
           } },
@@ -195,7 +200,7 @@ function fillCase(id: string, extra: PoolOptions = {}): SpeedCase {
                 for (let o = 0; o < FILL_SIZE; o += PAGE) b[o] = k;
                 held[k] = b;
               }
-              sink += held[count - 1][0];
+              sink = (sink + held[count - 1][0]) & SINK_MASK;
             }
           } },
         ],
@@ -247,7 +252,7 @@ function churnCase(id: string, extra: PoolOptions = {}, goal?: number): SpeedCas
               if (old !== undefined) pool.free(old);
               const b = pool.allocUnsafe(SIZES[pk & (SIZES.length - 1)]);
               b[0] = pk;
-              sink += b.length;
+              sink = (sink + b.length) & SINK_MASK;
               poolRing[j] = b;
             }
           } },
@@ -256,7 +261,7 @@ function churnCase(id: string, extra: PoolOptions = {}, goal?: number): SpeedCas
               const j = bk & (WINDOW - 1);
               const b = Buffer.allocUnsafe(SIZES[bk & (SIZES.length - 1)]);
               b[0] = bk;
-              sink += b.length;
+              sink = (sink + b.length) & SINK_MASK;
               bufRing[j] = b;
             }
           } },

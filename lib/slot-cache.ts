@@ -150,8 +150,9 @@ export class SlotCache {
   /** A block of `size`'s class (an integer 1 .. maxSize) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
   claim(size: number, caller: Caller): number {
     const c = this.binOf[(size + 15) >>> 4];
-    const t = this.top[c];
-    const k = t !== 0 ? this.stack[this.base[c] + (this.top[c] = t - 1)] : this.onEmpty(c, size, caller);
+    const top = this.top;
+    const t = top[c];
+    const k = t !== 0 ? this.stack[this.base[c] + (top[c] = t - 1)] : this.onEmpty(c, size, caller);
     this.serial[k] = newSerial();
     this.size[k] = size;
     this.refs[k] = 1;
@@ -193,7 +194,8 @@ export class SlotCache {
     const n = this.counts;
     n.frees++;
     n.used -= this.size[k];
-    if (this.leaks !== undefined) this.leaks.freed(view);
+    const leaks = this.leaks;
+    if (leaks !== undefined) leaks.freed(view);
     this.push(k);
   }
 
