@@ -42,6 +42,7 @@ import type { PoolDump, PoolStats } from './stats.js';
 import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, serialOf, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
+import { fixClasses, fixDump } from './slot-cache-view.js';
 import { SegmentTable } from './segment-table.js';
 import { startCoarseClock, tick } from './clock.js';
 import { Counts } from './counts.js';
@@ -423,7 +424,7 @@ export class Pool extends EventEmitter {
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
   stats(): PoolStats {
     const n = this.#native.stats();
-    const cachedBytes = this.#cache !== undefined ? this.#cache.fixClasses(n.classes) : 0;
+    const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
     n.usedBytes = this.#counts.used;
     n.liveAllocations = this.#liveCount();
@@ -448,7 +449,7 @@ export class Pool extends EventEmitter {
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
     const raw = JSON.parse(this.#native.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
-    this.#cache?.fixDump(raw, performance.now());
+    if (this.#cache !== undefined) fixDump(this.#cache, raw, performance.now());
     if (this.#leaks !== undefined) {
       for (const a of raw.allocations) {
         const stack = this.#leaks.stackOf(a.serial);

@@ -4,19 +4,20 @@
 //
 //   native Arena                       SlotCache (one per pool; not for guard/secure)
 //   ┌──────────────────────┐  refill   ┌───────────────────────────────────────────────┐
-//   │ blocks of class c,   │ ────────> │ stack[c]: ids of free blocks, next out on top  │
-//   │ allocated with the   │  (batch)  │ pending: ids going back with the next call    │
-//   │ cache's serial 0     │ <──────── │ per block id k (typed arrays, grown by 2x):   │
-//   └──────────────────────┘  (pending │   seg[k] off[k] cls[k]   where it is          │
-//                              rides   │   serial[k]  0 = free in the cache, else the  │
-//                              along)  │              serial of the Buffer holding it  │
+//   │ blocks of class c,   │ ────────> │ stack: one Int32Array; class c's free ids at  │
+//   │ allocated with the   │  (batch)  │   base[c] .. base[c] + top[c], next out last  │
+//   │ cache's serial 0     │ <──────── │ pending: ids going back with the next call    │
+//   └──────────────────────┘  (pending │ per block id k (typed arrays, grown by 2x):   │
+//                              rides   │   seg[k] off[k] cls[k]   where it is          │
+//                              along)  │   serial[k]  0 = free in the cache, else the  │
+//                                      │              serial of the Buffer holding it  │
 //                                      │   size[k] refs[k] born[k]   that allocation   │
 //                                      └───────────────────────────────────────────────┘
 //
 // To the allocator every block here is one live allocation, whether it sits
 // in a stack or is handed out; this class keeps what it knows of the
 // handed-out ones, and Pool.stats() / dump() take the free ones out of the
-// allocator's figures (fixStats, fixDump). A Buffer handed out from the cache
+// allocator's figures (lib/slot-cache-view.ts). A Buffer handed out from the cache
 // carries k and its serial; free(buf) accepts it when serial[k] still equals
 // its serial. A stale Buffer (freed, reset, or its block flushed and reused)
 // fails that check and goes the slow way, to the allocator, which refuses it.
@@ -36,8 +37,7 @@
 //   - blocks going back wait in `pending` and ride along with the next
 //     refill (one native call gives back and brings), or go on their own
 //     once PENDING_MAX wait.
-import { binding, HANDLE_SPAN, type NativeClassStats, type NativePool } from './binding.js';
-import type { AllocationDump, PoolDump } from './stats.js';
+import { HANDLE_SPAN, type NativePool } from './binding.js';
 import { classTable } from './slot-classes.js';
 import { coarseClock } from './clock.js';
 import { Counts } from './counts.js';
@@ -146,7 +146,6 @@ export class SlotCache {
   // so that V8 can inline the whole of alloc() and free() into a caller's
   // loop within its inlining budget (bench/NOTES.md, "inlining budget").
 
-
   /** A block of `size`'s class (an integer 1 .. maxSize) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
   claim(size: number, caller: Caller): number {
     const c = this.binOf[(size + 15) >>> 4];
@@ -191,6 +190,7 @@ export class SlotCache {
   /** Block `k`, handed out as `view`, is free again. */
   freeBlock(k: number, view: ArrayBufferView): void {
     this.serial[k] = 0;
+    // Counts.uncount(), written out (as in take()).
     const n = this.counts;
     n.frees++;
     n.used -= this.size[k];
@@ -330,67 +330,19 @@ export class SlotCache {
     this.#shrink();
   }
 
-  /**
-   * Takes the free cached blocks out of the allocator's class rows (to the
-   * program they are free memory); returns their bytes, for allocatedBytes.
-   */
-  fixClasses(classes: NativeClassStats[]): number {
-    const free = this.top.slice();
-    for (let i = 0; i < this.#pendingTop; i++) free[this.cls[this.#pending[i]]]++;
-    let freeBytes = 0;
-    for (let c = 0; c < free.length; c++) {
-      const n = free[c];
-      const row = classes[c];
-      if (n === 0 || row === undefined) continue;
-      row.live -= n;
-      // Page-run classes count capacity as their live runs.
-      if (this.classSize[c] > binding.smallMax) row.capacity -= n;
-      freeBytes += n * this.classSize[c];
-    }
-    return freeBytes;
-  }
-
-  /**
-   * dump() as the program sees it: a cached block handed out shows its own
-   * size, serial and age; a free one is left out of the allocations and of
-   * its run's live count.
-   */
-  fixDump(raw: Pick<PoolDump, 'chunks' | 'allocations' | 'pageSize'>, now: number): void {
-    // Every held block by handle: its id when handed out, -1 when free here.
-    const held = new Map<number, number>();
-    for (let k = 0; k < this.#ids; k++) {
-      if (this.serial[k] !== 0) held.set(this.seg[k] * HANDLE_SPAN + this.off[k], k);
-    }
-    const free = (k: number): void => void held.set(this.seg[k] * HANDLE_SPAN + this.off[k], -1);
+  /** The ids of the free blocks this cache holds: on the stacks, and waiting to go back. */
+  freeIds(): number[] {
+    const out: number[] = [];
     for (let c = 0; c < this.top.length; c++) {
-      for (let i = 0; i < this.top[c]; i++) free(this.stack[this.base[c] + i]);
+      for (let i = 0; i < this.top[c]; i++) out.push(this.stack[this.base[c] + i]);
     }
-    for (let i = 0; i < this.#pendingTop; i++) free(this.#pending[i]);
-    const out: AllocationDump[] = [];
-    for (const a of raw.allocations) {
-      const k = a.serial === 0 ? held.get(a.segment * HANDLE_SPAN + a.offset) : undefined;
-      if (k === undefined) {
-        out.push(a);
-      } else if (k < 0) {
-        this.#freeInRun(raw, a);
-      } else {
-        a.size = this.size[k];
-        a.serial = this.serial[k];
-        a.ageMs = Math.max(0, Math.round(now - this.born[k]));
-        out.push(a);
-      }
-    }
-    raw.allocations = out;
+    for (let i = 0; i < this.#pendingTop; i++) out.push(this.#pending[i]);
+    return out;
   }
 
-  #freeInRun(raw: Pick<PoolDump, 'chunks' | 'pageSize'>, a: AllocationDump): void {
-    const chunk = raw.chunks.find((ch) => ch.id === a.segment);
-    const page = Math.floor(a.offset / raw.pageSize);
-    const run = chunk?.runs.find((r) => page >= r.page && page < r.page + r.pages);
-    if (run !== undefined && run.kind !== 'free') {
-      run.live--;
-      if (run.kind === 'large') run.capacity--;
-    }
+  /** Block ids ever given out (every id below it names a block, or an idle id whose serial is 0). */
+  get idCount(): number {
+    return this.#ids;
   }
 
   // A freed block of a drained segment: goes back with the next native call.
