@@ -51,6 +51,8 @@ export class LeakTracker {
   #countdown: number;
   /** Stacks of the live tracked allocations, by serial, for dump(). */
   readonly #stacksBySerial = new Map<number, string>();
+  /** Records of live tracked allocations whose view is not marked (allocatedInCache()), by serial. */
+  readonly #unmarked = new Map<number, Held>();
   // reset() and close() free everything at once: buffers tracked before
   // that are no longer leaks when collected.
   #epoch = 0;
@@ -65,23 +67,40 @@ export class LeakTracker {
     this.#registry = new FinalizationRegistry((held) => this.#collected(held));
   }
 
-  /** Called for every allocation; tracks the sampled ones. */
+  /** Called for every allocation; tracks the sampled ones (marking the view, for freed()). */
   allocated(view: object, size: number, serial: number, caller: Caller): void {
     if (!this.#every && --this.#countdown !== 0) return;
+    (view as Tracked)[kTracked] = this.#track(view, size, serial, caller);
+  }
+
+  /**
+   * allocated() for the slot cache, which remembers itself which of its
+   * blocks are tracked (and calls freedSerial()): the view is left as it
+   * is, so that tracked and untracked Buffers keep one shape. True when this
+   * one is tracked.
+   */
+  allocatedInCache(view: object, size: number, serial: number, caller: Caller): boolean {
+    if (!this.#every && --this.#countdown !== 0) return false;
+    this.#unmarked.set(serial, this.#track(view, size, serial, caller));
+    return true;
+  }
+
+  #track(view: object, size: number, serial: number, caller: Caller): Held {
     this.#countdown = nextCountdown();
     const held: Held = { size, epoch: this.#epoch, serial };
     if (this.#stacks) {
       held.createdAt = stackOf(caller);
       this.#stacksBySerial.set(serial, held.createdAt);
     }
-    (view as Tracked)[kTracked] = held;
     this.#registry.register(view, held);
+    return held;
   }
 
   /** Everything was freed at once (reset, close): forget what is tracked. */
   forgetAll(): void {
     this.#epoch++;
     this.#stacksBySerial.clear();
+    this.#unmarked.clear();
   }
 
   /** The allocation stack of a live tracked allocation, by its serial. */
@@ -98,14 +117,28 @@ export class LeakTracker {
     const held = (view as Tracked)[kTracked];
     if (held !== undefined) {
       (view as Tracked)[kTracked] = undefined;
-      held.freed = true;
-      this.#stacksBySerial.delete(held.serial);
+      this.#forget(held);
     }
+  }
+
+  /** freed() of an allocation that allocatedInCache() tracked. */
+  freedSerial(serial: number): void {
+    const held = this.#unmarked.get(serial);
+    if (held !== undefined) {
+      this.#unmarked.delete(serial);
+      this.#forget(held);
+    }
+  }
+
+  #forget(held: Held): void {
+    held.freed = true;
+    this.#stacksBySerial.delete(held.serial);
   }
 
   #collected(held: Held): void {
     if (held.freed === true || held.epoch !== this.#epoch) return;
     this.#stacksBySerial.delete(held.serial);
+    this.#unmarked.delete(held.serial);
     const report: LeakReport = held.createdAt === undefined ? { size: held.size } : { size: held.size, createdAt: held.createdAt };
     const site = held.createdAt ?? `pool:${this.#pool}`;
     if (!warnedSites.has(site)) {

@@ -221,20 +221,20 @@ export class Pool extends EventEmitter {
     }
     const size = length * unit;
     const cache = this.#cache;
-    let view: T;
     if (cache !== undefined && size > 0 && size <= cache.maxSize) {
       const k = cache.claim(size, this.allocTyped);
       const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
-      this.#offset = cache.off[k];
-      this.#serialOut = cache.serial[k];
-      view = typedView(Type, ab, this.#offset, length);
-      new Uint8Array(ab, this.#offset, size).fill(0);
+      const offset = cache.off[k];
+      const view = typedView(Type, ab, offset, length);
+      new Uint8Array(ab, offset, size).fill(0);
       (view as Tagged)[kSlot] = k;
-    } else {
-      const ab = this.#reserve(size, true, unit, this.allocTyped);
-      view = typedView(Type, ab, this.#offset, length);
+      (view as Tagged)[kSerial] = cache.serial[k];
+      this.#counts.count(size);
+      cache.track(k, view, this.allocTyped);
+      return view;
     }
-    return this.#handOut(view as T, size, this.allocTyped);
+    const ab = this.#reserve(size, true, unit, this.allocTyped);
+    return this.#handOut(typedView(Type, ab, this.#offset, length), size, this.allocTyped);
   }
 
   /**
@@ -283,7 +283,7 @@ export class Pool extends EventEmitter {
   #freeOther(buf: ArrayBufferView): void {
     const k = this.#cached(buf);
     if (k >= 0) {
-      (this.#cache as SlotCache).freeBlock(k, buf);
+      (this.#cache as SlotCache).freeBlock(k);
       return;
     }
     const serial = this.#locate(buf, this.free);
@@ -322,7 +322,7 @@ export class Pool extends EventEmitter {
         refs[k]--;
         return false;
       }
-      (this.#cache as SlotCache).freeBlock(k, buf);
+      (this.#cache as SlotCache).freeBlock(k);
       return true;
     }
     const serial = this.#locate(buf, this.release);

@@ -90,6 +90,8 @@ export class SlotCache {
   size = new Int32Array(INITIAL_BLOCKS);
   refs = new Uint32Array(INITIAL_BLOCKS);
   born = new Float64Array(INITIAL_BLOCKS);
+  /** 1 while the block's allocation is tracked by the leak detector (which is then told of its free). */
+  tracked = new Uint8Array(INITIAL_BLOCKS);
   /** The block's handle (segment * 2^30 + offset): its address, which orders the ordered stacks. */
   #addr = new Float64Array(INITIAL_BLOCKS);
   /** Ids not naming a block: a stack, and the high-water mark of ids ever used. */
@@ -175,7 +177,7 @@ export class SlotCache {
     const used = (n.used += size);
     if (used > n.peak) n.peak = used;
     const leaks = this.leaks;
-    if (leaks !== undefined) leaks.allocated(view, size, serial, caller);
+    if (leaks !== undefined && leaks.allocatedInCache(view, size, serial, caller)) this.tracked[k] = 1;
     return view;
   }
 
@@ -183,20 +185,30 @@ export class SlotCache {
   give(buf: ArrayBufferView): boolean {
     const k = Buf.liveSlot(buf, this.serial);
     if (k < 0) return false;
-    this.freeBlock(k, buf);
+    this.freeBlock(k);
     return true;
   }
 
-  /** Block `k`, handed out as `view`, is free again. */
-  freeBlock(k: number, view: ArrayBufferView): void {
+  /** Block `k` is free again (its allocation freed or released). */
+  freeBlock(k: number): void {
+    if (this.tracked[k] !== 0) this.#untrack(k);
     this.serial[k] = 0;
     // Counts.uncount(), written out (as in take()).
     const n = this.counts;
     n.frees++;
     n.used -= this.size[k];
-    const leaks = this.leaks;
-    if (leaks !== undefined) leaks.freed(view);
     this.push(k);
+  }
+
+  /** Tells the leak detector that block `k`'s allocation (which it tracks) is freed. */
+  #untrack(k: number): void {
+    this.tracked[k] = 0;
+    this.leaks?.freedSerial(this.serial[k]);
+  }
+
+  /** Shows the allocation in block `k`, handed out as `view`, to the leak detector (for a view take() did not make). */
+  track(k: number, view: ArrayBufferView, caller: Caller): void {
+    if (this.leaks !== undefined && this.leaks.allocatedInCache(view, this.size[k], this.serial[k], caller)) this.tracked[k] = 1;
   }
 
   /** Pops a free block of class `c`: its id, or -1 when the stack is empty. */
@@ -444,6 +456,7 @@ export class SlotCache {
     this.size = to(this.size);
     this.refs = to(this.refs);
     this.born = to(this.born);
+    this.tracked = to(this.tracked);
     this.#addr = to(this.#addr);
   }
 
