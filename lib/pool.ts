@@ -536,7 +536,8 @@ export class Pool extends EventEmitter {
   }
 
   // Tags a view with the serial of its allocation (#serialOut) and shows it
-  // to the leak detector: the last step of every allocation.
+  // to the leak detector: the last step of every allocation the slot cache
+  // does not serve (SlotCache.take() and track() do the same for its own).
   #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
     const serial = this.#serialOut;
     // A PoolBuffer got its serial in its constructor.
