@@ -13,8 +13,9 @@ import type { AllocationDump, PoolDump } from './stats.js';
  * their bytes (taken out of allocatedBytes, shown as cachedBytes).
  */
 export function fixClasses(cache: SlotCache, classes: NativeClassStats[]): number {
-  const free = cache.classSize.map(() => 0);
-  for (const k of cache.freeIds()) free[cache.cls[k]]++;
+  // Per class: the blocks on its stack, and those of its waiting to go back.
+  const free = cache.top.slice();
+  for (const k of cache.pendingIds()) free[cache.cls[k]]++;
   let freeBytes = 0;
   for (let c = 0; c < free.length; c++) {
     const n = free[c];
