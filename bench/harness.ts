@@ -2,6 +2,15 @@
 // by round, in one process, and are compared by their medians. Each task
 // runs `batch` operations per call so that the timer's own cost (tens of
 // nanoseconds) is amortised; reported figures are per operation.
+/**
+ * What the variants add each result into a sink with (`sink = (sink + x) &
+ * SINK_MASK`), so that neither side can be optimised away: it keeps the sink
+ * a V8 small integer. A sink that grew past 2^30 became a heap number, which
+ * cost an allocation per operation on both sides and made V8 deoptimise and
+ * recompile every loop once it happened (bench/NOTES.md, "the sink").
+ */
+export const SINK_MASK = 0x3fffffff;
+
 export interface Variant {
   name: string;
   /** One call performs `batch` operations. */
