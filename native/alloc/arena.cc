@@ -56,12 +56,13 @@ Arena::~Arena() { Close(); }
 // The fast path: pop a slot from the class's current slab, its lowest slab
 // with room; when that one fills, the next lowest takes over.
 MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero,
-                                             uint32_t serial, Handle* out, SourceError* err) {
+                                             uint32_t serial, Handle* out, SourceError* err,
+                                             bool may_map) {
   ClassState& cs = classes_[cls];
   Slab* slab = cs.cur;
   if (slab == nullptr) {
     Status st = Status::kOk;
-    slab = NewSlab(cls, err, &st);
+    slab = NewSlab(cls, may_map, err, &st);
     if (slab == nullptr) return st;
   } else if (slab == cs.empty) {
     SlabReused(slab);
@@ -78,7 +79,7 @@ MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zer
 }
 
 Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
-                    size_t align) {
+                    size_t align, bool may_map) {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return Status::kClosed;
   if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
@@ -91,19 +92,19 @@ Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, Source
   // Slabs and runs start on page boundaries, so a class whose size is a
   // multiple of `align` has every slot aligned. Runs are page-aligned.
   while (align > kQuantum && IsSmallClass(cls) && ClassSize(cls) % align != 0) cls++;
-  Status st = IsSmallClass(cls) ? AllocSmall(cls, size, zero, serial, out, err)
-                                : AllocLarge(cls, size, zero, serial, out, err);
+  Status st = IsSmallClass(cls) ? AllocSmall(cls, size, zero, serial, out, err, may_map)
+                                : AllocLarge(cls, size, zero, serial, out, err, may_map);
   if (idle_.head != nullptr && st == Status::kOk) AgeIdleChunks(size);
   return st;
 }
 
 // A new slab for `cls`, which has no slab with room (so no empty one
 // either): a run of pages. It becomes the class's current slab.
-Slab* Arena::NewSlab(uint32_t cls, SourceError* err, Status* st) {
+Slab* Arena::NewSlab(uint32_t cls, bool may_map, SourceError* err, Status* st) {
   ClassState& cs = classes_[cls];
   Chunk* chunk = nullptr;
   uint32_t first = 0;
-  if (!AllocRun(cs.slab_pages, &chunk, &first, err, st)) return nullptr;
+  if (!AllocRun(cs.slab_pages, may_map, &chunk, &first, err, st)) return nullptr;
   chunk->MarkUsed(first, cs.slab_pages, RunKind::kSlab, static_cast<uint8_t>(cls));
   if (chunk->busy++ == 0) ChunkReused(chunk);  // the caller takes a slot at once
   const size_t run_offset = size_t{first} << page_shift_;
@@ -124,13 +125,13 @@ void Arena::SlabReused(Slab* slab) {
 }
 
 Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
-                         SourceError* err) {
+                         SourceError* err, bool may_map) {
   const size_t ps = opt_.page_size;
   uint32_t pages = static_cast<uint32_t>(RoundUp(ClassSize(cls), ps) / ps);
   Chunk* chunk = nullptr;
   uint32_t first = 0;
   Status st = Status::kOk;
-  if (!AllocRun(pages, &chunk, &first, err, &st)) return st;
+  if (!AllocRun(pages, may_map, &chunk, &first, err, &st)) return st;
   if (zero) {
     // Pages never written since they were mapped (or zeroed by a discard)
     // are already zero; clear only the others.
@@ -194,8 +195,10 @@ std::set<Arena::FreeRunKey>::iterator Arena::FindRun(uint32_t pages) {
 
 // Best fit: the shortest free run that holds `pages`, the lowest chunk and
 // page among equals, in the top chunk only when no other chunk has one (so
-// the top chunk drains and can go back). Maps a new chunk when none fits.
-bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
+// the top chunk drains and can go back). Maps a new chunk when none fits;
+// with `may_map` false, gives back the empty slabs and looks again, then
+// fails with kNeedsChunk.
+bool Arena::AllocRun(uint32_t pages, bool may_map, Chunk** chunk, uint32_t* first,
                      SourceError* err, Status* st) {
   auto it = FindRun(pages);
   if (it == free_runs_.end() && s_.mapped_bytes + opt_.chunk_size > opt_.max_bytes) {
@@ -204,6 +207,16 @@ bool Arena::AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first,
     // (and, if it would fail, must not be asked for nothing).
     ReleaseEmptyChunks();
     it = FindRun(pages);
+  }
+  if (it == free_runs_.end() && !may_map) {
+    // The slot cache asks before it gives its free blocks back: the empty
+    // slabs go first (their pages, merged, may hold the run). Not on the
+    // way to a new chunk, where a call that then fails must change nothing.
+    if (ReleaseEmptySlabs() > 0) it = FindRun(pages);
+    if (it == free_runs_.end()) {
+      *st = Status::kNeedsChunk;
+      return false;
+    }
   }
   if (it == free_runs_.end()) {
     const Chunk* fresh = NewChunk(err, st);
@@ -531,6 +544,11 @@ void Arena::AgeIdleChunks(size_t size) {
   if (idle_bytes_ < kIdleKeepChunks * opt_.chunk_size || s_.chunks < 2) return;
   idle_bytes_ = 0;
   ReleaseIdleChunk(idle_.head);
+}
+
+void Arena::AgeIdle(size_t bytes) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (!closed_ && idle_.head != nullptr) AgeIdleChunks(bytes);
 }
 
 // Gives back an idle chunk: the classes' empty slabs in it, then the chunk.

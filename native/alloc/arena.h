@@ -24,11 +24,16 @@
 //   runs    (slabs, large allocations) best fit: the shortest free run that
 //           holds it, lowest chunk and page among equals, and in the top
 //           chunk (the highest id) only when no other chunk has one.
+//           Before the slot cache's refill makes the arena map a new chunk,
+//           the classes' empty slabs go back (their pages, merged, may hold
+//           the run), and then the cache's free blocks (lib/pool.ts).
 //   chunks  a chunk whose last live allocation is freed is idle: it stays
 //           mapped (so a burst that comes back maps nothing), until the arena
-//           has allocated kIdleKeepChunks chunks' worth of bytes without
-//           needing any idle chunk; then the one idle longest goes back, with
-//           the empty slabs in it, unless it is the only chunk. Its
+//           has allocated kIdleKeepChunks chunks' worth of bytes (its own
+//           allocations, and what the slot cache in front of it reports it
+//           handed out: AgeIdle) without needing any idle chunk; then the
+//           one idle longest goes back, with the empty slabs in it, unless
+//           it is the only chunk. Its
 //           ArrayBuffer is detached then, so a stale view of memory freed in
 //           it reads as length 0 from that moment (as after trim()).
 //
@@ -75,6 +80,7 @@ enum class Status : int32_t {
   kMapFailed = -4,
   kClosed = -5,
   kTooLarge = -6,
+  kNeedsChunk = -7,  // Alloc(..., may_map = false): no mapped chunk has room
 };
 
 struct ArenaOptions {
@@ -152,15 +158,24 @@ class Arena {
   // `zero`. kExhausted when max_bytes would be passed (after giving back
   // empty chunks), kMapFailed (with `err`) when the source fails.
   // `align` (a power of two up to the page size; 0 = no demand) picks the
-  // smallest class whose slots all start at a multiple of it.
+  // smallest class whose slots all start at a multiple of it. With
+  // `may_map` false, an allocation that would need a new chunk gives back
+  // the classes' empty slabs and looks again, then fails with kNeedsChunk
+  // (no allocation changes): the pool then flushes its slot cache and asks
+  // again (lib/pool.ts). Huge allocations map as ever.
   Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
-               size_t align = 0);
+               size_t align = 0, bool may_map = true);
   Status Free(const Ref& ref);
   Status Retain(const Ref& ref, uint32_t* count);
   // Drops one reference; frees at zero (count 0, status kOk/kSegmentReleased).
   Status Release(const Ref& ref, uint32_t* count);
   Status RefCount(const Ref& ref, uint32_t* count);
 
+  // The pool handed out about `bytes` from its slot cache, which the arena
+  // never sees: they age the idle chunks as the arena's own allocations do
+  // (a cache in front of the arena would otherwise keep an idle chunk mapped
+  // for many times longer than kIdleKeepChunks means).
+  void AgeIdle(size_t bytes);
   void Reset();        // frees every allocation, keeps the chunks
   // Hands the pages of the spares kept since the last Decay to the OS lazily
   // (source DiscardLazily); a spare the source cannot do that for is
@@ -225,9 +240,9 @@ class Arena {
   };
 
   Status AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
-                    SourceError* err);
+                    SourceError* err, bool may_map);
   Status AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
-                    SourceError* err);
+                    SourceError* err, bool may_map);
   Status AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
   Segment* TakeSpare(size_t mapped);
   void FreeHuge(uint32_t id);
@@ -235,9 +250,10 @@ class Arena {
   size_t ReleaseSpares();
   bool MakeRoom(size_t bytes);
   void AgeIdleChunks(size_t size);
-  Slab* NewSlab(uint32_t cls, SourceError* err, Status* st);
+  Slab* NewSlab(uint32_t cls, bool may_map, SourceError* err, Status* st);
   std::set<FreeRunKey>::iterator FindRun(uint32_t pages);
-  bool AllocRun(uint32_t pages, Chunk** chunk, uint32_t* first, SourceError* err, Status* st);
+  bool AllocRun(uint32_t pages, bool may_map, Chunk** chunk, uint32_t* first, SourceError* err,
+                Status* st);
   Chunk* NewChunk(SourceError* err, Status* st);
   void FreeRun(Chunk* chunk, uint32_t first, uint32_t pages);
   FreeRunKey RunKey(uint32_t id, uint32_t first, uint32_t pages) const {
@@ -259,6 +275,7 @@ class Arena {
   void SlabGotRoom(Slab* slab);
   void SlabEmptied(Slab* slab);
   void Unlist(Slab* slab);
+  uint32_t ReleaseEmptySlabs();
   size_t ReleaseEmptyChunks();
   void CountAlloc(size_t req);
   void CountFree(size_t req);

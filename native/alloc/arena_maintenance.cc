@@ -67,8 +67,8 @@ void Arena::Reset() {
 
 // Gives back the classes' empty slabs, then every chunk left empty (the idle
 // ones among them). Returns the bytes unmapped. The caller holds mu_.
-size_t Arena::ReleaseEmptyChunks() {
-  size_t released = 0;
+uint32_t Arena::ReleaseEmptySlabs() {
+  uint32_t released = 0;
   for (uint32_t c = 0; c < kSmallClasses; c++) {
     ClassState& cs = classes_[c];
     Slab* empty = cs.empty;
@@ -76,8 +76,15 @@ size_t Arena::ReleaseEmptyChunks() {
       cs.empty = nullptr;
       Unlist(empty);
       ReleaseSlab(empty);
+      released++;
     }
   }
+  return released;
+}
+
+size_t Arena::ReleaseEmptyChunks() {
+  size_t released = 0;
+  ReleaseEmptySlabs();
   for (uint32_t id = 0; id < records_.size(); id++) {
     Record& r = records_[id];
     if (r.chunk != nullptr && r.chunk->empty()) {

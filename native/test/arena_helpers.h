@@ -83,6 +83,16 @@ inline Status TryAlloc(Arena& a, size_t size, bool zero = false, size_t align = 
   return a.Alloc(size, zero, next_serial++, &h, err != nullptr ? err : &ignored, align);
 }
 
+// Alloc as the slot cache's refill calls it: never mapping a new chunk.
+inline Status AllocNoMap(Arena& a, size_t size, Got* got = nullptr) {
+  Handle h;
+  alloc::SourceError err;
+  const uint32_t serial = next_serial++;
+  const Status st = a.Alloc(size, false, serial, &h, &err, 0, /*may_map=*/false);
+  if (got != nullptr && st == Status::kOk) *got = Got{h.segment, h.offset, size, serial};
+  return st;
+}
+
 inline uint8_t* Ptr(Arena& a, const Got& h) {
   alloc::Segment* s = a.FindSegment(h.segment);
   return s == nullptr ? nullptr : s->base + h.offset;

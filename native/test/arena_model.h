@@ -76,6 +76,7 @@ inline const char* StatusName(alloc::Status s) {
     case alloc::Status::kMapFailed: return "kMapFailed";
     case alloc::Status::kClosed: return "kClosed";
     case alloc::Status::kTooLarge: return "kTooLarge";
+    case alloc::Status::kNeedsChunk: return "kNeedsChunk";
   }
   return "<unknown status>";
 }

@@ -531,6 +531,88 @@ TEST("a burst that needs the idle chunks again maps nothing new") {
   CHECK_EQ(p.arena.GetStats().chunks, uint64_t{4});
 }
 
+TEST("AgeIdle ages the idle chunks as the arena's own allocations do, and banks nothing") {
+  static_assert(alloc::kIdleKeepChunks == 2, "the test counts two chunks' worth");
+  Pool p;
+  p.arena.AgeIdle(10 * kChunk);  // nothing idle: no credit for later
+  Got full[4];
+  for (Got& g : full) g = Alloc(p.arena, kHuge);  // chunk 0 is full
+  Got x = Alloc(p.arena, 100);                    // a slab in chunk 1
+  CHECK_EQ(p.arena.Free(x.ref()), Status::kOk);   // chunk 1 is idle: kept
+  p.arena.AgeIdle(2 * kChunk - 1);
+  CHECK(p.arena.FindSegment(x.segment) != nullptr);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+  p.arena.AgeIdle(1);  // two chunks' worth: chunk 1 goes, with its empty slab
+  CHECK(p.arena.FindSegment(x.segment) == nullptr);
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.chunks, uint64_t{1});
+  CHECK_EQ(s.mapped_bytes, kChunk);
+  CHECK_EQ(s.classes[alloc::ClassIndex(100)].capacity, uint64_t{0});
+  p.arena.AgeIdle(10 * kChunk);  // the last chunk stays, idle or not
+  for (Got& g : full) CHECK_EQ(p.arena.Free(g.ref()), Status::kOk);
+  p.arena.AgeIdle(10 * kChunk);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
+  p.arena.Close();
+  p.arena.AgeIdle(kChunk);  // closed: nothing to do, nothing to crash on
+}
+
+// ---- may_map false (the slot cache's refill) -------------------------------------
+
+TEST("may_map false: an allocation that needs a new chunk gets kNeedsChunk and changes nothing") {
+  Pool p;
+  Got full[4];
+  for (Got& g : full) g = Alloc(p.arena, kHuge);  // chunk 0 is full
+  const Stats before = p.arena.GetStats();
+  const uint64_t acquired = p.src.acquired;
+  CHECK_EQ(AllocNoMap(p.arena, 100), Status::kNeedsChunk);    // a slab
+  CHECK_EQ(AllocNoMap(p.arena, 40000), Status::kNeedsChunk);  // a large run
+  CHECK_EQ(p.src.acquired, acquired);
+  Unchanged(p.arena, before);
+  Got big;  // huge allocations map as ever: they never come from a chunk
+  CHECK_EQ(AllocNoMap(p.arena, kHuge + 1, &big), Status::kOk);
+  CHECK_EQ(p.arena.Free(big.ref()), Status::kSegmentReleased);
+  CHECK_EQ(p.arena.Free(full[1].ref()), Status::kOk);  // room in chunk 0 again
+  Got in;
+  CHECK_EQ(AllocNoMap(p.arena, 100, &in), Status::kOk);
+  CHECK_EQ(in.segment, full[0].segment);
+  CHECK_EQ(in.offset, 16 * kPage);  // where full[1] was
+  Got mapped = Alloc(p.arena, kHuge);  // 16 pages, 15 free: may_map true maps a new chunk
+  CHECK(mapped.segment != full[0].segment);
+  CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+}
+
+TEST("may_map false gives back the classes' empty slabs first; may_map true keeps them and maps") {
+  // Chunk 0, full: a 48 B slab (page 0), a 112 B slab (page 1), three
+  // 16-page runs (pages 2..49), a 56 KiB run (pages 50..63).
+  for (bool may_map : {false, true}) {
+    Pool p;
+    Got a = Alloc(p.arena, 48);
+    Got b = Alloc(p.arena, 100);
+    Got runs[3];
+    for (Got& g : runs) g = Alloc(p.arena, kHuge);
+    Got tail = Alloc(p.arena, 56 * 1024);
+    CHECK_EQ(Runs(p.arena), std::string("slab:0+1 slab:1+1 large:2+16 large:18+16 large:34+16 large:50+14"));
+    CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);  // the 48 B class keeps its empty slab
+    CHECK_EQ(p.arena.GetStats().classes[alloc::ClassIndex(48)].capacity, uint64_t{85});
+    Got c;
+    if (may_map) {
+      c = Alloc(p.arena, 16);
+      CHECK(c.segment != a.segment);  // a new chunk; the empty slab stays
+      CHECK_EQ(p.arena.GetStats().classes[alloc::ClassIndex(48)].capacity, uint64_t{85});
+      CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
+    } else {
+      CHECK_EQ(AllocNoMap(p.arena, 16, &c), Status::kOk);  // a one-page slab, on page 0
+      CHECK_EQ(c.segment, a.segment);
+      CHECK_EQ(c.offset, size_t{0});
+      CHECK_EQ(p.arena.GetStats().classes[alloc::ClassIndex(48)].capacity, uint64_t{0});
+      CHECK_EQ(p.arena.GetStats().chunks, uint64_t{1});
+      CHECK_EQ(p.src.acquired, uint64_t{1});
+    }
+    (void)b;
+    (void)tail;
+  }
+}
+
 // ---- reset, trim, close ---------------------------------------------------------
 
 TEST("Reset frees every allocation, keeps the chunks and releases huge mappings") {
