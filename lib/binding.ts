@@ -14,6 +14,8 @@ export const NativeStatus = {
   MapFailed: -4,
   Closed: -5,
   TooLarge: -6,
+  /** refill(..., mayMap false): only a new chunk has room (never reaches a user: the pool asks again). */
+  NeedsChunk: -7,
 } as const;
 
 /** Handles are segment id * 2^30 + byte offset (chunks are at most 1 GiB). */
@@ -74,9 +76,12 @@ export interface NativePool {
    * given as (handle, class size) pairs in out[0 .. 2 * nflush), then
    * allocates up to `count` blocks of class size `size`, not zeroed, under
    * serial 0; their handles in out[0..n). Returns n >= 1, 0 when `count` is
-   * 0, or a negative NativeStatus when no block could be had.
+   * 0, or a negative NativeStatus when no block could be had: NeedsChunk
+   * when `mayMap` is false and only a new chunk would have room. `aged`:
+   * bytes the cache handed out since the last refill, which age the
+   * allocator's idle chunks as its own allocations do.
    */
-  refill(size: number, count: number, out: Float64Array, nflush: number): number;
+  refill(size: number, count: number, out: Float64Array, nflush: number, mayMap: boolean, aged: number): number;
   /** Frees n cached blocks given as (handle, class size) pairs in pairs[0 .. 2n); returns how many were refused (0). */
   flush(pairs: Float64Array, n: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */

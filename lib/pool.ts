@@ -513,10 +513,17 @@ export class Pool extends EventEmitter {
     return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
   }
 
-  // An empty class stack: one native call brings a batch. When maxBytes is
-  // reached, the blocks the other classes hold free go back first.
+  // An empty class stack: one native call brings a batch. Before the
+  // allocator maps a new chunk for it, the free blocks the cache holds go
+  // back (their room may do; bench/NOTES.md, "Churn memory: idle chunks and
+  // new chunks"), as they do when maxBytes is reached.
   #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
-    let n = cache.refill(c);
+    let n = cache.refill(c, false);
+    if (n === NativeStatus.NeedsChunk && cache.holdingFree) {
+      cache.flushAll();
+      n = cache.refill(c, false);
+    }
+    if (n === NativeStatus.NeedsChunk) n = cache.refill(c);
     if (n === NativeStatus.Exhausted && cache.holding) {
       cache.flushAll();
       n = cache.refill(c);

@@ -109,6 +109,8 @@ export class SlotCache {
   /** Free blocks to give back with the next native call: pending[0 .. pendingTop). */
   #pending = new Int32Array(PENDING_MAX);
   #pendingTop = 0;
+  /** counts.allocs at the last refill (#served()). */
+  #allocsSeen = 0;
   readonly #native: NativePool;
   // Set by the pool that owns this cache (defaults for a cache on its own, as in tests).
   /** The ArrayBuffer of each segment, by id (the pool's SegmentTable.list). */
@@ -272,13 +274,13 @@ export class SlotCache {
    * same native call, first. Returns how many came (their ids on top of the
    * stack), or the allocator's negative status when none did.
    */
-  refill(c: number): number {
+  refill(c: number, mayMap = true): number {
     // Never more than the stack has room for (refill comes when it is empty).
     const want = Math.min(this.#fill[c], this.#cap[c] - this.top[c]);
-    this.#fill[c] = Math.min(this.#fill[c] * 2, this.#batch[c]);
     const given = this.#pack(want);
-    const n = this.#native.refill(this.classSize[c], want, scratch, given);
+    const n = this.#native.refill(this.classSize[c], want, scratch, given, mayMap, this.#served());
     if (n < 0) return n;
+    this.#fill[c] = Math.min(this.#fill[c] * 2, this.#batch[c]);
     const handles = scratch;
     let t = this.base[c] + this.top[c];
     const stack = this.stack;
@@ -331,6 +333,13 @@ export class SlotCache {
     return this.#held > 0;
   }
 
+  /** True when the cache holds a free block (on a stack, or waiting to go back). */
+  get holdingFree(): boolean {
+    if (this.#pendingTop > 0) return true;
+    for (let c = 0; c < this.top.length; c++) if (this.top[c] > 0) return true;
+    return false;
+  }
+
   /** Blocks the per-block tables have room for (they grow by doubling; flushAll() with nothing held shrinks them). */
   get tableLength(): number {
     return this.seg.length;
@@ -373,6 +382,18 @@ export class SlotCache {
   #defer(k: number): void {
     if (this.#pendingTop === this.#pending.length) this.#pending = this.#grown(this.#pending, this.#pending.length * 2);
     this.#pending[this.#pendingTop++] = k;
+  }
+
+  // About how many bytes the pool handed out since the last call: the
+  // allocations since then, at the mean size of what is live (the fast path
+  // counts allocations, not their bytes; allocations that did not come from
+  // here are counted too, so idle chunks age a little early, never late).
+  #served(): number {
+    const n = this.counts;
+    const allocs = n.allocs - this.#allocsSeen;
+    this.#allocsSeen = n.allocs;
+    const live = n.allocs - n.frees;
+    return allocs > 0 && live > 0 ? allocs * (n.used / live) : 0;
   }
 
   // A full stack: its bottom `n` blocks (the oldest, or in an ordered class

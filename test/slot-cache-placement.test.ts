@@ -1,8 +1,9 @@
 // Where the slot cache (lib/slot-cache.ts) keeps its free blocks, and which
 // it gives back: the policy that lets the allocator empty its highest chunks
 // under churn. SlotCache runs here against a scripted allocator that records
-// every block given back, so each rule is seen exactly; the last test runs
-// the benchmark's churn on a real pool and checks the memory it maps.
+// every block given back, so each rule is seen exactly; the last tests run
+// real pools: one new chunk avoided, and the benchmark's churn and the
+// memory it maps.
 import { describe, expect, it } from 'vitest';
 
 import { Pool } from '../lib/index.js';
@@ -23,8 +24,12 @@ class ScriptedAllocator {
     this.queue.set(size, [...(this.queue.get(size) ?? []), ...handles]);
   }
 
-  refill(size: number, count: number, out: Float64Array, nflush: number): number {
+  /** The `aged` argument of every refill: bytes the cache says it handed out since the one before. */
+  readonly aged: number[] = [];
+
+  refill(size: number, count: number, out: Float64Array, nflush: number, _mayMap: boolean, aged: number): number {
     this.#record('refill', out, nflush);
+    this.aged.push(aged);
     const q = this.queue.get(size) ?? [];
     const n = Math.min(count, q.length);
     for (let i = 0; i < n; i++) out[i] = q.shift()!;
@@ -219,6 +224,61 @@ describe('flushAll() and the per-block tables', () => {
     expect(alloc.detached, 'the big tables are freed at once').toBeGreaterThan(detached);
     expect(alloc.given()).toEqual(all);
     expect(cache.tableLength).toBe(8);
+  });
+});
+
+describe('what the allocator hears of the allocations the cache serves', () => {
+  // The allocator gives an idle chunk back after two chunks' worth of
+  // allocation without it; the allocations the cache serves never reach it,
+  // so each refill tells it about how many bytes went out since the last
+  // one: the allocations counted since, at the mean live size.
+  it('each refill reports the allocations since the one before, at the mean size of what is live', () => {
+    const { alloc, cache } = setup();
+    alloc.add(1024, Array.from({ length: 64 }, (_, i) => handle(0, i * 1024)));
+    const counted = (size: number): number => {
+      const k = take(cache, 1024);
+      cache.counts.count(size);  // as Pool does for each allocation
+      return k;
+    };
+    const a = counted(1000);               // refill 1 (brings 2): nothing handed out before it
+    counted(600);
+    expect(alloc.aged).toEqual([0]);
+    counted(800);                          // refill 2 (brings 4): 2 allocations, 1600 B live in 2
+    expect(alloc.aged).toEqual([0, 1600]);
+    cache.counts.uncount(1000);            // free(a)
+    give(cache, a);
+    for (const size of [100, 300, 200, 400]) counted(size);  // the stack's 4: no refill
+    expect(alloc.aged).toEqual([0, 1600]);
+    counted(50);                           // refill 3: 5 allocations since, 2400 B live in 6
+    expect(alloc.aged).toEqual([0, 1600, 5 * (2400 / 6)]);
+  });
+});
+
+describe('before the allocator maps a new chunk, the cache gives its free blocks back', () => {
+  it.runIf(binding.pageSize === 4096)('a slab that fits where the cache held free blocks goes there: no second chunk', () => {
+    // 64 KiB chunks: four 16,000 B allocations fill chunk 0 with one
+    // 16-page slab of four slots. Freed, they wait in the cache, so the
+    // allocator still sees chunk 0 full; a 100 B allocation then needs a
+    // page. The cache gives the four blocks back, the allocator lets the
+    // empty slab go, and the new slab takes its first page.
+    const pool = new Pool({ chunkSize: 64 * KiB, leakDetection: 'disabled' });
+    const big = Array.from({ length: 4 }, () => pool.allocUnsafe(16_000));
+    expect(pool.stats().chunks).toBe(1);
+    const chunk0 = big[0].buffer;
+    expect(big.every((b) => b.buffer === chunk0)).toBe(true);
+    for (const b of big) pool.free(b);
+    expect(pool.stats().cachedBytes, 'the freed blocks wait in the cache').toBe(4 * 16_384);
+    const small = pool.allocUnsafe(100);
+    const s = pool.stats();
+    expect(s.chunks).toBe(1);
+    expect(s.mappedBytes).toBe(64 * KiB);
+    expect(small.buffer).toBe(chunk0);
+    expect(small.byteOffset).toBe(0);
+    // And the memory is whole: the four come back as ever.
+    const again = Array.from({ length: 3 }, () => pool.allocUnsafe(16_000));
+    expect(pool.stats().chunks).toBe(2);
+    for (const b of [...again, small]) pool.free(b);
+    pool.close();
   });
 });
 

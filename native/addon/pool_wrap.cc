@@ -140,26 +140,31 @@ uint32_t PoolWrap::FreePairs(const double* pairs, uint32_t n) {
   return refused;
 }
 
-// refill(size, count, out: Float64Array, nflush): first frees the nflush
-// cached blocks given as (handle, class size) pairs in out[0 .. 2 * nflush)
-// (one call both gives back and brings blocks), then allocates up to `count`
-// blocks of `size` into out[0..n): how many were allocated, 0 when count is
-// 0, or a negative status when none was.
+// refill(size, count, out: Float64Array, nflush, mayMap, aged): first frees
+// the nflush cached blocks given as (handle, class size) pairs in
+// out[0 .. 2 * nflush) (one call both gives back and brings blocks), ages
+// the idle chunks by `aged` bytes (Arena::AgeIdle), then
+// allocates up to `count` blocks of `size` into out[0..n): how many were
+// allocated, 0 when count is 0, or a negative status when none was
+// (kNeedsChunk when mayMap is false and only a new chunk has room).
 Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
   uint32_t count = info[1].As<Napi::Number>().Uint32Value();
   Napi::Float64Array out = info[2].As<Napi::Float64Array>();
   uint32_t nflush = info[3].As<Napi::Number>().Uint32Value();
+  bool may_map = info[4].As<Napi::Boolean>().Value();
+  double aged = info[5].As<Napi::Number>().DoubleValue();
   size_t len = out.ElementLength();
   double* handles = out.Data();
   if (nflush > len / 2) nflush = static_cast<uint32_t>(len / 2);
   FreePairs(handles, nflush);
+  if (aged >= 1) arena_->AgeIdle(static_cast<size_t>(aged));
   if (count > len) count = static_cast<uint32_t>(len);
   uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
   for (; n < count; n++) {
     alloc::Handle h;
-    st = arena_->Alloc(size, false, kCacheSerial, &h, &last_error_);
+    st = arena_->Alloc(size, false, kCacheSerial, &h, &last_error_, 0, may_map);
     if (st != alloc::Status::kOk) break;
     handles[n] = h.segment * kOffsetSpan + static_cast<double>(h.offset);
   }
