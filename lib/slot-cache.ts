@@ -36,7 +36,14 @@
 //     block is handed out first, the highest given back first when full;
 //   - blocks going back wait in `pending` and ride along with the next
 //     refill (one native call gives back and brings), or go on their own
-//     once PENDING_MAX wait.
+//     once PENDING_MAX wait;
+//   - a refill asks the allocator not to map a new chunk: when only a new
+//     chunk has room, the pool gives every free block back and asks again
+//     (lib/pool.ts), and the allocator lets its empty slabs go first;
+//   - each refill reports about how many bytes the cache handed out since
+//     the last one (#served()): the allocator gives an idle chunk back after
+//     two chunks' worth of allocation without it, and the allocations served
+//     here never reach it.
 import { HANDLE_SPAN, type NativePool } from './binding.js';
 import { classTable } from './slot-classes.js';
 import { coarseClock } from './clock.js';
