@@ -392,15 +392,16 @@ export class SlotCache {
   }
 
   // About how many bytes the pool handed out since the last call: the
-  // allocations since then, at the mean size of what is live (the fast path
-  // counts allocations, not their bytes; allocations that did not come from
-  // here are counted too, so idle chunks age a little early, never late).
+  // allocations since then, at the mean size of what is live, at most
+  // maxSize each (the fast path counts allocations, not their bytes; the
+  // pool's other allocations are in the count too, and a few big live ones
+  // raise the mean, so idle chunks may age early, never late).
   #served(): number {
     const n = this.counts;
     const allocs = n.allocs - this.#allocsSeen;
     this.#allocsSeen = n.allocs;
     const live = n.allocs - n.frees;
-    return allocs > 0 && live > 0 ? allocs * (n.used / live) : 0;
+    return allocs > 0 && live > 0 ? allocs * Math.min(n.used / live, this.maxSize) : 0;
   }
 
   // A full stack: its bottom `n` blocks (the oldest, or in an ordered class

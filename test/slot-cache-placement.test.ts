@@ -251,6 +251,13 @@ describe('what the allocator hears of the allocations the cache serves', () => {
     expect(alloc.aged).toEqual([0, 1600]);
     counted(50);                           // refill 3: 5 allocations since, 2400 B live in 6
     expect(alloc.aged).toEqual([0, 1600, 5 * (2400 / 6)]);
+    // A big live allocation (one the cache does not serve) lifts the mean:
+    // each allocation counts as at most the largest size the cache serves.
+    cache.counts.count(100 * MiB);
+    for (let i = 0; i < 7; i++) counted(10);   // the rest of refill 3's 8 blocks
+    expect(alloc.aged.length).toBe(3);
+    counted(10);                               // refill 4: the 50 B one, the big one and seven
+    expect(alloc.aged[3]).toBe(9 * cache.maxSize);
   });
 });
 
