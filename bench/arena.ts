@@ -7,14 +7,19 @@ import { join } from 'node:path';
 export interface ArenaFigure {
   size: number;
   kind: 'small' | 'large';
+  /** The lowest of the passes' medians. */
   pairNs: number;
   batchNs: number;
+  /** Each pass's median (bench_arena.cc: why the lowest is reported). */
+  pairPasses?: number[];
+  batchPasses?: number[];
 }
 
 export interface ArenaResult {
   compiler?: string;
   batch?: number;
   rounds?: number;
+  passes?: number;
   figures: ArenaFigure[];
   /** Set when the benchmark did not run: why. */
   skipped?: string;
@@ -48,7 +53,7 @@ export function runArenaBench(log: (line: string) => void = () => {}): ArenaResu
   const bench = run(join(buildDir, 'bench_arena'), ['--json'], 120_000);
   if (!bench.ok) return { figures: [], skipped: `bench_arena failed:\n${tail(bench.out)}` };
   const parsed = JSON.parse(bench.out.trim().split('\n').pop()!) as {
-    compiler: string; rounds: number; batch: number; results: ArenaFigure[];
+    compiler: string; rounds: number; passes: number; batch: number; results: ArenaFigure[];
   };
-  return { compiler: parsed.compiler, rounds: parsed.rounds, batch: parsed.batch, figures: parsed.results };
+  return { compiler: parsed.compiler, rounds: parsed.rounds, passes: parsed.passes, batch: parsed.batch, figures: parsed.results };
 }

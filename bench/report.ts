@@ -153,7 +153,10 @@ export function renderResults(run: FullRun): string {
   p('`native/test/bench_arena.cc`: alloc+free pairs straight on `alloc::Arena`',
     '(pool defaults: 4 MiB chunks, 1 MiB huge threshold), built at -O2 by CMake in',
     '`build-native/bench`. "pair": free right after alloc (the same slot every',
-    `time); "batch": ${run.arena.batch ?? 256} allocs, then their frees. ns per pair, median of ${run.arena.rounds ?? 9} rounds.`, '');
+    `time); "batch": ${run.arena.batch ?? 256} allocs, then their frees. ns per pair: the median of ${run.arena.rounds ?? 9} rounds,`,
+    `measured in ${run.arena.passes ?? 1} passes over every case; the lowest pass counts and every pass is listed (a`,
+    'neighbour on this shared machine slows whole passes; the lowest is what the code costs with the core to',
+    "itself, as Python's timeit advises the minimum).", '');
   if (run.arena.skipped !== undefined) {
     p(`Skipped: ${run.arena.skipped.split('\n')[0]}`);
     const rest = run.arena.skipped.split('\n').slice(1);
@@ -164,7 +167,9 @@ export function renderResults(run: FullRun): string {
     p('|---:|---|---:|---:|---|---|');
     for (const f of run.arena.figures) {
       const small = f.kind === 'small';
-      p(`| ${f.size.toLocaleString('en-US')} B | ${f.kind} | ${f.pairNs.toFixed(1)} ns | ${f.batchNs.toFixed(1)} ns | ` +
+      const passes = (v?: number[]): string => (v !== undefined ? ` (${v.map((x) => x.toFixed(1)).join(', ')})` : '');
+      p(`| ${f.size.toLocaleString('en-US')} B | ${f.kind} | ${f.pairNs.toFixed(1)} ns${passes(f.pairPasses)} | ` +
+        `${f.batchNs.toFixed(1)} ns${passes(f.batchPasses)} | ` +
         `${small ? `<= ${ARENA_SMALL_GOAL_NS} ns` : '(none)'} | ${small ? verdict(f.pairNs <= ARENA_SMALL_GOAL_NS) : ''} |`);
     }
   }

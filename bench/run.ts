@@ -75,7 +75,8 @@ function reclaimLine(r: ReclaimResult): string {
 
 function arenaLines(a: ArenaResult): string[] {
   if (a.skipped !== undefined) return [`arena: skipped: ${a.skipped}`];
-  return a.figures.map((f) => `arena ${f.size} B (${f.kind}): pair ${f.pairNs.toFixed(1)} ns, batch ${f.batchNs.toFixed(1)} ns` +
+  const passes = (v?: number[]): string => (v !== undefined ? ` (passes ${v.map((x) => x.toFixed(1)).join(', ')})` : '');
+  return a.figures.map((f) => `arena ${f.size} B (${f.kind}): pair ${f.pairNs.toFixed(1)} ns${passes(f.pairPasses)}, batch ${f.batchNs.toFixed(1)} ns` +
     (f.kind === 'small' ? ` (goal <= ${ARENA_SMALL_GOAL_NS} ns: ${f.pairNs <= ARENA_SMALL_GOAL_NS ? 'met' : 'NOT met'})` : ''));
 }
 
