@@ -143,10 +143,10 @@ uint32_t PoolWrap::FreePairs(const double* pairs, uint32_t n) {
 // refill(size, count, out: Float64Array, nflush, mayMap, aged): first frees
 // the nflush cached blocks given as (handle, class size) pairs in
 // out[0 .. 2 * nflush) (one call both gives back and brings blocks), ages
-// the idle chunks by `aged` bytes (Arena::AgeIdle), then
-// allocates up to `count` blocks of `size` into out[0..n): how many were
-// allocated, 0 when count is 0, or a negative status when none was
-// (kNeedsChunk when mayMap is false and only a new chunk has room).
+// the idle chunks by `aged` bytes (Arena::AgeIdle), then allocates up to
+// `count` blocks of `size` into out[0..n): how many were allocated, 0 when
+// count is 0, or a negative status when none was (kNeedsChunk when mayMap
+// is false and only a new chunk has room).
 Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
   uint32_t count = info[1].As<Napi::Number>().Uint32Value();
@@ -158,7 +158,8 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   double* handles = out.Data();
   if (nflush > len / 2) nflush = static_cast<uint32_t>(len / 2);
   FreePairs(handles, nflush);
-  if (aged >= 1) arena_->AgeIdle(static_cast<size_t>(aged));
+  // (Clamped: a double past size_t's range must not be cast. NaN fails >= 1.)
+  if (aged >= 1) arena_->AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
   if (count > len) count = static_cast<uint32_t>(len);
   uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
