@@ -69,8 +69,9 @@ export interface NativePool {
   /**
    * A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the
    * allocation; `align` (power of two up to the page size, 0 for none).
+   * With `mayMap` false (default true), NeedsChunk instead of a new chunk.
    */
-  alloc(size: number, zero: boolean, serial: number, align: number): number;
+  alloc(size: number, zero: boolean, serial: number, align: number, mayMap?: boolean): number;
   /**
    * Slot cache (lib/slot-cache.ts): first frees the `nflush` cached blocks
    * given as (handle, class size) pairs in out[0 .. 2 * nflush), then

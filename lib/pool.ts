@@ -516,7 +516,8 @@ export class Pool extends EventEmitter {
   // An empty class stack: one native call brings a batch. Before the
   // allocator maps a new chunk for it, the free blocks the cache holds go
   // back (their room may do; bench/NOTES.md, "Churn memory: idle chunks and
-  // new chunks"), as they do when maxBytes is reached.
+  // new chunks"), as they do when maxBytes is reached; #reserve() does the
+  // same for the allocations the cache does not serve.
   #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
     let n = cache.refill(c, false);
     if (n === NativeStatus.NeedsChunk && cache.holdingFree) {
@@ -563,7 +564,16 @@ export class Pool extends EventEmitter {
   #reserve(size: number, zero: boolean, align: number, caller: Caller): ArrayBuffer {
     if (this.#closed) throw closedError(caller);
     const serial = (this.#serialOut = nextSerial());
-    let handle = this.#native.alloc(size, zero, serial, align);
+    const cache = this.#cache;
+    // As in #refill(): the cache's free blocks go back before a new chunk.
+    let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
+    if (handle === NativeStatus.NeedsChunk) {
+      if ((cache as SlotCache).holdingFree) {
+        (cache as SlotCache).flushAll();
+        handle = this.#native.alloc(size, zero, serial, align, false);
+      }
+      if (handle === NativeStatus.NeedsChunk) handle = this.#native.alloc(size, zero, serial, align, true);
+    }
     if (handle === NativeStatus.Exhausted && this.#cache?.holding === true) {
       this.#cache.flushAll();
       handle = this.#native.alloc(size, zero, serial, align);

@@ -37,9 +37,10 @@
 //   - blocks going back wait in `pending` and ride along with the next
 //     refill (one native call gives back and brings), or go on their own
 //     once PENDING_MAX wait;
-//   - a refill asks the allocator not to map a new chunk: when only a new
-//     chunk has room, the pool gives every free block back and asks again
-//     (lib/pool.ts), and the allocator lets its empty slabs go first;
+//   - a refill (and any allocation of the pool) asks the allocator not to
+//     map a new chunk: when only a new chunk has room, the pool gives every
+//     free block back and asks again (lib/pool.ts), and the allocator lets
+//     its empty slabs go first;
 //   - each refill reports about how many bytes the cache handed out since
 //     the last one (#served()): the allocator gives an idle chunk back after
 //     two chunks' worth of allocation without it, and the allocations served

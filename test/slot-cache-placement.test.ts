@@ -287,6 +287,25 @@ describe('before the allocator maps a new chunk, the cache gives its free blocks
     for (const b of [...again, small]) pool.free(b);
     pool.close();
   });
+
+  it.runIf(binding.pageSize === 4096)('so does an allocation the cache does not serve (above 64 KiB)', () => {
+    // 256 KiB chunks: four 64 KiB allocations fill chunk 0 (16-page runs).
+    // Freed, they wait in the cache; a 100 KiB allocation (a 28-page run,
+    // from the allocator itself) then finds chunk 0 full until the cache
+    // gives them back.
+    const pool = new Pool({ chunkSize: 256 * KiB, hugeThreshold: 256 * KiB, leakDetection: 'disabled' });
+    const big = Array.from({ length: 4 }, () => pool.allocUnsafe(64 * KiB));
+    const chunk0 = big[0].buffer;
+    expect(big.every((b) => b.buffer === chunk0)).toBe(true);
+    for (const b of big) pool.free(b);
+    expect(pool.stats().cachedBytes).toBe(4 * 64 * KiB);
+    const large = pool.allocUnsafe(100 * KiB);
+    expect(pool.stats().chunks).toBe(1);
+    expect(pool.stats().cachedBytes).toBe(0);
+    expect(large.buffer).toBe(chunk0);
+    pool.free(large);
+    pool.close();
+  });
 });
 
 describe('churn on a real pool', () => {

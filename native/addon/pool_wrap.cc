@@ -115,8 +115,9 @@ Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   bool zero = info[1].As<Napi::Boolean>().Value();
   uint32_t serial = info[2].As<Napi::Number>().Uint32Value();
   size_t align = info.Length() > 3 ? ToSize(info[3]) : 0;
+  bool may_map = info.Length() > 4 ? info[4].As<Napi::Boolean>().Value() : true;
   alloc::Handle h;
-  alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_, align);
+  alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_, align, may_map);
   if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), h.segment * kOffsetSpan + static_cast<double>(h.offset));
 }

@@ -24,9 +24,10 @@
 //   runs    (slabs, large allocations) best fit: the shortest free run that
 //           holds it, lowest chunk and page among equals, and in the top
 //           chunk (the highest id) only when no other chunk has one.
-//           Before the slot cache's refill makes the arena map a new chunk,
-//           the classes' empty slabs go back (their pages, merged, may hold
-//           the run), and then the cache's free blocks (lib/pool.ts).
+//           Before a pool with a slot cache makes the arena map a new chunk
+//           (may_map false), the classes' empty slabs go back (their pages,
+//           merged, may hold the run), and then the cache's free blocks
+//           (lib/pool.ts).
 //   chunks  a chunk whose last live allocation is freed is idle: it stays
 //           mapped (so a burst that comes back maps nothing), until the arena
 //           has allocated kIdleKeepChunks chunks' worth of bytes (its own
