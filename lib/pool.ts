@@ -513,22 +513,32 @@ export class Pool extends EventEmitter {
     return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
   }
 
-  // An empty class stack: one native call brings a batch. Before the
-  // allocator maps a new chunk for it, the free blocks the cache holds go
-  // back (their room may do; bench/NOTES.md, "Churn memory: idle chunks and
-  // new chunks"), as they do when maxBytes is reached; #reserve() does the
-  // same for the allocations the cache does not serve.
-  #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
-    let n = cache.refill(c, false);
+  // An allocator call that failed with `status`, asked again by `ask` as
+  // the slot cache's memory allows: when only a new chunk has room, the
+  // free blocks the cache holds go back first and then the allocator may
+  // map (bench/NOTES.md, "Churn memory: idle chunks and new chunks"); when
+  // maxBytes is reached, every block the cache holds free goes back and it
+  // tries once more. Returns the last call's result. Only failures come
+  // here, so the closure costs nothing on the way that succeeds.
+  #retry(cache: SlotCache, status: number, ask: (mayMap: boolean) => number): number {
+    let n = status;
     if (n === NativeStatus.NeedsChunk && cache.holdingFree) {
       cache.flushAll();
-      n = cache.refill(c, false);
+      n = ask(false);
     }
-    if (n === NativeStatus.NeedsChunk) n = cache.refill(c);
+    if (n === NativeStatus.NeedsChunk) n = ask(true);
     if (n === NativeStatus.Exhausted && cache.holding) {
       cache.flushAll();
-      n = cache.refill(c);
+      n = ask(true);
     }
+    return n;
+  }
+
+  // An empty class stack: one native call brings a batch (#retry() when
+  // the allocator has no room for it as things are).
+  #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
+    let n = cache.refill(c, false);
+    if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
     if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
     tick();
     const fresh = cache.unexposed;
@@ -565,18 +575,10 @@ export class Pool extends EventEmitter {
     if (this.#closed) throw closedError(caller);
     const serial = (this.#serialOut = nextSerial());
     const cache = this.#cache;
-    // As in #refill(): the cache's free blocks go back before a new chunk.
+    // With a slot cache, as in #refill(): its memory is used before a new chunk.
     let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
-    if (handle === NativeStatus.NeedsChunk) {
-      if ((cache as SlotCache).holdingFree) {
-        (cache as SlotCache).flushAll();
-        handle = this.#native.alloc(size, zero, serial, align, false);
-      }
-      if (handle === NativeStatus.NeedsChunk) handle = this.#native.alloc(size, zero, serial, align, true);
-    }
-    if (handle === NativeStatus.Exhausted && this.#cache?.holding === true) {
-      this.#cache.flushAll();
-      handle = this.#native.alloc(size, zero, serial, align);
+    if (handle < 0 && cache !== undefined) {
+      handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
     }
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
     const id = Math.floor(handle / HANDLE_SPAN);
