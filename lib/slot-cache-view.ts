@@ -35,13 +35,12 @@ export function fixClasses(cache: SlotCache, classes: NativeClassStats[]): numbe
  * its run's live count.
  */
 export function fixDump(cache: SlotCache, raw: Pick<PoolDump, 'chunks' | 'allocations' | 'pageSize'>, now: number): void {
-  const handle = (k: number): number => cache.seg[k] * HANDLE_SPAN + cache.off[k];
   // Every held block by handle: its id when handed out, -1 when free here.
   const held = new Map<number, number>();
   for (let k = 0; k < cache.idCount; k++) {
-    if (cache.serial[k] !== 0) held.set(handle(k), k);
+    if (cache.serial[k] !== 0) held.set(cache.addr[k], k);
   }
-  for (const k of cache.freeIds()) held.set(handle(k), -1);
+  for (const k of cache.freeIds()) held.set(cache.addr[k], -1);
   const out: AllocationDump[] = [];
   for (const a of raw.allocations) {
     const k = a.serial === 0 ? held.get(a.segment * HANDLE_SPAN + a.offset) : undefined;

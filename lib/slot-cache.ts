@@ -101,7 +101,7 @@ export class SlotCache {
   /** 1 while the block's allocation is tracked by the leak detector (which is then told of its free). */
   tracked = new Uint8Array(INITIAL_BLOCKS);
   /** The block's handle (segment * 2^30 + offset): its address, which orders the ordered stacks. */
-  #addr = new Float64Array(INITIAL_BLOCKS);
+  addr = new Float64Array(INITIAL_BLOCKS);
   /** Ids not naming a block: a stack, and the high-water mark of ids ever used. */
   #idle = new Int32Array(INITIAL_BLOCKS);
   #idleTop = 0;
@@ -264,7 +264,7 @@ export class SlotCache {
     const b = this.base[c];
     if (c >= this.#firstOrdered) {
       // Highest address at the bottom, lowest on top.
-      const addr = this.#addr;
+      const addr = this.addr;
       const a = addr[k];
       for (; t > 0; t--) {
         const j = stack[b + t - 1];
@@ -299,7 +299,7 @@ export class SlotCache {
       const s = Math.floor(h / HANDLE_SPAN);
       this.seg[k] = s;
       this.off[k] = h - s * HANDLE_SPAN;
-      this.#addr[k] = h;
+      this.addr[k] = h;
       this.cls[k] = c;
       this.serial[k] = 0;
       stack[t++] = k;
@@ -436,7 +436,7 @@ export class SlotCache {
     for (let i = 0; i < n; i++) {
       const k = pending[from + i];
       const s = this.seg[k];
-      out[2 * i] = this.#addr[k];
+      out[2 * i] = this.addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
       this.#idle[this.#idleTop++] = k;
       if (--this.#segHeld[s] === 0) {
@@ -465,7 +465,7 @@ export class SlotCache {
   #sort(c: number): void {
     const stack = this.stack;
     const b = this.base[c];
-    const addr = this.#addr;
+    const addr = this.addr;
     for (let i = b + 1; i < b + this.top[c]; i++) {
       const k = stack[i];
       const a = addr[k];
@@ -494,7 +494,7 @@ export class SlotCache {
     this.refs = to(this.refs);
     this.born = to(this.born);
     this.tracked = to(this.tracked);
-    this.#addr = to(this.#addr);
+    this.addr = to(this.addr);
   }
 
   // No block held (nothing free here, none handed out): back to the first,
