@@ -8,11 +8,13 @@
 // asserted to be numbers.
 //
 // refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots:
-// refill(size, count, out, nflush) frees the nflush blocks given as
-// (handle, class size) pairs at the start of the Float64Array `out`, then
-// allocates up to `count` blocks of one class size (serial kCacheSerial, not
-// zeroed) and writes their handles into `out`; flush(pairs, n) frees n
-// blocks given as such pairs. One Node-API call moves a whole batch.
+// refill(size, count, out, nflush, mayMap, aged) frees the nflush blocks
+// given as (handle, class size) pairs at the start of the Float64Array
+// `out`, ages the idle chunks by `aged` bytes, then allocates up to `count`
+// blocks of one class size (serial kCacheSerial, not zeroed; with mayMap
+// false, never in a new chunk) and writes their handles into `out`;
+// flush(pairs, n) frees n blocks given as such pairs. One Node-API call
+// moves a whole batch.
 //
 // Threads: JS thread of the environment that created it; the env cleanup hook
 // (module.cc) abandons every live PoolWrap of its environment.
