@@ -25,6 +25,11 @@ export interface ArenaResult {
   skipped?: string;
 }
 
+/** "17.6 ns (18.9, 17.6, 18.3)": a figure and, when the run gave them, each pass's (after `label`). */
+export function nsWithPasses(ns: number, passes?: number[], label = ''): string {
+  return `${ns.toFixed(1)} ns` + (passes !== undefined ? ` (${label}${passes.map((x) => x.toFixed(1)).join(', ')})` : '');
+}
+
 /** Goal of the issue for small classes, ns per pair. */
 export const ARENA_SMALL_GOAL_NS = 20;
 

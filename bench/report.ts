@@ -1,7 +1,7 @@
 // RESULTS.md from one full run of bench/run.ts.
 import type { CaseResult } from './harness.js';
 import type { ArenaResult } from './arena.js';
-import { ARENA_SMALL_GOAL_NS } from './arena.js';
+import { ARENA_SMALL_GOAL_NS, nsWithPasses } from './arena.js';
 import type { SpeedCase, SpeedResult } from './cases.js';
 import { fmtNs } from './quick.js';
 import type { ReclaimResult } from './reclaim.js';
@@ -167,9 +167,8 @@ export function renderResults(run: FullRun): string {
     p('|---:|---|---:|---:|---|---|');
     for (const f of run.arena.figures) {
       const small = f.kind === 'small';
-      const passes = (v?: number[]): string => (v !== undefined ? ` (${v.map((x) => x.toFixed(1)).join(', ')})` : '');
-      p(`| ${f.size.toLocaleString('en-US')} B | ${f.kind} | ${f.pairNs.toFixed(1)} ns${passes(f.pairPasses)} | ` +
-        `${f.batchNs.toFixed(1)} ns${passes(f.batchPasses)} | ` +
+      p(`| ${f.size.toLocaleString('en-US')} B | ${f.kind} | ${nsWithPasses(f.pairNs, f.pairPasses)} | ` +
+        `${nsWithPasses(f.batchNs, f.batchPasses)} | ` +
         `${small ? `<= ${ARENA_SMALL_GOAL_NS} ns` : '(none)'} | ${small ? verdict(f.pairNs <= ARENA_SMALL_GOAL_NS) : ''} |`);
     }
   }

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-import { runArenaBench, type ArenaResult, ARENA_SMALL_GOAL_NS } from './arena.js';
+import { runArenaBench, type ArenaResult, ARENA_SMALL_GOAL_NS, nsWithPasses } from './arena.js';
 import { renderRatios } from './chart.js';
 import { runSpeedCase, speedCases, type SpeedResult } from './cases.js';
 import { runLifetimes } from './lifetimes.js';
@@ -75,8 +75,7 @@ function reclaimLine(r: ReclaimResult): string {
 
 function arenaLines(a: ArenaResult): string[] {
   if (a.skipped !== undefined) return [`arena: skipped: ${a.skipped}`];
-  const passes = (v?: number[]): string => (v !== undefined ? ` (passes ${v.map((x) => x.toFixed(1)).join(', ')})` : '');
-  return a.figures.map((f) => `arena ${f.size} B (${f.kind}): pair ${f.pairNs.toFixed(1)} ns${passes(f.pairPasses)}, batch ${f.batchNs.toFixed(1)} ns` +
+  return a.figures.map((f) => `arena ${f.size} B (${f.kind}): pair ${nsWithPasses(f.pairNs, f.pairPasses, 'passes ')}, batch ${f.batchNs.toFixed(1)} ns` +
     (f.kind === 'small' ? ` (goal <= ${ARENA_SMALL_GOAL_NS} ns: ${f.pairNs <= ARENA_SMALL_GOAL_NS ? 'met' : 'NOT met'})` : ''));
 }
 
