@@ -14,6 +14,39 @@ import { markAsUntransferable } from 'node:worker_threads';
 
 import { HANDLE_SPAN, type NativePool } from './binding.js';
 
+/**
+ * Whether markAsUntransferable() leaves an ArrayBuffer detachable by the
+ * addon. From Node 24 it also sets a V8 detach key, which Node-API's
+ * napi_detach_arraybuffer cannot pass: detaching such a buffer is a fatal
+ * error (the process aborts), not an exception. Found out once, on a probe:
+ * ArrayBuffer.prototype.transfer() detaches like the addon does and throws a
+ * TypeError where a key is set. Without transfer() (Node 20) there are no
+ * detach keys either.
+ */
+const MARK_KEEPS_DETACHABLE = ((): boolean => {
+  const probe = new ArrayBuffer(1);
+  markAsUntransferable(probe);
+  const transfer = (probe as { transfer?: () => ArrayBuffer }).transfer;
+  if (typeof transfer !== 'function') return true;
+  try {
+    transfer.call(probe);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Pins `ab` to this thread where that keeps it detachable: a transfer
+ * (postMessage with it in the transfer list) would detach the whole chunk
+ * under every other allocation. Where it would not (Node 24 and later), the
+ * ArrayBuffer stays transferable, and the addon never unmaps memory whose
+ * ArrayBuffer someone else detached (native/addon/js_segments.h).
+ */
+function pin(ab: ArrayBuffer): void {
+  if (MARK_KEEPS_DETACHABLE) markAsUntransferable(ab);
+}
+
 export class SegmentTable {
   /**
    * ArrayBuffer of each live segment, by id. The array object itself never
@@ -37,8 +70,7 @@ export class SegmentTable {
     this.retire(id);
     const ab = this.#native.segment(id);
     if (ab == null) return undefined;
-    // A transfer would detach the whole chunk under every other allocation.
-    markAsUntransferable(ab);
+    pin(ab);
     this.list[id] = ab;
     this.#ids.set(ab, id);
     return ab;
@@ -48,7 +80,7 @@ export class SegmentTable {
   guard(id: number, offset: number, size: number): ArrayBuffer | undefined {
     const ab = this.#native.view(id, offset, size);
     if (ab === undefined) return undefined;
-    markAsUntransferable(ab);
+    pin(ab);
     this.#guarded.set(ab, id * HANDLE_SPAN + offset);
     return ab;
   }

@@ -161,6 +161,7 @@ napi_value JsSegmentSource::Expose(alloc::Segment* segment, bool* refused) {
     return nullptr;
   }
   seg->refs++;
+  seg->detached_here = false;
   napi_create_reference(env_, buffer, 0, &seg->buffer_ref);
   return buffer;
 }
@@ -187,9 +188,7 @@ void JsSegmentSource::Release(alloc::Segment* segment) {
     } else {
       napi_value buffer = nullptr;
       napi_get_reference_value(env_, seg->buffer_ref, &buffer);
-      if (buffer != nullptr) {
-        reachable = napi_detach_arraybuffer(env_, buffer) != napi_ok;
-      }
+      if (buffer != nullptr) reachable = !DetachHere(seg, buffer);
     }
     napi_delete_reference(env_, seg->buffer_ref);
     seg->buffer_ref = nullptr;
@@ -208,10 +207,21 @@ bool JsSegmentSource::Recycle(alloc::Segment* segment) {
   if (seg->buffer_ref != nullptr) {
     napi_value buffer = nullptr;
     napi_get_reference_value(env_, seg->buffer_ref, &buffer);
-    if (buffer != nullptr && napi_detach_arraybuffer(env_, buffer) != napi_ok) return false;
+    // A transferred ArrayBuffer may still be in use elsewhere: no reuse.
+    if (buffer != nullptr && !DetachHere(seg, buffer)) return false;
     napi_delete_reference(env_, seg->buffer_ref);
     seg->buffer_ref = nullptr;
+    seg->detached_here = false;  // the next Expose makes a new ArrayBuffer
   }
+  return true;
+}
+
+bool JsSegmentSource::DetachHere(JsSegment* seg, napi_value buffer) {
+  if (seg->detached_here) return true;
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env_, buffer, &detached) != napi_ok || detached) return false;
+  if (napi_detach_arraybuffer(env_, buffer) != napi_ok) return false;
+  seg->detached_here = true;
   return true;
 }
 
@@ -232,7 +242,7 @@ void JsSegmentSource::DetachAll() {
     if (seg->buffer_ref == nullptr) continue;
     napi_value buffer = nullptr;
     napi_get_reference_value(env_, seg->buffer_ref, &buffer);
-    if (buffer != nullptr) napi_detach_arraybuffer(env_, buffer);
+    if (buffer != nullptr) DetachHere(seg, buffer);
   }
 }
 

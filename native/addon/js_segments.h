@@ -14,7 +14,11 @@
 //        refs reaches 0:           unmap (if not yet) and delete
 //
 // So memory is unmapped only when no JS view can reach it: after a detach,
-// or after the ArrayBuffer was collected. When a pool is collected without
+// or after the ArrayBuffer was collected. A detach counts only when it was
+// made here: an ArrayBuffer found detached by someone else was transferred
+// (postMessage moves its memory to another thread, where Node 24 and later
+// no longer let the pool forbid it: lib/segment-table.ts), so its memory
+// stays mapped until that ArrayBuffer's finalizer. When a pool is collected without
 // close() the arena lets go without detaching ("abandon"), and a chunk that
 // Buffers still point into stays mapped until its ArrayBuffer's finalizer.
 //
@@ -42,6 +46,7 @@ namespace addon {
 struct JsSegment : alloc::Segment {
   platform::Mapping mapping;  // empty for heap segments
   napi_ref buffer_ref = nullptr;  // weak (mapped) or strong (heap) ref to the ArrayBuffer
+  bool detached_here = false;     // buffer_ref's ArrayBuffer was detached by this source
   int refs = 1;
 
   void Unref();
@@ -102,6 +107,10 @@ class JsSegmentSource : public alloc::SegmentSource {
   bool prefault() const { return !heap_ && prefault_; }
 
  private:
+  // Detaches `buffer`, the ArrayBuffer of `seg`: true when no JS view can
+  // reach the memory through it any more (detached here, now or before);
+  // false when it cannot be detached or someone else detached it.
+  bool DetachHere(JsSegment* seg, napi_value buffer);
   alloc::Segment* AcquireHeap(size_t size, alloc::SourceError* err);
   alloc::Segment* AcquireMapped(size_t size, bool guard, alloc::SourceError* err);
 
