@@ -6,6 +6,15 @@
 // neither side can be optimised away. The pools run with leakDetection
 // 'disabled' (what a service that frees everything itself would choose),
 // except the one case that says 'simple', the default.
+//
+// Buffer comes from node:buffer, not the global: in Node 20 the global
+// `Buffer` is an accessor on globalThis, and reading it costs about 8 ns
+// (a getter call through a global load IC) on every use, which a module's
+// own import does not. The pool's side reads its pool from a closure, so a
+// Buffer side that paid the getter would be judged on work that is not
+// Buffer's (bench/NOTES.md, "The global Buffer getter").
+import { Buffer } from 'node:buffer';
+
 import { Pool, type PoolOptions } from '../lib/index.js';
 import { compare, SINK_MASK as HARNESS_SINK_MASK, type CompareOptions, type Variant } from './harness.js';
 

@@ -10,6 +10,7 @@
 // `node dist/bench/lifetimes.js` prints them as before. Figures are ns per
 // operation, medians of interleaved rounds; a plain Buffer.allocUnsafe(64)
 // is the yardstick.
+import { Buffer } from 'node:buffer';  // not the global: its getter costs ~8 ns a read (bench/cases.ts)
 import { arch, cpus, platform } from 'node:os';
 
 import { Pool } from '../lib/index.js';

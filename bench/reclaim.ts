@@ -8,6 +8,7 @@
 // Each side runs in a child process of its own (node --expose-gc), so that
 // neither sees the other's leftovers. The goal: the pool's RSS back within 5%
 // of where it started, right after trim().
+import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 
 import { Pool } from '../lib/index.js';
