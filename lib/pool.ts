@@ -26,6 +26,7 @@
 // The ArrayBuffers the pool has shown to JS, and which ones are stale, are
 // kept by lib/segment-table.ts. Guarded pools give each allocation an
 // ArrayBuffer of its own over its slot and detach it on free.
+import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
 import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
@@ -55,6 +56,10 @@ import { Counts } from './counts.js';
  * after (bench/NOTES.md, "Huge allocations: spare mappings").
  */
 const SPARE_DECAY_MS = 100;
+
+// free()'s fast path reads PoolBuffer through a module constant: an imported
+// binding is a property of the other module's exports object, read at every use.
+const Buf = PoolBuffer;
 
 /** A `Type` of `length` elements at `offset` in `ab`; for Buffer itself, Buffer.from (not the deprecated `new Buffer`). */
 function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number): T {
@@ -275,7 +280,13 @@ export class Pool extends EventEmitter {
   free(buf: ArrayBufferView): void {
     // The fast path (lib/slot-cache.ts): a live PoolBuffer from the cache.
     const cache = this.#cache;
-    if (cache !== undefined && cache.give(buf)) return;
+    if (cache !== undefined) {
+      const k = Buf.liveSlot(buf, cache.serial);
+      if (k >= 0) {
+        cache.freeBlock(k);
+        return;
+      }
+    }
     this.#freeOther(buf);
   }
 
@@ -303,9 +314,9 @@ export class Pool extends EventEmitter {
   retain(buf: ArrayBufferView): number {
     const k = this.#cached(buf);
     if (k >= 0) {
-      const refs = (this.#cache as SlotCache).refs;
-      if (refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
-      return ++refs[k];
+      const cache = this.#cache as SlotCache;
+      if (cache.refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
+      return cache.retain(k);
     }
     const serial = this.#locate(buf, this.retain);
     const count = this.#native.retain(this.#segment, this.#offset, buf.byteLength, serial);

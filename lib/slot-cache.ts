@@ -12,6 +12,7 @@
 //                              along)  │   serial[k]  0 = free in the cache, else the  │
 //                                      │              serial of the Buffer holding it  │
 //                                      │   size[k] refs[k] born[k]   that allocation   │
+//                                      │   flags[k]  TRACKED, RETAINED (0: neither)    │
 //                                      └───────────────────────────────────────────────┘
 //
 // To the allocator every block here is one live allocation, whether it sits
@@ -65,6 +66,9 @@ const DRAIN_DEPTH = 2;
 const PENDING_MAX = 64;
 /** Initial length of the per-block tables; trim() (everything flushed, nothing held) shrinks them back to it. */
 const INITIAL_BLOCKS = 8;
+/** SlotCache.flags bits. */
+const TRACKED = 1;
+const RETAINED = 2;
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
 
@@ -96,10 +100,16 @@ export class SlotCache {
   cls = new Uint8Array(INITIAL_BLOCKS);
   serial = new Int32Array(INITIAL_BLOCKS);
   size = new Int32Array(INITIAL_BLOCKS);
+  /** The reference count: 1 for every block, free or handed out, whose flags lack RETAINED. */
   refs = new Uint32Array(INITIAL_BLOCKS);
   born = new Float64Array(INITIAL_BLOCKS);
-  /** 1 while the block's allocation is tracked by the leak detector (which is then told of its free). */
-  tracked = new Uint8Array(INITIAL_BLOCKS);
+  /**
+   * TRACKED while the block's allocation is tracked by the leak detector
+   * (which is then told of its free); RETAINED once it was retained (its
+   * count goes back to 1 on free). 0, the common case, is all freeBlock()
+   * reads, so that an allocation need not write its count.
+   */
+  flags = new Uint8Array(INITIAL_BLOCKS);
   /** The block's handle (segment * 2^30 + offset): its address, which orders the ordered stacks. */
   addr = new Float64Array(INITIAL_BLOCKS);
   /** Ids not naming a block: a stack, and the high-water mark of ids ever used. */
@@ -153,8 +163,8 @@ export class SlotCache {
     this.#room = t.room;
   }
 
-  // The fast path: take(), give() and freeBlock() are what alloc() and
-  // free() run for a cached size. They are kept small, with plain fields,
+  // The fast path: take() and freeBlock() (after PoolBuffer.liveSlot()) are
+  // what alloc() and free() run for a cached size. They are kept small, with plain fields,
   // so that V8 can inline the whole of alloc() and free() into a caller's
   // loop within its inlining budget (bench/NOTES.md, "inlining budget").
 
@@ -167,7 +177,6 @@ export class SlotCache {
     const k = t !== 0 ? this.stack[this.base[c] + (top[c] = t - 1)] : this.onEmpty(c, size, caller);
     this.serial[k] = newSerial();
     this.size[k] = size;
-    this.refs[k] = 1;
     this.born[k] = clock.now;
     return k;
   }
@@ -187,23 +196,13 @@ export class SlotCache {
     n.allocs++;
     const used = (n.used += size);
     if (used > n.peak) n.peak = used;
-    // track(), written out.
-    const leaks = this.leaks;
-    if (leaks !== undefined && leaks.allocatedInCache(view, size, serial, caller)) this.tracked[k] = 1;
+    if (this.leaks !== undefined) this.track(k, view, caller);
     return view;
-  }
-
-  /** free()'s fast path: frees `buf` and returns true when it is a live PoolBuffer from this cache; false for anything else. */
-  give(buf: ArrayBufferView): boolean {
-    const k = Buf.liveSlot(buf, this.serial);
-    if (k < 0) return false;
-    this.freeBlock(k);
-    return true;
   }
 
   /** Block `k` is free again (its allocation freed or released). */
   freeBlock(k: number): void {
-    if (this.tracked[k] !== 0) this.#untrack(k);
+    if (this.flags[k] !== 0) this.#unflag(k);
     this.serial[k] = 0;
     // Counts.uncount(), written out (as in take()).
     const n = this.counts;
@@ -212,15 +211,24 @@ export class SlotCache {
     this.push(k);
   }
 
-  /** Tells the leak detector that block `k`'s allocation (which it tracks) is freed. */
-  #untrack(k: number): void {
-    this.tracked[k] = 0;
-    this.leaks?.freedSerial(this.serial[k]);
+  // freeBlock() of a block with flags: its count back to 1, and the leak
+  // detector told of the free when it tracks the allocation.
+  #unflag(k: number): void {
+    const f = this.flags[k];
+    this.flags[k] = 0;
+    this.refs[k] = 1;
+    if ((f & TRACKED) !== 0) this.leaks?.freedSerial(this.serial[k]);
+  }
+
+  /** Adds a reference to the allocation in block `k` (the caller checks the count's limit): the new count. */
+  retain(k: number): number {
+    this.flags[k] |= RETAINED;
+    return ++this.refs[k];
   }
 
   /** Shows the allocation in block `k`, handed out as `view`, to the leak detector (for a view take() did not make). */
   track(k: number, view: ArrayBufferView, caller: Caller): void {
-    if (this.leaks !== undefined && this.leaks.allocatedInCache(view, this.size[k], this.serial[k], caller)) this.tracked[k] = 1;
+    if (this.leaks !== undefined && this.leaks.allocatedInCache(view, this.size[k], this.serial[k], caller)) this.flags[k] |= TRACKED;
   }
 
   /** Pops a free block of class `c`: its id, or -1 when the stack is empty. */
@@ -302,6 +310,7 @@ export class SlotCache {
       this.addr[k] = h;
       this.cls[k] = c;
       this.serial[k] = 0;
+      this.refs[k] = 1;
       stack[t++] = k;
       if (s >= this.#segHeld.length) this.#segHeld = this.#grown(this.#segHeld, Math.max(s + 1, this.#segHeld.length * 2));
       if (this.#segHeld[s]++ === 0) {
@@ -493,7 +502,7 @@ export class SlotCache {
     this.size = to(this.size);
     this.refs = to(this.refs);
     this.born = to(this.born);
-    this.tracked = to(this.tracked);
+    this.flags = to(this.flags);
     this.addr = to(this.addr);
   }
 

@@ -81,7 +81,8 @@ export class PoolBuffer extends Uint8Array {
   static liveSlot(v: unknown, serials: Int32Array): number {
     if (typeof v !== 'object' || v === null || !(#slot in v)) return -1;
     const k = v.#slot;
-    return k !== undefined && k >= 0 && serials[k] === v.#serial ? k : -1;
+    // (undefined >= 0 is false: a PoolBuffer not from the cache fails here too.)
+    return (k as number) >= 0 && serials[k as number] === v.#serial ? (k as number) : -1;
   }
 
   /** The serial a PoolBuffer was handed out under (undefined for anything else). */
