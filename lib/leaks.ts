@@ -51,7 +51,7 @@ export class LeakTracker {
   #countdown: number;
   /** Stacks of the live tracked allocations, by serial, for dump(). */
   readonly #stacksBySerial = new Map<number, string>();
-  /** Records of live tracked allocations whose view is not marked (allocatedInCache()), by serial. */
+  /** Records of live tracked allocations whose view is not marked (trackInCache()), by serial. */
   readonly #unmarked = new Map<number, Held>();
   // reset() and close() free everything at once: buffers tracked before
   // that are no longer leaks when collected.
@@ -70,23 +70,25 @@ export class LeakTracker {
   /** Called for every allocation; tracks the sampled ones (marking the view, for freed()). */
   allocated(view: object, size: number, serial: number, caller: Caller): void {
     if (!this.#every && --this.#countdown !== 0) return;
+    this.#countdown = nextCountdown();
     (view as Tracked)[kTracked] = this.#track(view, size, serial, caller);
   }
 
+  /** How many allocations from now the next one to track is (1 at 'paranoid'): the slot cache counts them down itself. */
+  nextGap(): number {
+    return this.#every ? 1 : nextCountdown();
+  }
+
   /**
-   * allocated() for the slot cache, which remembers itself which of its
-   * blocks are tracked (and calls freedSerial()): the view is left as it
-   * is, so that tracked and untracked Buffers keep one shape. True when this
-   * one is tracked.
+   * Tracks an allocation of the slot cache, which picked it (nextGap()) and
+   * remembers itself that it is tracked (and calls freedSerial()): the view
+   * is left as it is, so that tracked and untracked Buffers keep one shape.
    */
-  allocatedInCache(view: object, size: number, serial: number, caller: Caller): boolean {
-    if (!this.#every && --this.#countdown !== 0) return false;
+  trackInCache(view: object, size: number, serial: number, caller: Caller): void {
     this.#unmarked.set(serial, this.#track(view, size, serial, caller));
-    return true;
   }
 
   #track(view: object, size: number, serial: number, caller: Caller): Held {
-    this.#countdown = nextCountdown();
     const held: Held = { size, epoch: this.#epoch, serial };
     if (this.#stacks) {
       held.createdAt = stackOf(caller);
@@ -121,7 +123,7 @@ export class LeakTracker {
     }
   }
 
-  /** freed() of an allocation that allocatedInCache() tracked. */
+  /** freed() of an allocation that trackInCache() tracked. */
   freedSerial(serial: number): void {
     const held = this.#unmarked.get(serial);
     if (held !== undefined) {

@@ -160,7 +160,7 @@ export class Pool extends EventEmitter {
       const cache = new SlotCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
       cache.segments = this.#segments;
       cache.counts = this.#counts;
-      cache.leaks = this.#leaks;
+      cache.watch(this.#leaks);
       cache.onEmpty = (c, size, caller) => this.#refill(cache, c, size, caller);
       this.#cache = cache;
       startCoarseClock();

@@ -66,6 +66,8 @@ const DRAIN_DEPTH = 2;
 const PENDING_MAX = 64;
 /** Initial length of the per-block tables; trim() (everything flushed, nothing held) shrinks them back to it. */
 const INITIAL_BLOCKS = 8;
+/** SlotCache.gap while leak detection is off (a small integer: counting down from it takes 2^30 allocations). */
+const NEVER = 0x3fffffff;
 /** SlotCache.flags bits. */
 const TRACKED = 1;
 const RETAINED = 2;
@@ -135,8 +137,14 @@ export class SlotCache {
   segments: (ArrayBuffer | undefined)[] = [];
   /** The pool's counts: take() and freeBlock() count there. */
   counts = new Counts();
-  /** The pool's leak tracker; undefined when leak detection is disabled. */
+  /** The pool's leak tracker; undefined when leak detection is disabled (set by watch()). */
   leaks: LeakTracker | undefined;
+  /**
+   * Allocations until the leak detector samples the next one: counted down
+   * here, on the fast path, so that an allocation it does not sample makes
+   * no call (NEVER while leak detection is off).
+   */
+  gap = NEVER;
   /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
   readonly unexposed: number[] = [];
   /** Class `c` is empty: refill it and return the id popped (or throw, as alloc() would). */
@@ -196,7 +204,8 @@ export class SlotCache {
     n.allocs++;
     const used = (n.used += size);
     if (used > n.peak) n.peak = used;
-    if (this.leaks !== undefined) this.track(k, view, caller);
+    // track(), written out: a call more would take the fast path past V8's inlining budget.
+    if (--this.gap === 0) this.sample(k, view, caller);
     return view;
   }
 
@@ -226,9 +235,27 @@ export class SlotCache {
     return ++this.refs[k];
   }
 
-  /** Shows the allocation in block `k`, handed out as `view`, to the leak detector (for a view take() did not make). */
+  /** Uses `leaks` (undefined: none) from now on. */
+  watch(leaks: LeakTracker | undefined): void {
+    this.leaks = leaks;
+    this.gap = leaks === undefined ? NEVER : leaks.nextGap();
+  }
+
+  /** The allocation in block `k`, handed out as `view`, for the leak detector: the one in every gap it samples. */
   track(k: number, view: ArrayBufferView, caller: Caller): void {
-    if (this.leaks !== undefined && this.leaks.allocatedInCache(view, this.size[k], this.serial[k], caller)) this.flags[k] |= TRACKED;
+    if (--this.gap === 0) this.sample(k, view, caller);
+  }
+
+  /** track() of the allocation its gap ended at: tracks it, and starts the next gap. */
+  sample(k: number, view: ArrayBufferView, caller: Caller): void {
+    const leaks = this.leaks;
+    if (leaks === undefined) {
+      this.gap = NEVER;  // 2^30 allocations with leak detection off
+      return;
+    }
+    this.gap = leaks.nextGap();
+    leaks.trackInCache(view, this.size[k], this.serial[k], caller);
+    this.flags[k] |= TRACKED;
   }
 
   /** Pops a free block of class `c`: its id, or -1 when the stack is empty. */

@@ -16,8 +16,10 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'inlining.js');
 /** Every function of the fast path of allocUnsafe(64) + free() (lib/pool.ts, lib/slot-cache.ts, lib/views.ts). */
 const FAST_PATH = ['allocUnsafe', 'take', 'claim', 'nextSerial', 'PoolBuffer', 'free', 'liveSlot', 'freeBlock', 'push'];
 
-it("a caller's loop of allocUnsafe(64) + free() gets the whole fast path inlined by TurboFan", () => {
-  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--trace-turbo-inlining', FIXTURE], {
+// 'simple' is the default: its sampling is a countdown on the fast path,
+// and the rare sampled allocation a call that is not inlined.
+it.each(['disabled', 'simple'])("a caller's loop of allocUnsafe(64) + free() gets the whole fast path inlined by TurboFan (leakDetection '%s')", (level) => {
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--trace-turbo-inlining', FIXTURE, level], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, MMAP_POOL_LIB: LIB },
     encoding: 'utf8',
     timeout: 20_000,
