@@ -5,15 +5,15 @@
 //
 // The children load the compiled library (dist/lib/index.js, written by
 // `tsc -p tsconfig.json`, which `npm test` runs first) through MMAP_POOL_LIB.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-const LIB = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
-const FIXTURES = path.join(__dirname, 'fixtures');
+import { childEnv, fixture, LIB, resultOf, run, type Outcome } from './fixture-run.js';
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const linux = process.platform === 'linux';
@@ -22,41 +22,6 @@ interface Snapshot {
   fds: number;
   maps: number;
   bytes: number;
-}
-
-interface Outcome {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-// A clean environment: no NODE_OPTIONS or loader hooks from the test runner.
-function childEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, MMAP_POOL_LIB: LIB };
-}
-
-function fixture(name: string): string {
-  return path.join(FIXTURES, name);
-}
-
-/** Runs a fixture to its end (or kills it after `timeout` ms). */
-function run(name: string, args: string[], opts: { execArgv?: string[]; timeout?: number } = {}): Outcome {
-  const r = spawnSync(process.execPath, [...(opts.execArgv ?? []), fixture(name), ...args], {
-    env: childEnv(),
-    encoding: 'utf8',
-    timeout: opts.timeout ?? 20_000,
-    killSignal: 'SIGKILL',
-  });
-  if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The JSON a fixture printed on its 'result ' line. */
-function resultOf<T>(stdout: string): T {
-  const line = stdout.split('\n').find((l) => l.startsWith('result '));
-  if (line === undefined) throw new Error(`no result line in child output:\n${stdout}`);
-  return JSON.parse(line.slice('result '.length)) as T;
 }
 
 const dirs: string[] = [];
