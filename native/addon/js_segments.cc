@@ -211,7 +211,6 @@ bool JsSegmentSource::Recycle(alloc::Segment* segment) {
     if (buffer != nullptr && !DetachHere(seg, buffer)) return false;
     napi_delete_reference(env_, seg->buffer_ref);
     seg->buffer_ref = nullptr;
-    seg->detached_here = false;  // the next Expose makes a new ArrayBuffer
   }
   return true;
 }
