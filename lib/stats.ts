@@ -63,7 +63,7 @@ export interface PoolStats {
   hugePages: boolean;
   /** The `prefault` option where it is in force (false for 'heap'). */
   prefault: boolean;
-  /** Bytes of mapped memory resident in RAM now (mincore); null where the OS does not tell (Windows) or for 'heap'. */
+  /** Bytes of mapped memory resident in RAM now (mincore; Windows: in the process's working set); null where the OS does not tell, or for 'heap'. */
   residentBytes: number | null;
   classes: SizeClassStats[];
 }

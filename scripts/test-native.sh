@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Native tests of the allocator (native/alloc) and platform layer
 # (native/platform), without Node:
-#   1. an ASan + UBSan build runs every test (size classes, arena, platform,
+#   1. an ASan + UBSan build runs every test (size classes, arena, platform, resident,
 #      model, concurrency, fuzz-corpus replay);
 #   2. a TSan build runs the concurrency test;
 #   3. an unsanitized build runs the platform test again, because the ASan and

@@ -117,8 +117,9 @@ bool ProtectNone(const Mapping& m, size_t offset, size_t len, MapError* err);
 // working-set quota on Windows) is too low. Unmap unlocks.
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err);
 
-// How many bytes of [0, len) are resident in RAM now (mincore). False where
-// the OS does not say (Windows, here).
+// How many bytes of [0, len) are resident in RAM now: mincore on POSIX
+// (for a file mapping, its pages in the page cache), the process's working
+// set on Windows (QueryWorkingSetEx). False where the OS does not say.
 bool ResidentBytes(const Mapping& m, size_t len, size_t* out);
 
 // Gives the C++ heap's free memory back to the OS where the allocator can

@@ -1,8 +1,8 @@
 // Windows implementation of mapping.h.
 // Threads: no shared state except the page size and allocation granularity,
-// the looked-up DiscardVirtualMemory address (all cached on first use in
-// function-local statics, which C++11 initialises thread-safely) and an
-// atomic counter used to make temp file names unique.
+// the looked-up DiscardVirtualMemory and K32QueryWorkingSetEx addresses (all
+// cached on first use in function-local statics, which C++11 initialises
+// thread-safely) and an atomic counter used to make temp file names unique.
 #ifdef _WIN32
 
 #include "mapping.h"
@@ -286,9 +286,53 @@ bool ReleaseFreeHeap() {
   return false;
 }
 
-bool ResidentBytes(const Mapping&, size_t, size_t*) {
-  // QueryWorkingSetEx could tell, page by page; not done yet.
-  return false;
+namespace {
+
+// K32QueryWorkingSetEx is kernel32's own export of psapi's QueryWorkingSetEx
+// (Windows 7+); looked up at run time like DiscardVirtualMemory, so that
+// the addon needs no psapi.lib and loads where it is missing.
+using QueryWorkingSetExFn = BOOL(WINAPI*)(HANDLE, PVOID, DWORD);
+
+QueryWorkingSetExFn LookupQueryWorkingSetEx() {
+  HMODULE kernel32 = GetModuleHandleW(L"kernel32.dll");
+  if (kernel32 == nullptr) return nullptr;
+  FARPROC proc = GetProcAddress(kernel32, "K32QueryWorkingSetEx");
+  return reinterpret_cast<QueryWorkingSetExFn>(reinterpret_cast<void (*)()>(proc));
+}
+
+// PSAPI_WORKING_SET_EX_INFORMATION, declared here rather than taken from
+// psapi.h: the entry is a virtual address in, and a flags word out whose
+// bit 0 ("Valid") says the page is in the process's working set.
+struct WorkingSetExEntry {
+  PVOID address;
+  ULONG_PTR attributes;
+};
+
+}  // namespace
+
+// The pages of the range in this process's working set: what the process
+// has touched and the memory manager has not trimmed since (a page in the
+// standby list or the page file is not counted, as mincore on Linux counts a
+// file page in the page cache whether or not this process mapped it in).
+bool ResidentBytes(const Mapping& m, size_t len, size_t* out) {
+  static const QueryWorkingSetExFn query = LookupQueryWorkingSetEx();
+  if (query == nullptr) return false;
+  const size_t page = PageSize();
+  const size_t pages = (len + page - 1) / page;
+  // One entry per page; a small table at a time keeps the stack bounded.
+  WorkingSetExEntry table[512];
+  size_t resident = 0;
+  for (size_t first = 0; first < pages; first += 512) {
+    const size_t n = pages - first < 512 ? pages - first : 512;
+    for (size_t i = 0; i < n; i++) {
+      table[i].address = m.addr + (first + i) * page;
+      table[i].attributes = 0;
+    }
+    if (!query(GetCurrentProcess(), table, static_cast<DWORD>(n * sizeof table[0]))) return false;
+    for (size_t i = 0; i < n; i++) resident += table[i].attributes & 1;
+  }
+  *out = resident * page;
+  return true;
 }
 
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {

@@ -1,0 +1,90 @@
+// platform::ResidentBytes on every platform: what stats().residentBytes is
+// made of. POSIX asks mincore; Windows asks QueryWorkingSetEx (run under Wine
+// by scripts/test-native-wine.sh). platform_test.cc covers the POSIX-only
+// paths around it (prefault, locking).
+#include <cstdlib>
+#include <string>
+
+#include "check.h"
+#include "platform/mapping.h"
+
+using namespace mmap_pool::platform;
+
+namespace {
+
+// A directory for file-backed mappings: TMPDIR or TEMP, else /tmp (which
+// Wine maps to the host's /tmp).
+std::string TempDirPath() {
+  for (const char* name : {"TMPDIR", "TEMP", "TMP"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && *v != '\0') return v;
+  }
+  return "/tmp";
+}
+
+// A mapping of at least `pages` pages, rounded up to the map granularity.
+size_t MapSize(size_t pages) {
+  const size_t g = MapGranularity();
+  const size_t bytes = pages * PageSize();
+  return (bytes + g - 1) / g * g;
+}
+
+size_t Resident(const Mapping& m, size_t len) {
+  size_t out = ~size_t{0};
+  if (!CHECK(ResidentBytes(m, len, &out))) return ~size_t{0};
+  return out;
+}
+
+void WritePages(const Mapping& m, size_t first, size_t count) {
+  const size_t ps = PageSize();
+  for (size_t p = first; p < first + count; p++) m.addr[p * ps] = static_cast<uint8_t>(p | 1);
+}
+
+}  // namespace
+
+TEST("an anonymous mapping: nothing resident until written, then exactly the pages written") {
+  const size_t ps = PageSize();
+  const size_t size = MapSize(64);
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, size, &m, &err))) return;
+  CHECK_EQ(Resident(m, size), size_t{0});
+  WritePages(m, 8, 16);
+  CHECK_EQ(Resident(m, size), 16 * ps);
+  // Only the range asked about is counted.
+  CHECK_EQ(Resident(m, 12 * ps), 4 * ps);
+  WritePages(m, 40, 3);
+  CHECK_EQ(Resident(m, size), 19 * ps);
+  Unmap(&m);
+}
+
+TEST("a file-backed mapping: nothing resident at first, all of it once every page is written") {
+  const size_t size = MapSize(64);
+  const std::string dir = TempDirPath();
+  Mapping m;
+  MapError err;
+  if (!CHECK_MSG(Map(Backing::kFile, dir.c_str(), size, &m, &err),
+                 std::string(err.syscall ? err.syscall : "?") + " " + std::to_string(err.code))) {
+    return;
+  }
+  CHECK_EQ(Resident(m, size), size_t{0});
+  // Every page: on Linux mincore reports the file's page cache, where a
+  // write may bring in a large folio around the page written.
+  WritePages(m, 0, size / PageSize());
+  CHECK_EQ(Resident(m, size), size);
+  Unmap(&m);
+}
+
+TEST("a length that is not a page multiple counts its last page") {
+  const size_t ps = PageSize();
+  const size_t size = MapSize(8);
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, size, &m, &err))) return;
+  WritePages(m, 0, 2);
+  CHECK_EQ(Resident(m, ps + 1), 2 * ps);
+  CHECK_EQ(Resident(m, ps), ps);
+  Unmap(&m);
+}
+
+int main(int argc, char** argv) { return check::RunAll(argc, argv); }
