@@ -17,7 +17,7 @@ describe('detaching the ArrayBuffers a pool made', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<{ lengths: number[]; trimmed: number }>(r.stdout);
+    const res = resultOf<{ lengths: number[]; trimmed: number }>(r);
     expect(res.lengths).toEqual([0, 0, 0, 0, 0]);
     expect(res.trimmed).toBeGreaterThan(0);
   });
@@ -29,7 +29,7 @@ describe('detaching the ArrayBuffers a pool made', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();  // SIGSEGV when the pool unmapped it
     expect(r.status).toBe(0);
-    const res = resultOf<{ detachedHere: number[]; freeCodes: string[]; hugePagesIntact: boolean; chunkBytesIntact: boolean }>(r.stdout);
+    const res = resultOf<{ detachedHere: number[]; freeCodes: string[]; hugePagesIntact: boolean; chunkBytesIntact: boolean }>(r);
     expect(res.detachedHere).toEqual([0, 0]);
     // The huge allocation's own ArrayBuffer is gone: a stale view. The chunk's
     // block is still the pool's (the slot cache frees by block, not by buffer).

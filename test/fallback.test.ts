@@ -5,15 +5,14 @@
 // at each check, so every case runs in a child process
 // (test/fixtures/fallback.js) loading the compiled library (dist/lib/index.js,
 // written by `tsc -p tsconfig.json`, which `npm test` runs first).
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const LIB = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
-const FIXTURE = path.join(__dirname, 'fixtures', 'fallback.js');
+import { LIB, resultOf, run, type Outcome } from './fixture-run.js';
+
 const DEFAULT_BACKING = process.platform === 'win32' ? 'file' : 'anonymous';
 
 interface Attempt {
@@ -41,30 +40,22 @@ interface Result {
   worker: { code: number; backing: string; problems: string[]; warnings: Warning[] };
 }
 
-interface Outcome {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  result: Result;
-}
-
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function runFixture(simulate: boolean): Outcome {
+/** How the child ended, with the JSON of its 'result ' line. */
+interface Run extends Outcome {
+  result: Result;
+}
+
+function runFixture(simulate: boolean): Run {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-fallback-'));
   dirs.push(dir);
-  // A clean environment: no NODE_OPTIONS or loader hooks from the test runner.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, MMAP_POOL_LIB: LIB };
-  if (simulate) env.MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS = '1';
-  const r = spawnSync(process.execPath, [FIXTURE, dir], { env, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
-  if (r.error) throw r.error;
-  const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
-  if (line === undefined) throw new Error(`no result line; status ${r.status}, stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, result: JSON.parse(line.slice('result '.length)) as Result };
+  const env: Record<string, string> = simulate ? { MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS: '1' } : {};
+  const r = run('fallback.js', [dir], { env, timeout: 30_000 });
+  return { ...r, result: resultOf<Result>(r) };
 }
 
 /** The MMAP_POOL_FALLBACK lines Node printed to stderr (it prints every process warning, whichever thread emitted it). */
@@ -77,7 +68,7 @@ beforeAll(() => {
 });
 
 describe('MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1: a runtime that refuses external ArrayBuffers', () => {
-  let out: Outcome;
+  let out: Run;
   beforeAll(() => {
     out = runFixture(true);
   });
@@ -139,7 +130,7 @@ describe('MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1: a runtime that refuses exter
 });
 
 describe('without the variable', () => {
-  let out: Outcome;
+  let out: Run;
   beforeAll(() => {
     out = runFixture(false);
   });

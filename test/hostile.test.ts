@@ -5,14 +5,12 @@
 // The child checks every call against the contract and every live buffer's
 // bytes against the pattern last written to it; this file judges its exit
 // code, its stderr and its summary.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const LIB = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
-const FIXTURE = path.join(__dirname, 'fixtures', 'hostile.js');
+import { LIB, resultOf, run, type Outcome } from './fixture-run.js';
+
 const STEPS = 20_000;
 const SEEDS = { plain: 0x5eed1, guard: 0x5eed2 } as const;
 
@@ -51,29 +49,14 @@ interface Summary {
   damage: Problem[];
 }
 
-interface Outcome {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
+/** How the child ended, with the JSON of its 'result ' line. */
+interface Run extends Outcome {
   summary: Summary;
 }
 
-function runHostile(mode: keyof typeof SEEDS): Outcome {
-  const r = spawnSync(process.execPath, [FIXTURE, mode, String(SEEDS[mode]), String(STEPS)], {
-    // A clean environment: no NODE_OPTIONS or loader hooks from the test runner.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MMAP_POOL_LIB: LIB },
-    encoding: 'utf8',
-    timeout: 60_000,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.error) throw r.error;
-  const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
-  if (line === undefined) {
-    throw new Error(`hostile ${mode}: no summary (status ${r.status}, signal ${r.signal}); stderr:\n${r.stderr}`);
-  }
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, summary: JSON.parse(line.slice('result '.length)) as Summary };
+function runHostile(mode: keyof typeof SEEDS): Run {
+  const r = run('hostile.js', [mode, String(SEEDS[mode]), String(STEPS)], { timeout: 60_000 });
+  return { ...r, summary: resultOf<Summary>(r) };
 }
 
 const REQUIRED = [
@@ -90,7 +73,7 @@ beforeAll(() => {
 });
 
 describe.each(['plain', 'guard'] as const)('a hostile sequence of 20,000 calls against a %s pool', (mode) => {
-  let out: Outcome;
+  let out: Run;
   beforeAll(() => {
     out = runHostile(mode);
   }, 60_000);

@@ -18,7 +18,7 @@ it.each(['disabled', 'simple'])("a caller's loop of allocUnsafe(64) + free() get
   const r = run('inlining.js', [level], { execArgv: ['--allow-natives-syntax', '--trace-turbo-inlining'] });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  resultOf(r.stdout);  // the fixture ran to its end
+  resultOf(r);  // the fixture ran to its end
   // "Inlining 0x.. {0x.. <SharedFunctionInfo take>} into 0x.. {0x.. <SharedFunctionInfo callersLoop>}"
   const inlined = new Set<string>();
   for (const m of r.stdout.matchAll(/^Inlining .*<SharedFunctionInfo (\S+)>\} into .*<SharedFunctionInfo callersLoop>\}/gm)) {

@@ -1,13 +1,9 @@
 // Leak detection, judged in child processes run with --expose-gc: what each
 // level reports for buffers dropped without free(), and that freed buffers
 // are never reported.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
-const LIB = join(__dirname, '..', 'dist', 'lib', 'index.js');
-const FIXTURE = join(__dirname, 'fixtures', 'leaks.js');
+import { resultOf, run as runFixture } from './fixture-run.js';
 
 interface Result {
   events: number;
@@ -20,13 +16,9 @@ interface Result {
 }
 
 function run(level: string, count: number, mode: 'drop' | 'free' | 'reset' | 'mixed-drop' | 'mixed-free'): Result {
-  const r = spawnSync(process.execPath, ['--expose-gc', FIXTURE, level, String(count), mode], {
-    env: { ...process.env, MMAP_POOL_LIB: LIB },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const r = runFixture('leaks.js', [level, String(count), mode], { execArgv: ['--expose-gc'], timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result;
+  return resultOf<Result>(r);
 }
 
 describe('leak detection', () => {

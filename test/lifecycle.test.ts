@@ -189,7 +189,7 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<WorkerResult>(r.stdout);
+    const res = resultOf<WorkerResult>(r);
     expect(res.codes).toEqual(new Array(21).fill(1));  // a terminated worker exits with 1
     expect(res.intact).toBe(true);
     expectNoGrowth(res);
@@ -206,7 +206,7 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<WorkerResult>(r.stdout);
+    const res = resultOf<WorkerResult>(r);
     expect(res.codes).toEqual(new Array(41).fill(1));
     expect(res.intact).toBe(true);
     expectNoGrowth(res);
@@ -219,7 +219,7 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<WorkerResult>(r.stdout);
+    const res = resultOf<WorkerResult>(r);
     expect(res.codes).toEqual(new Array(21).fill(7));
     expect(res.intact).toBe(true);
     expectNoGrowth(res);
@@ -232,7 +232,7 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<WorkerResult>(r.stdout);
+    const res = resultOf<WorkerResult>(r);
     expect(res.codes).toEqual(new Array(21).fill(0));
     expect(res.intact).toBe(true);
     expectNoGrowth(res);
@@ -303,7 +303,7 @@ describe('views used after their memory is gone do not crash the process', () =>
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('closed\n');
     expect(r.stdout).toContain('end\n');
-    const res = resultOf<StaleResult>(r.stdout);
+    const res = resultOf<StaleResult>(r);
     const labels = ['small', 'large', 'huge'].flatMap((b) => kinds.map((k) => b + k));
     expect(Object.keys(res.results).sort()).toEqual([...labels].sort());
     for (const label of labels) expectStale(label, res.results[label]!);
@@ -316,7 +316,7 @@ describe('views used after their memory is gone do not crash the process', () =>
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('freed\n');
     expect(r.stdout).toContain('end\n');
-    const res = resultOf<StaleResult>(r.stdout);
+    const res = resultOf<StaleResult>(r);
     const labels = kinds.map((k) => `huge${k}`);
     expect(Object.keys(res.results).sort()).toEqual([...labels].sort());
     for (const label of labels) expectStale(label, res.results[label]!);
@@ -330,7 +330,7 @@ describe('views used after their memory is gone do not crash the process', () =>
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('trimmed\n');
     expect(r.stdout).toContain('end\n');
-    const res = resultOf<StaleResult>(r.stdout);
+    const res = resultOf<StaleResult>(r);
     // The set-up the scenario relies on: victims share one chunk, the keeper has another.
     expect(res.sameChunk).toBe(true);
     expect(res.keeperApart).toBe(true);
@@ -349,7 +349,7 @@ describe.runIf(linux)('closing returns every resource', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<{ before: Snapshot; afterNoGc: Snapshot; after: Snapshot; fileMaps: number; entries: string[] }>(r.stdout);
+    const res = resultOf<{ before: Snapshot; afterNoGc: Snapshot; after: Snapshot; fileMaps: number; entries: string[] }>(r);
     // Measured right after the last close(), with no GC in between: close()
     // unmaps at once. File descriptors: exactly equal (tolerance 0).
     const seen = `before ${JSON.stringify(res.before)}, right after ${JSON.stringify(res.afterNoGc)}, settled ${JSON.stringify(res.after)}`;
@@ -376,7 +376,7 @@ describe.runIf(linux)('pools that become unreachable without close()', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<{ before: Snapshot; held: Snapshot; after: Snapshot; pools: number; collected: number }>(r.stdout);
+    const res = resultOf<{ before: Snapshot; held: Snapshot; after: Snapshot; pools: number; collected: number }>(r);
     expect(res.collected).toBe(res.pools);
     // Before the GC the 20 pools' memory (4 MiB chunk + 4 MiB huge each) is
     // still mapped: this is what the measurement can see.
@@ -394,7 +394,7 @@ describe.runIf(linux)('pools that become unreachable without close()', () => {
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    const res = resultOf<{ checked: number; intact: number; lengths: number[]; pools: number; collected: number }>(r.stdout);
+    const res = resultOf<{ checked: number; intact: number; lengths: number[]; pools: number; collected: number }>(r);
     // The pools themselves were collected (else the test proves nothing)...
     expect(res.pools).toBe(12);
     expect(res.collected).toBe(12);

@@ -5,18 +5,15 @@
 // (test/fixtures/secure.js), which load the compiled library
 // (dist/lib/index.js, written by `tsc -p tsconfig.json`, which `npm test`
 // runs first) through MMAP_POOL_LIB.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
+import { Pool, type PoolOptions } from '../lib/index.js';
+import { LIB, resultOf, run, type Outcome } from './fixture-run.js';
 import { KiB, MiB, allZero, expectThrow } from './helpers.js';
 
-const LIB = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
-const FIXTURE = path.join(__dirname, 'fixtures', 'secure.js');
 const linux = process.platform === 'linux';
 
 const pools: Pool[] = [];
@@ -126,32 +123,6 @@ describe('secure: true with other options', () => {
 
 // ---- child processes --------------------------------------------------------
 
-interface Outcome {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(prefix: string[], mode: string): Outcome {
-  const argv = [...prefix, process.execPath, FIXTURE, mode];
-  const r = spawnSync(argv[0]!, argv.slice(1), {
-    // A clean environment: no NODE_OPTIONS or loader hooks from the test runner.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MMAP_POOL_LIB: LIB },
-    encoding: 'utf8',
-    timeout: 30_000,
-    killSignal: 'SIGKILL',
-  });
-  if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
-
-function resultOf<T>(r: Outcome): T {
-  const line = r.stdout.split('\n').find((l) => l.startsWith('result '));
-  if (line === undefined) throw new Error(`no result line; status ${r.status}, stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return JSON.parse(line.slice('result '.length)) as T;
-}
-
 interface Mapping {
   start: number;
   size: number;
@@ -206,7 +177,7 @@ describe.runIf(linux)('secure mappings seen from /proc (child process)', () => {
   let maps: MapsResult;
   let outcome: Outcome;
   beforeAll(() => {
-    outcome = run([], 'maps');
+    outcome = run('secure.js', ['maps'], { timeout: 30_000 });
     maps = resultOf<MapsResult>(outcome);
   });
 
@@ -268,7 +239,7 @@ describe.runIf(linux)('a locked-memory limit too low for a secure chunk (child p
   let res: MemlockResult;
   beforeAll(() => {
     if (!fs.existsSync(LIB)) throw new Error(`${LIB} is missing: run \`npx tsc -p tsconfig.json\` first`);
-    outcome = run(LOW_MEMLOCK, 'memlock');
+    outcome = run('secure.js', ['memlock'], { prefix: LOW_MEMLOCK, timeout: 30_000 });
     res = resultOf<MemlockResult>(outcome);
   });
 
