@@ -1,7 +1,9 @@
 // Helpers shared by the Arena tests (arena_test.cc, spare_test.cc): a
 // source and an arena over it, allocations named as a caller names them,
 // and readers of the dump. The pool shape of the tests: 4 KiB pages,
-// 256 KiB chunks (64 pages), a 64 KiB huge threshold.
+// 256 KiB chunks (64 pages), a 64 KiB huge threshold. Huge mappings are
+// rounded up to the platform's map granularity instead (Granule): the page
+// on POSIX, the 64 KiB allocation granularity on Windows.
 //
 // Threads: the main thread only (TEST bodies).
 #ifndef MMAP_POOL_TEST_ARENA_HELPERS_H_
@@ -24,11 +26,31 @@ using alloc::Handle;
 using alloc::Stats;
 using alloc::Status;
 using test::MapSource;
+using test::TempDir;
 
 constexpr size_t kPage = 4096;
 constexpr size_t kChunk = 256 * 1024;
 constexpr size_t kHuge = 64 * 1024;
 constexpr uint32_t kNoSegment = UINT32_MAX;
+
+// The unit a huge allocation's own mapping is rounded up to: MapSource's
+// Granularity(), platform::MapGranularity().
+inline size_t Granule() { return platform::MapGranularity(); }
+
+// The bytes a huge allocation of `n` bytes maps: `n` rounded up to the
+// granule (70000 maps 73728 with 4 KiB pages, 131072 with 64 KiB).
+inline size_t HugeMapped(size_t n) { return (n + Granule() - 1) / Granule() * Granule(); }
+
+// Pins the granule the tests' figures assume, so that they cannot follow a
+// wrong one: the page on POSIX (mapping.h), 4 KiB here; on Windows the
+// 64 KiB allocation granularity (windows.cc: dwAllocationGranularity).
+inline bool CheckGranule() {
+#if defined(_WIN32)
+  return CHECK_EQ(Granule(), size_t{64} << 10);
+#else
+  return CHECK_EQ(Granule(), kPage);
+#endif
+}
 
 inline ArenaOptions Opt(size_t chunk = kChunk, size_t huge = kHuge, size_t max = SIZE_MAX) {
   ArenaOptions o;
@@ -45,7 +67,7 @@ struct Pool {
   Arena arena;
   explicit Pool(const ArenaOptions& o = Opt(),
                 platform::Backing b = platform::Backing::kAnonymous)
-      : src(b, "/tmp"), arena(o, &src) {}
+      : src(b, TempDir()), arena(o, &src) {}
 };
 
 // One allocation as a caller names it: where, how long, under which serial.

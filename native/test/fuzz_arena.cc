@@ -118,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.max_bytes = shape.max;
   opt.zero_on_free = shape.secure;
 
-  test::MapSource source(shape.backing, "/tmp");
+  test::MapSource source(shape.backing, test::TempDir());
   source.guard_huge = shape.secure;
   {
     alloc::Arena arena(opt, &source);

@@ -23,6 +23,7 @@
 using namespace mmap_pool;
 using mmap_pool::test::ArenaModel;
 using mmap_pool::test::MapSource;
+using mmap_pool::test::TempDir;
 
 namespace {
 
@@ -80,7 +81,7 @@ struct SpareCounts {
 
 // Runs `shape` for its op count; returns the model's error, or "".
 std::string Run(const Shape& shape, uint64_t seed, SpareCounts* spares) {
-  MapSource source(shape.backing, "/tmp");
+  MapSource source(shape.backing, TempDir());
   source.discard_enabled = shape.discard;
   source.guard_huge = shape.guard_huge;
   source.recycle_enabled = shape.recycle;

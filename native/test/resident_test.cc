@@ -2,25 +2,16 @@
 // made of. POSIX asks mincore; Windows asks QueryWorkingSetEx (run under Wine
 // by scripts/test-native-wine.sh). platform_test.cc covers the POSIX-only
 // paths around it (prefault, locking).
-#include <cstdlib>
 #include <string>
 
 #include "check.h"
 #include "platform/mapping.h"
+#include "test_sources.h"
 
 using namespace mmap_pool::platform;
+using mmap_pool::test::TempDir;
 
 namespace {
-
-// A directory for file-backed mappings: TMPDIR or TEMP, else /tmp (which
-// Wine maps to the host's /tmp).
-std::string TempDirPath() {
-  for (const char* name : {"TMPDIR", "TEMP", "TMP"}) {
-    const char* v = std::getenv(name);
-    if (v != nullptr && *v != '\0') return v;
-  }
-  return "/tmp";
-}
 
 // A mapping of at least `pages` pages, rounded up to the map granularity.
 size_t MapSize(size_t pages) {
@@ -60,7 +51,7 @@ TEST("an anonymous mapping: nothing resident until written, then exactly the pag
 
 TEST("a file-backed mapping: nothing resident at first, all of it once every page is written") {
   const size_t size = MapSize(64);
-  const std::string dir = TempDirPath();
+  const std::string dir = TempDir();
   Mapping m;
   MapError err;
   if (!CHECK_MSG(Map(Backing::kFile, dir.c_str(), size, &m, &err),

@@ -7,6 +7,9 @@
 // source) unless a test says otherwise.
 //
 // Pool shape (arena_helpers.h): 4 KiB pages, 256 KiB chunks, huge above 64 KiB.
+// Huge mappings round up to the platform's granule (Granule, HugeMapped): the
+// page on POSIX, 64 KiB on Windows; sizes that must map differently differ by
+// whole granules.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -111,15 +114,16 @@ TEST("zero=true on a spare clears what the previous owner wrote") {
 }
 
 TEST("a fifth spare sends the oldest back to the source") {
+  CheckGranule();
   SparePool p;
   Got g[5];
-  for (int i = 0; i < 5; i++) g[i] = Alloc(p.arena, kBig + size_t(i) * kPage * 4);
+  for (int i = 0; i < 5; i++) g[i] = Alloc(p.arena, kBig + size_t(i) * Granule() * 4);
   for (int i = 0; i < 5; i++) p.arena.Free(g[i].ref());
   CHECK_EQ(p.src.release_calls, 1u);
   CHECK_EQ(p.src.live_segments(), 4u);
   // The sizes differ, so the bytes kept say which one went: the first freed.
   size_t kept = 0;
-  for (int i = 1; i < 5; i++) kept += kBig + size_t(i) * kPage * 4;
+  for (int i = 1; i < 5; i++) kept += kBig + size_t(i) * Granule() * 4;
   CHECK_EQ(p.arena.GetStats().spare_bytes, kept);
   MappedAddsUp(p.arena);
 }
@@ -156,6 +160,25 @@ TEST("Decay hands each new spare's pages over once; a spare the source cannot di
   SparePool p;
   p.arena.Free(Alloc(p.arena, kBig).ref());
   p.arena.Free(Alloc(p.arena, 2 * kBig).ref());
+#if defined(_WIN32)
+  // Windows has no lazy discard (windows.cc: DiscardLazily and
+  // HasDiscardLazily return false): Decay releases anonymous spares too,
+  // once each, as it does file-backed ones below.
+  CHECK(!platform::HasDiscardLazily());
+  CHECK_EQ(p.arena.Decay(), 2u);
+  CHECK_EQ(p.src.lazy_discard_calls, 2u);
+  CHECK_EQ(p.src.release_calls, 2u);
+  CHECK_EQ(p.src.released_bytes, 3 * kBig);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, 0u);
+  CHECK_EQ(p.arena.GetStats().mapped_bytes, 0u);
+  CHECK_EQ(p.arena.Decay(), 0u);  // nothing left
+  CHECK_EQ(p.src.lazy_discard_calls, 2u);
+  // No spare to serve the next allocation of that size: it maps anew.
+  const uint64_t acquired = p.src.acquired;
+  Got again = Alloc(p.arena, kBig);
+  CHECK_EQ(p.src.acquired, acquired + 1);
+  p.arena.Free(again.ref());
+#else
   CHECK_EQ(p.arena.Decay(), 2u);
   CHECK_EQ(p.src.lazy_discard_calls, 2u);
   CHECK_EQ(p.arena.Decay(), 0u);  // nothing new since
@@ -166,9 +189,10 @@ TEST("Decay hands each new spare's pages over once; a spare the source cannot di
   std::memset(Ptr(p.arena, again), 1, kBig);
   CHECK_EQ(p.arena.GetStats().spare_bytes, 2 * kBig);
   p.arena.Free(again.ref());
+#endif
 
   // File mappings have no lazy discard: Decay releases the spare instead.
-  MapSource file(platform::Backing::kFile, "/tmp");
+  MapSource file(platform::Backing::kFile, TempDir());
   file.recycle_enabled = true;
   {
     Arena arena(Opt(), &file);
@@ -465,11 +489,12 @@ TEST("releasing the last reference to a huge allocation keeps its mapping as a s
 }
 
 TEST("a fifth spare releases exactly the oldest segment; the other four still serve their sizes") {
+  CheckGranule();
   SparePool p;
   Got g[5];
   uint8_t* bases[5];
   for (int i = 0; i < 5; i++) {
-    g[i] = Alloc(p.arena, kBig + size_t(i) * kPage);
+    g[i] = Alloc(p.arena, kBig + size_t(i) * Granule());
     bases[i] = Base(p.arena, g[i]);
   }
   for (int i = 0; i < 4; i++) p.arena.Free(g[i].ref());
@@ -479,7 +504,7 @@ TEST("a fifth spare releases exactly the oldest segment; the other four still se
   CHECK_EQ(p.src.released_bytes, kBig);  // the sizes differ: this one is g[0]'s
   Balanced(p);
   for (int i = 4; i >= 1; i--) {
-    Got n = Alloc(p.arena, kBig + size_t(i) * kPage);
+    Got n = Alloc(p.arena, kBig + size_t(i) * Granule());
     CHECK_EQ(Base(p.arena, n), bases[i]);
   }
   CHECK_EQ(p.src.acquired, 5u);
@@ -547,7 +572,8 @@ TEST("under max_bytes a spare stays while there is room beside it") {
 }
 
 TEST("at max_bytes the empty chunks go back first, and the spares stay when that makes the room") {
-  const size_t spare = 303104;                    // 300000 B mapped: 74 pages
+  CheckGranule();
+  const size_t spare = HugeMapped(300000);        // 303104 B with 4 KiB pages (74 of them)
   SparePool p(Opt(kChunk, kChunk, 2 * kChunk + spare));
   Got a[4];
   for (Got& g : a) g = Alloc(p.arena, 65536);     // chunk 0 full

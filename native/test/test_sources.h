@@ -23,6 +23,19 @@
 namespace mmap_pool {
 namespace test {
 
+// The directory for file-backed test mappings: /tmp on POSIX; on Windows
+// %TEMP% (else %TMP%), as "/tmp" there names \tmp on the current drive
+// (which Wine happens to map to the host's /tmp).
+inline std::string TempDir() {
+#if defined(_WIN32)
+  for (const char* name : {"TEMP", "TMP"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && *v != '\0') return v;
+  }
+#endif
+  return "/tmp";
+}
+
 struct MapSegment : alloc::Segment {
   platform::Mapping mapping;
 };
@@ -30,7 +43,7 @@ struct MapSegment : alloc::Segment {
 class MapSource : public alloc::SegmentSource {
  public:
   explicit MapSource(platform::Backing backing = platform::Backing::kAnonymous,
-                     std::string dir = "/tmp")
+                     std::string dir = TempDir())
       : backing_(backing), dir_(std::move(dir)) {}
 
   ~MapSource() override {
