@@ -73,18 +73,24 @@ export interface NativePool {
    */
   alloc(size: number, zero: boolean, serial: number, align: number, mayMap?: boolean): number;
   /**
-   * Slot cache (lib/slot-cache.ts): first frees the `nflush` cached blocks
-   * given as (handle, class size) pairs in out[0 .. 2 * nflush), then
-   * allocates up to `count` blocks of class size `size`, not zeroed, under
-   * serial 0; their handles in out[0..n). Returns n >= 1, 0 when `count` is
-   * 0, or a negative NativeStatus when no block could be had: NeedsChunk
-   * when `mayMap` is false and only a new chunk would have room. `aged`:
-   * bytes the cache handed out since the last refill, which age the
-   * allocator's idle chunks as its own allocations do.
+   * Slot cache (lib/slot-cache.ts): the array refill() and flush() read and
+   * write from now on (held by the pool); false for anything but a
+   * Float64Array. Handing it over once keeps those calls to plain numbers.
    */
-  refill(size: number, count: number, out: Float64Array, nflush: number, mayMap: boolean, aged: number): number;
-  /** Frees n cached blocks given as (handle, class size) pairs in pairs[0 .. 2n); returns how many were refused (0). */
-  flush(pairs: Float64Array, n: number): number;
+  setScratch(array: Float64Array): boolean;
+  /**
+   * Slot cache: first frees the `nflush` cached blocks given as (handle,
+   * class size) pairs in scratch[0 .. 2 * nflush), then allocates up to
+   * `count` blocks of class size `size`, not zeroed, under serial 0; their
+   * handles in scratch[0..n). Returns n >= 1, 0 when `count` is 0, or a
+   * negative NativeStatus when no block could be had: NeedsChunk when
+   * `mayMap` is false and only a new chunk would have room. `aged`: bytes
+   * the cache handed out since the last refill, which age the allocator's
+   * idle chunks as its own allocations do.
+   */
+  refill(size: number, count: number, nflush: number, mayMap: boolean, aged: number): number;
+  /** Frees n cached blocks given as (handle, class size) pairs in scratch[0 .. 2n); returns how many were refused (0). */
+  flush(n: number): number;
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
   free(segment: number, offset: number, length: number, serial: number): number;
   /** The new count, or a negative NativeStatus. */

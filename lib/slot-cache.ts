@@ -132,6 +132,12 @@ export class SlotCache {
   /** counts.allocs at the last refill (#served()). */
   #allocsSeen = 0;
   readonly #native: NativePool;
+  /**
+   * Handles crossing to and from the allocator, handed to it once
+   * (NativePool.setScratch): room for the largest refill batch and for
+   * PENDING_MAX (handle, class size) pairs.
+   */
+  readonly #scratch: Float64Array;
   // Set by the pool that owns this cache (defaults for a cache on its own, as in tests).
   /** The ArrayBuffer of each segment, by id (the pool's SegmentTable.list). */
   segments: (ArrayBuffer | undefined)[] = [];
@@ -169,6 +175,8 @@ export class SlotCache {
     this.base = t.base;
     this.stack = new Int32Array(t.stackLength);
     this.#room = t.room;
+    this.#scratch = new Float64Array(Math.max(2 * PENDING_MAX, ...t.batch));
+    if (!native.setScratch(this.#scratch)) throw new Error('NativePool refused the slot cache\'s scratch array');
   }
 
   // The fast path: take() and freeBlock() (after PoolBuffer.liveSlot()) are
@@ -320,11 +328,11 @@ export class SlotCache {
   refill(c: number, mayMap = true): number {
     // Never more than the stack has room for (refill comes when it is empty).
     const want = Math.min(this.#fill[c], this.#cap[c] - this.top[c]);
-    const given = this.#pack(want);
-    const n = this.#native.refill(this.classSize[c], want, scratch, given, mayMap, this.#served());
+    const given = this.#pack();
+    const n = this.#native.refill(this.classSize[c], want, given, mayMap, this.#served());
     if (n < 0) return n;
     this.#fill[c] = Math.min(this.#fill[c] * 2, this.#batch[c]);
-    const handles = scratch;
+    const handles = this.#scratch;
     let t = this.base[c] + this.top[c];
     const stack = this.stack;
     // Lowest address on top: a fresh slab fills from its start.
@@ -456,15 +464,15 @@ export class SlotCache {
   // Gives the pending blocks back on their own (no refill to ride along
   // with), PENDING_MAX per call.
   #sendPending(): void {
-    while (this.#pendingTop > 0) this.#native.flush(scratch, this.#pack(0));
+    while (this.#pendingTop > 0) this.#native.flush(this.#pack());
   }
 
   // Writes up to PENDING_MAX pending blocks as (handle, class size) pairs at
-  // the start of the scratch array (made at least `room` long) and forgets
+  // the start of the scratch array and forgets
   // them; returns how many. The caller's native call gives them back.
-  #pack(room: number): number {
+  #pack(): number {
     const n = Math.min(this.#pendingTop, PENDING_MAX);
-    const out = scratchFor(Math.max(room, 2 * n));
+    const out = this.#scratch;
     if (n === 0) return 0;
     const from = (this.#pendingTop -= n);
     const pending = this.#pending;
@@ -578,11 +586,3 @@ export class SlotCache {
 
 type Table = Int32Array | Uint32Array | Uint8Array | Float64Array;
 
-// Handles crossing to and from the allocator: one array for every pool of
-// this thread (calls never overlap).
-let scratch = new Float64Array(2 * PENDING_MAX);
-
-function scratchFor(n: number): Float64Array {
-  if (scratch.length < n) scratch = new Float64Array(n);
-  return scratch;
-}

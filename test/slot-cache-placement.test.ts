@@ -27,7 +27,15 @@ class ScriptedAllocator {
   /** The `aged` argument of every refill: bytes the cache says it handed out since the one before. */
   readonly aged: number[] = [];
 
-  refill(size: number, count: number, out: Float64Array, nflush: number, _mayMap: boolean, aged: number): number {
+  /** The array the cache handed over (setScratch): pairs come in and handles go out there. */
+  scratch = new Float64Array(0);
+  setScratch(array: Float64Array): boolean {
+    this.scratch = array;
+    return true;
+  }
+
+  refill(size: number, count: number, nflush: number, _mayMap: boolean, aged: number): number {
+    const out = this.scratch;
     this.#record('refill', out, nflush);
     this.aged.push(aged);
     const q = this.queue.get(size) ?? [];
@@ -36,8 +44,8 @@ class ScriptedAllocator {
     return n === 0 ? NativeStatus.Exhausted : n;
   }
 
-  flush(pairs: Float64Array, n: number): number {
-    this.#record('flush', pairs, n);
+  flush(n: number): number {
+    this.#record('flush', this.scratch, n);
     return 0;
   }
 

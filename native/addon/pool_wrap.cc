@@ -38,6 +38,7 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&PoolWrap::Alloc>("alloc"),
                          InstanceMethod<&PoolWrap::Free>("free"),
+                         InstanceMethod<&PoolWrap::SetScratch>("setScratch"),
                          InstanceMethod<&PoolWrap::Refill>("refill"),
                          InstanceMethod<&PoolWrap::Flush>("flush"),
                          InstanceMethod<&PoolWrap::Retain>("retain"),
@@ -100,6 +101,7 @@ PoolWrap::~PoolWrap() {
   if (source_) source_->Abandon();
   arena_.reset();
   if (registry_ != nullptr) registry_->pools.erase(this);
+  if (scratch_ref_ != nullptr) napi_delete_reference(Env(), scratch_ref_);
 }
 
 void PoolWrap::Abandon() {
@@ -141,27 +143,44 @@ uint32_t PoolWrap::FreePairs(const double* pairs, uint32_t n) {
   return refused;
 }
 
-// refill(size, count, out: Float64Array, nflush, mayMap, aged): first frees
-// the nflush cached blocks given as (handle, class size) pairs in
-// out[0 .. 2 * nflush) (one call both gives back and brings blocks), ages
-// the idle chunks by `aged` bytes (Arena::AgeIdle), then allocates up to
-// `count` blocks of `size` into out[0..n): how many were allocated, 0 when
-// count is 0, or a negative status when none was (kNeedsChunk when mayMap
-// is false and only a new chunk has room).
+// setScratch(array: Float64Array): the array refill() and flush() read
+// their pairs from and write their handles to, from now on; true when taken
+// (false, with nothing changed, for anything but a Float64Array).
+Napi::Value PoolWrap::SetScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    return Napi::Boolean::New(env, false);
+  }
+  Napi::Float64Array array = info[0].As<Napi::Float64Array>();
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, array, 1, &ref) != napi_ok) return Napi::Boolean::New(env, false);
+  if (scratch_ref_ != nullptr) napi_delete_reference(env, scratch_ref_);
+  scratch_ref_ = ref;
+  scratch_ = array.Data();
+  scratch_len_ = array.ElementLength();
+  return Napi::Boolean::New(env, true);
+}
+
+// refill(size, count, nflush, mayMap, aged): first frees the nflush cached
+// blocks given as (handle, class size) pairs in scratch[0 .. 2 * nflush)
+// (one call both gives back and brings blocks), ages the idle chunks by
+// `aged` bytes (Arena::AgeIdle), then allocates up to `count` blocks of
+// `size` into scratch[0..n): how many were allocated, 0 when count is 0 (or
+// no scratch array was set), or a negative status when none was
+// (kNeedsChunk when mayMap is false and only a new chunk has room).
 Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   size_t size = ToSize(info[0]);
   uint32_t count = info[1].As<Napi::Number>().Uint32Value();
-  Napi::Float64Array out = info[2].As<Napi::Float64Array>();
-  uint32_t nflush = info[3].As<Napi::Number>().Uint32Value();
-  bool may_map = info[4].As<Napi::Boolean>().Value();
-  double aged = info[5].As<Napi::Number>().DoubleValue();
-  size_t len = out.ElementLength();
-  double* handles = out.Data();
-  if (nflush > len / 2) nflush = static_cast<uint32_t>(len / 2);
+  uint32_t nflush = info[2].As<Napi::Number>().Uint32Value();
+  bool may_map = info[3].As<Napi::Boolean>().Value();
+  double aged = info[4].As<Napi::Number>().DoubleValue();
+  double* handles = scratch_;
+  if (nflush > scratch_len_ / 2) nflush = static_cast<uint32_t>(scratch_len_ / 2);
   FreePairs(handles, nflush);
   // (Clamped: a double past size_t's range must not be cast. NaN fails >= 1.)
   if (aged >= 1) arena_->AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
-  if (count > len) count = static_cast<uint32_t>(len);
+  if (count > scratch_len_) count = static_cast<uint32_t>(scratch_len_);
   uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
   for (; n < count; n++) {
@@ -174,14 +193,13 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
-// flush(pairs: Float64Array, n): frees n cached blocks given as (handle,
-// class size) pairs; returns how many the arena refused (0 unless lib/ has
-// a bug).
+// flush(n): frees n cached blocks given as (handle, class size) pairs in the
+// scratch array; returns how many the arena refused (0 unless lib/ has a
+// bug).
 Napi::Value PoolWrap::Flush(const Napi::CallbackInfo& info) {
-  Napi::Float64Array in = info[0].As<Napi::Float64Array>();
-  uint32_t n = info[1].As<Napi::Number>().Uint32Value();
-  if (n > in.ElementLength() / 2) n = static_cast<uint32_t>(in.ElementLength() / 2);
-  return Napi::Number::New(info.Env(), FreePairs(in.Data(), n));
+  uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+  if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
+  return Napi::Number::New(info.Env(), FreePairs(scratch_, n));
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.

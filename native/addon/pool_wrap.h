@@ -7,14 +7,16 @@
 // refCount take (segment, offset, length, serial). Arguments are validated in lib/; here they are only
 // asserted to be numbers.
 //
-// refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots:
-// refill(size, count, out, nflush, mayMap, aged) frees the nflush blocks
-// given as (handle, class size) pairs at the start of the Float64Array
-// `out`, ages the idle chunks by `aged` bytes, then allocates up to `count`
-// blocks of one class size (serial kCacheSerial, not zeroed; with mayMap
-// false, never in a new chunk) and writes their handles into `out`;
-// flush(pairs, n) frees n blocks given as such pairs. One Node-API call
-// moves a whole batch.
+// refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots,
+// through one Float64Array the cache hands over once (setScratch), so that
+// these calls take numbers only (reading a typed array argument's data
+// pointer through Node-API cost about a quarter of a refill):
+// refill(size, count, nflush, mayMap, aged) frees the nflush blocks given as
+// (handle, class size) pairs at the start of the scratch array, ages the
+// idle chunks by `aged` bytes, then allocates up to `count` blocks of one
+// class size (serial kCacheSerial, not zeroed; with mayMap false, never in a
+// new chunk) and writes their handles into the scratch array; flush(n) frees
+// n blocks given there as such pairs. One Node-API call moves a whole batch.
 //
 // Threads: JS thread of the environment that created it; the env cleanup hook
 // (module.cc) abandons every live PoolWrap of its environment.
@@ -51,6 +53,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  private:
   Napi::Value Alloc(const Napi::CallbackInfo& info);
   Napi::Value Free(const Napi::CallbackInfo& info);
+  Napi::Value SetScratch(const Napi::CallbackInfo& info);
   Napi::Value Refill(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   uint32_t FreePairs(const double* pairs, uint32_t n);
@@ -73,6 +76,11 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   std::unique_ptr<alloc::Arena> arena_;
   PoolRegistry* registry_ = nullptr;
   alloc::SourceError last_error_;
+  // The slot cache's Float64Array (setScratch): held by a strong reference,
+  // so that its data stays where scratch_ points while this pool lives.
+  napi_ref scratch_ref_ = nullptr;
+  double* scratch_ = nullptr;
+  size_t scratch_len_ = 0;
 };
 
 }  // namespace addon
