@@ -5,10 +5,10 @@
 // block's new owner; foreign Buffers and slices are refused; maxBytes, trim(),
 // zero-fill and alignment work as without a cache; guard and secure pools do
 // not use it. A seeded differential test runs the whole API against a model.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolStats } from '../lib/index.js';
-import { binding, type NativePool } from '../lib/binding.js';
+import { binding } from '../lib/binding.js';
 import { kSlot, PoolBuffer, serialOf, type Tagged } from '../lib/views.js';
 import { KiB, MiB, allZero, expectThrow, hold, make, mulberry32 } from './helpers.js';
 
@@ -120,71 +120,6 @@ function expectHolds(pool: Pool, held: Iterable<Buffer>, classes: readonly numbe
   expect(runLive + d.huge.length, `runs' live counts ${where}`).toBe(bufs.length);
   for (const row of s.classes) expect(runLiveByClass.get(row.size) ?? 0, `runs of class ${row.size} ${where}`).toBe(row.live);
 }
-
-describe("the allocator's side of the slot cache (NativePool setScratch, refill, flush)", () => {
-  const natives: NativePool[] = [];
-  afterEach(() => {
-    for (const n of natives.splice(0)) n.close();
-  });
-  function native(): NativePool {
-    const n = new binding.NativePool({
-      backing: 'anonymous', dir: '', chunkSize: 4 * MiB, hugeThreshold: 1 * MiB, maxBytes: 1024 * MiB,
-      secure: false, hugePages: false, prefault: false,
-    });
-    natives.push(n);
-    return n;
-  }
-
-  it('setScratch() takes a Float64Array and nothing else', () => {
-    const n = native();
-    for (const bad of [new Uint8Array(16), new Float32Array(16), new BigInt64Array(4), new ArrayBuffer(64), {}, undefined]) {
-      expect(n.setScratch(bad as Float64Array)).toBe(false);
-    }
-    expect(n.setScratch(new Float64Array(16))).toBe(true);
-  });
-
-  it('refill() writes the handles it brings into the scratch array; flush() takes blocks back from it', () => {
-    const n = native();
-    const scratch = new Float64Array(16);
-    n.setScratch(scratch);
-    expect(n.refill(64, 3, 0, true, 0)).toBe(3);
-    const handles = Array.from(scratch.subarray(0, 3));
-    expect(new Set(handles).size).toBe(3);
-    for (const h of handles) expect(h).toBeGreaterThanOrEqual(0);
-    expect(n.stats().liveAllocations).toBe(3);
-    handles.forEach((h, i) => scratch.set([h, 64], 2 * i));
-    expect(n.flush(3)).toBe(0);
-    expect(n.stats().liveAllocations).toBe(0);
-    // refill() gives back what it is handed first, then brings new blocks.
-    expect(n.refill(64, 2, 0, true, 0)).toBe(2);
-    const [a, b] = scratch;
-    scratch.set([a, 64]);
-    expect(n.refill(64, 1, 1, true, 0)).toBe(1);
-    expect(n.stats().liveAllocations).toBe(2);
-    expect([a, b]).toContain(scratch[0]);  // the freed block came straight back
-  });
-
-  it('refill() without a scratch array brings nothing and changes nothing', () => {
-    const n = native();
-    expect(n.refill(64, 3, 0, true, 0)).toBe(0);
-    expect(n.flush(3)).toBe(0);
-    expect(n.stats().totalAllocations).toBe(0);
-  });
-
-  it('each pool writes into its own scratch array', () => {
-    const n1 = native();
-    const n2 = native();
-    const s1 = new Float64Array(8);
-    const s2 = new Float64Array(8);
-    n1.setScratch(s1);
-    n2.setScratch(s2);
-    expect(n1.refill(64, 2, 0, true, 0)).toBe(2);
-    const before = Array.from(s1);
-    expect(n2.refill(4096, 4, 0, true, 0)).toBe(4);
-    expect(Array.from(s1)).toEqual(before);
-    expect(s2.subarray(0, 4).every((h) => h >= 0)).toBe(true);
-  });
-});
 
 describe('stats() and dump() with the slot cache', () => {
   it('count exactly what the program holds after cached allocs and frees that overflow every class cache', () => {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "../platform/clock.h"
 
@@ -67,6 +68,20 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     return;
   }
   Napi::Object o = info[0].As<Napi::Object>();
+  // lib/options.ts has checked every value; these checks only keep a wrong
+  // call (the binding is reachable by its file path) from aborting the
+  // process in a failed conversion.
+  for (const char* key : {"chunkSize", "hugeThreshold", "maxBytes"}) {
+    if (!o.Get(key).IsNumber()) {
+      Napi::TypeError::New(env, std::string("NativePool: options.") + key + " must be a number")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+  }
+  if (!o.Get("backing").IsString()) {
+    Napi::TypeError::New(env, "NativePool: options.backing must be a string").ThrowAsJavaScriptException();
+    return;
+  }
   std::string backing = o.Get("backing").As<Napi::String>().Utf8Value();
   bool heap = backing == "heap";
   platform::Backing b = backing == "file" ? platform::Backing::kFile : platform::Backing::kAnonymous;

@@ -1,0 +1,85 @@
+// The addon's NativePool as lib/ uses it (lib/binding.ts; not public API):
+// the slot cache's side of it (setScratch, refill, flush), and that a
+// malformed call to a method off the hot path throws rather than aborts the
+// process (the binding is reachable by its file path).
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { binding, type NativePool, type NativePoolOptions } from '../lib/binding.js';
+import { MiB } from './helpers.js';
+
+const OPTIONS: NativePoolOptions = {
+  backing: 'anonymous', dir: '', chunkSize: 4 * MiB, hugeThreshold: 1 * MiB, maxBytes: 1024 * MiB,
+  secure: false, hugePages: false, prefault: false,
+};
+
+const natives: NativePool[] = [];
+afterEach(() => {
+  for (const n of natives.splice(0)) n.close();
+});
+function native(): NativePool {
+  const n = new binding.NativePool(OPTIONS);
+  natives.push(n);
+  return n;
+}
+
+describe('new NativePool(options)', () => {
+  it('throws a TypeError for malformed options instead of aborting', () => {
+    const bad: unknown[] = [undefined, 42, {}, { ...OPTIONS, backing: 1 }, { ...OPTIONS, chunkSize: '4' }, { ...OPTIONS, maxBytes: undefined }];
+    for (const options of bad) {
+      expect(() => new binding.NativePool(options as NativePoolOptions)).toThrow(TypeError);
+    }
+    native();  // and the well-formed one works
+  });
+});
+
+describe("the allocator's side of the slot cache (NativePool setScratch, refill, flush)", () => {
+  it('setScratch() takes a Float64Array and nothing else', () => {
+    const n = native();
+    for (const bad of [new Uint8Array(16), new Float32Array(16), new BigInt64Array(4), new ArrayBuffer(64), {}, undefined]) {
+      expect(n.setScratch(bad as Float64Array)).toBe(false);
+    }
+    expect(n.setScratch(new Float64Array(16))).toBe(true);
+  });
+
+  it('refill() writes the handles it brings into the scratch array; flush() takes blocks back from it', () => {
+    const n = native();
+    const scratch = new Float64Array(16);
+    n.setScratch(scratch);
+    expect(n.refill(64, 3, 0, true, 0)).toBe(3);
+    const handles = Array.from(scratch.subarray(0, 3));
+    expect(new Set(handles).size).toBe(3);
+    for (const h of handles) expect(h).toBeGreaterThanOrEqual(0);
+    expect(n.stats().liveAllocations).toBe(3);
+    handles.forEach((h, i) => scratch.set([h, 64], 2 * i));
+    expect(n.flush(3)).toBe(0);
+    expect(n.stats().liveAllocations).toBe(0);
+    // refill() gives back what it is handed first, then brings new blocks.
+    expect(n.refill(64, 2, 0, true, 0)).toBe(2);
+    const [a, b] = scratch;
+    scratch.set([a, 64]);
+    expect(n.refill(64, 1, 1, true, 0)).toBe(1);
+    expect(n.stats().liveAllocations).toBe(2);
+    expect([a, b]).toContain(scratch[0]);  // the freed block came straight back
+  });
+
+  it('refill() without a scratch array brings nothing and changes nothing', () => {
+    const n = native();
+    expect(n.refill(64, 3, 0, true, 0)).toBe(0);
+    expect(n.flush(3)).toBe(0);
+    expect(n.stats().totalAllocations).toBe(0);
+  });
+
+  it('each pool writes into its own scratch array', () => {
+    const n1 = native();
+    const n2 = native();
+    const s1 = new Float64Array(8);
+    const s2 = new Float64Array(8);
+    n1.setScratch(s1);
+    n2.setScratch(s2);
+    expect(n1.refill(64, 2, 0, true, 0)).toBe(2);
+    const before = Array.from(s1);
+    expect(n2.refill(4096, 4, 0, true, 0)).toBe(4);
+    expect(Array.from(s1)).toEqual(before);
+    expect(s2.subarray(0, 4).every((h) => h >= 0)).toBe(true);
+  });
+});
