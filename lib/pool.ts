@@ -40,7 +40,7 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, kSerial, kSlot, nextSerial, PoolBuffer, serialOf, TypedArray, type AllocOptions, type Tagged, type TypedArrayConstructor } from './views.js';
+import { alignOf, nextSerial, PoolBuffer, serialOf, slotOf, tagView, TypedArray, type AllocOptions, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { fixClasses, fixDump } from './slot-cache-view.js';
@@ -232,8 +232,7 @@ export class Pool extends EventEmitter {
       const offset = cache.off[k];
       const view = typedView(Type, ab, offset, length);
       new Uint8Array(ab, offset, size).fill(0);
-      (view as Tagged)[kSlot] = k;
-      (view as Tagged)[kSerial] = cache.serial[k];
+      tagView(view, k, cache.serial[k]);
       this.#counts.count(size);
       cache.track(k, view, this.allocTyped);
       return view;
@@ -511,17 +510,14 @@ export class Pool extends EventEmitter {
   }
 
   // The block id of a view handed out from the slot cache and still live,
-  // or -1 (anything else: the slow path decides). A PoolBuffer's private
-  // tags cannot be copied; a typed array's (allocTyped) are symbol-keyed
-  // properties, which object spread and Object.assign copy, so such a view
-  // must also sit exactly over its block (the getters cost ~25 ns).
+  // or -1 (anything else: the slow path decides). Its tags are private
+  // fields (a PoolBuffer's, or a typed array's from allocTyped()), which no
+  // copy of its properties carries.
   #cached(buf: ArrayBufferView): number {
     const cache = this.#cache;
     if (cache === undefined) return -1;
-    if (PoolBuffer.slotOf(buf) >= 0) return PoolBuffer.liveSlot(buf, cache.serial);
-    let k: number;
-    if (buf == null || (k = (buf as Tagged)[kSlot] ?? -1) < 0 || cache.serial[k] !== (buf as Tagged)[kSerial]) return -1;
-    return ArrayBuffer.isView(buf) && buf.byteOffset === cache.off[k] && buf.buffer === this.#segments[cache.seg[k]] ? k : -1;
+    const k = slotOf(buf);
+    return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
   }
 
   // An allocator call that failed with `status`, asked again by `ask` as
@@ -570,7 +566,7 @@ export class Pool extends EventEmitter {
   #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
     const serial = this.#serialOut;
     // A PoolBuffer got its serial in its constructor.
-    if (!(view instanceof PoolBuffer)) (view as Tagged)[kSerial] = serial;
+    if (!(view instanceof PoolBuffer)) tagView(view, -1, serial);
     this.#counts.count(size);
     if (this.#leaks !== undefined) this.#leaks.allocated(view, size, serial, caller);
     return view;

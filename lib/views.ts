@@ -3,18 +3,59 @@
 import { binding } from './binding.js';
 import { invalidArgType, outOfRange, type Caller } from './errors.js';
 
-/** The serial number of the allocation a typed array from allocTyped() was handed out for (a PoolBuffer keeps its own). */
-export const kSerial = Symbol('mmap-pool.serial');
+// A class whose constructor returns the object it is given: a class that
+// extends it adds its private fields to that object (a class constructor
+// may return another object, and the derived class's fields go onto it).
+class Stamp {
+  constructor(target: object) {
+    return target as Stamp;
+  }
+}
 
-/** On a typed array from allocTyped() out of the slot cache: its block id there (lib/slot-cache.ts). */
-export const kSlot = Symbol('mmap-pool.slot');
+/**
+ * The tags of a typed array from allocTyped(): its allocation's serial and
+ * (out of the slot cache) its block id, in private fields as a PoolBuffer
+ * keeps its own, so that no copy of its properties carries them.
+ */
+class ViewTag extends Stamp {
+  #slot: number;
+  #serial: number;
 
-export type Tagged = ArrayBufferView & { [kSerial]?: number; [kSlot]?: number };
+  private constructor(view: ArrayBufferView, slot: number, serial: number) {
+    super(view);
+    this.#slot = slot;
+    this.#serial = serial;
+  }
+
+  /** Tags `view` (once: a second tag of the same view throws). */
+  static tag(view: ArrayBufferView, slot: number, serial: number): void {
+    new ViewTag(view, slot, serial);
+  }
+
+  static slotOf(v: unknown): number {
+    return typeof v === 'object' && v !== null && #slot in v ? v.#slot : -1;
+  }
+
+  static serialOf(v: unknown): number | undefined {
+    return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
+  }
+}
+
+/** Tags a typed array from allocTyped() with its allocation's serial and its slot-cache block id (-1: none). */
+export function tagView(view: ArrayBufferView, slot: number, serial: number): void {
+  ViewTag.tag(view, slot, serial);
+}
 
 /** The serial of the allocation `view` was handed out for, if it was handed out. */
 export function serialOf(view: ArrayBufferView): number | undefined {
   const s = PoolBuffer.serialOf(view);
-  return s !== undefined ? s : (view as Tagged)[kSerial];
+  return s !== undefined ? s : ViewTag.serialOf(view);
+}
+
+/** The slot-cache block id `view` was handed out with, or -1 (not from the cache, or not handed out). */
+export function slotOf(view: unknown): number {
+  const k = PoolBuffer.slotOf(view);
+  return k >= 0 ? k : ViewTag.slotOf(view);
 }
 
 let lastSerial = 0;

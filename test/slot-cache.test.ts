@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolStats } from '../lib/index.js';
 import { binding } from '../lib/binding.js';
-import { kSlot, PoolBuffer, serialOf, type Tagged } from '../lib/views.js';
+import { serialOf, slotOf } from '../lib/views.js';
 import { KiB, MiB, allZero, expectThrow, hold, make, mulberry32 } from './helpers.js';
 
 /** The class sizes the slot cache serves (up to 64 KiB), ascending. */
@@ -35,10 +35,6 @@ function overflowCount(classSize: number): number {
 function smallestOfClass(size: number): number {
   const i = CACHED_CLASSES.indexOf(classOf(size));
   return i === 0 ? 1 : CACHED_CLASSES[i - 1] + 1;
-}
-
-function slotOf(buf: ArrayBufferView): number | undefined {
-  return buf instanceof PoolBuffer ? PoolBuffer.slotOf(buf) : (buf as Tagged)[kSlot];
 }
 
 function sameMemory(a: ArrayBufferView, b: ArrayBufferView): boolean {
@@ -448,6 +444,24 @@ describe('foreign Buffers and the slot cache', () => {
     const next = pool.alloc(100);   // must not be buf's block
     expect(next.buffer === buf.buffer && next.byteOffset === buf.byteOffset).toBe(false);
     expect(filledWith(buf, 7)).toBe(true);
+  });
+
+  it("a typed array from allocTyped(): another view over its bytes with its properties copied onto it is refused and frees nothing", () => {
+    const pool = make({ leakDetection: 'disabled' });
+    for (const length of [4, 20_000]) {   // from the slot cache, and a page run of its own
+      const arr = pool.allocTyped(Float64Array, length).fill(1.5);
+      const before = counters(pool.stats());
+      const copy = Object.assign(new Float64Array(arr.buffer, arr.byteOffset, arr.length), arr);
+      for (const key of Reflect.ownKeys(arr)) {
+        if (typeof key === 'symbol') (copy as unknown as Record<symbol, unknown>)[key] = (arr as unknown as Record<symbol, unknown>)[key];
+      }
+      expect(pool.owns(copy), `${length}`).toBe(false);
+      expectRefused(pool, copy, 'ERR_FOREIGN_BUFFER');
+      expect(counters(pool.stats())).toEqual(before);
+      expect(pool.owns(arr)).toBe(true);
+      expect(arr.every((x) => x === 1.5)).toBe(true);
+      pool.free(arr);
+    }
   });
 
   it('a slice, a subarray, Buffer.from(buf.buffer, ...) and other views of a cached Buffer are refused with ERR_FOREIGN_BUFFER', () => {
