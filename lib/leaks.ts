@@ -25,7 +25,6 @@ export interface LeakReport {
 }
 
 export const SAMPLE_INTERVAL = 128;
-const kTracked = Symbol('mmap-pool.tracked');
 const leakChannel = channel('mmap-pool:leak');
 /** Allocation sites already warned about, process-wide: one warning per site. */
 const warnedSites = new Set<string>();
@@ -39,8 +38,6 @@ interface Held {
   freed?: true;
 }
 
-type Tracked = { [kTracked]?: Held };
-
 export class LeakTracker {
   readonly level: LeakDetection;
   readonly #pool: string;
@@ -51,8 +48,12 @@ export class LeakTracker {
   #countdown: number;
   /** Stacks of the live tracked allocations, by serial, for dump(). */
   readonly #stacksBySerial = new Map<number, string>();
-  /** Records of live tracked allocations whose view is not marked (trackInCache()), by serial. */
-  readonly #unmarked = new Map<number, Held>();
+  /**
+   * Records of the live tracked allocations, by serial: the view itself is
+   * left as it is (a property on it would show in util.inspect() and
+   * assert.deepStrictEqual(), and give tracked Buffers a shape of their own).
+   */
+  readonly #live = new Map<number, Held>();
   // reset() and close() free everything at once: buffers tracked before
   // that are no longer leaks when collected.
   #epoch = 0;
@@ -67,11 +68,11 @@ export class LeakTracker {
     this.#registry = new FinalizationRegistry((held) => this.#collected(held));
   }
 
-  /** Called for every allocation; tracks the sampled ones (marking the view, for freed()). */
+  /** Called for every allocation; tracks the sampled ones. */
   allocated(view: object, size: number, serial: number, caller: Caller): void {
     if (!this.#every && --this.#countdown !== 0) return;
     this.#countdown = nextCountdown();
-    (view as Tracked)[kTracked] = this.#track(view, size, serial, caller);
+    this.#live.set(serial, this.#track(view, size, serial, caller));
   }
 
   /** How many allocations from now the next one to track is (1 at 'paranoid'): the slot cache counts them down itself. */
@@ -81,11 +82,10 @@ export class LeakTracker {
 
   /**
    * Tracks an allocation of the slot cache, which picked it (nextGap()) and
-   * remembers itself that it is tracked (and calls freedSerial()): the view
-   * is left as it is, so that tracked and untracked Buffers keep one shape.
+   * remembers itself that it is tracked (and calls freedSerial()).
    */
   trackInCache(view: object, size: number, serial: number, caller: Caller): void {
-    this.#unmarked.set(serial, this.#track(view, size, serial, caller));
+    this.#live.set(serial, this.#track(view, size, serial, caller));
   }
 
   #track(view: object, size: number, serial: number, caller: Caller): Held {
@@ -102,7 +102,7 @@ export class LeakTracker {
   forgetAll(): void {
     this.#epoch++;
     this.#stacksBySerial.clear();
-    this.#unmarked.clear();
+    this.#live.clear();
   }
 
   /** The allocation stack of a live tracked allocation, by its serial. */
@@ -111,23 +111,15 @@ export class LeakTracker {
   }
 
   /**
-   * Called when a view is freed: it can no longer leak. The registry keeps
-   * watching it (unregister() would cost about 250 ns, twice the rest of a
-   * tracked allocation's bookkeeping): its record says it was freed.
+   * The allocation with this serial was freed: it can no longer leak. The
+   * registry keeps watching its view (unregister() would cost about 250 ns,
+   * twice the rest of a tracked allocation's bookkeeping): its record says
+   * it was freed.
    */
-  freed(view: object): void {
-    const held = (view as Tracked)[kTracked];
-    if (held !== undefined) {
-      (view as Tracked)[kTracked] = undefined;
-      this.#forget(held);
-    }
-  }
-
-  /** freed() of an allocation that trackInCache() tracked. */
   freedSerial(serial: number): void {
-    const held = this.#unmarked.get(serial);
+    const held = this.#live.get(serial);
     if (held !== undefined) {
-      this.#unmarked.delete(serial);
+      this.#live.delete(serial);
       this.#forget(held);
     }
   }
@@ -140,7 +132,7 @@ export class LeakTracker {
   #collected(held: Held): void {
     if (held.freed === true || held.epoch !== this.#epoch) return;
     this.#stacksBySerial.delete(held.serial);
-    this.#unmarked.delete(held.serial);
+    this.#live.delete(held.serial);
     const report: LeakReport = held.createdAt === undefined ? { size: held.size } : { size: held.size, createdAt: held.createdAt };
     const site = held.createdAt ?? `pool:${this.#pool}`;
     if (!warnedSites.has(site)) {

@@ -306,7 +306,7 @@ export class Pool extends EventEmitter {
       throw this.#statusError(status, 'free', this.free);
     }
     this.#counts.uncount(length);
-    if (this.#leaks !== undefined) this.#leaks.freed(buf);
+    if (this.#leaks !== undefined) this.#leaks.freedSerial(serial);
   }
 
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
@@ -350,7 +350,7 @@ export class Pool extends EventEmitter {
     // allocation's mapping is seen to have gone.
     if (this.#segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
     this.#counts.uncount(length);
-    if (this.#leaks !== undefined) this.#leaks.freed(buf);
+    if (this.#leaks !== undefined) this.#leaks.freedSerial(serial);
     return true;
   }
 

@@ -94,8 +94,14 @@ export const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
  * It carries its allocation's serial and its slot-cache block id in private
  * fields: nothing can copy them onto another object (object spread and
  * Object.assign copy symbol-keyed properties), and reading them costs no
- * more than a property. A PoolBuffer made by a TypedArray method through
- * Symbol.species (subarray, map, ...) has neither.
+ * more than a property. A view made from it by a TypedArray method
+ * (subarray, map, ...) is a plain Buffer and has neither.
+ *
+ * Its prototype is PoolBuffer.prototype, not Buffer.prototype: so
+ * assert.deepStrictEqual() (and vitest's toStrictEqual) tell it from a
+ * Buffer of the same bytes, where buf.equals() and toEqual do not (README,
+ * "Lifetimes and safety"). Node's own FastBuffer with the tags added after
+ * construction measured 4-8 ns more per pair (bench/NOTES.md).
  */
 export class PoolBuffer extends Uint8Array {
   #slot: number | undefined;
@@ -132,6 +138,10 @@ export class PoolBuffer extends Uint8Array {
   }
 }
 Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
+// As Node does for its own FastBuffer: `buf.constructor` is Buffer, so
+// util.inspect() prints `<Buffer ...>`, and views made by TypedArray methods
+// (subarray, slice, map: through Buffer[Symbol.species]) are plain Buffers.
+Object.defineProperty(PoolBuffer.prototype, 'constructor', { value: Buffer, writable: true, configurable: true, enumerable: false });
 
 /** The `align` of alloc()'s options, checked; 0 for none. */
 export function alignOf(options: AllocOptions, caller: Caller): number {

@@ -1,8 +1,10 @@
 // Pool: every item of DESIGN.md's "Public API".
+import * as assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -289,6 +291,30 @@ describe('the Buffers handed out', () => {
       expect(buf.buffer).not.toBe(nodePool);
       expect(buf.buffer.byteLength).toBeGreaterThanOrEqual(Math.max(size, pool.stats().pageSize));
       expect(buf.buffer.byteLength).not.toBe(Buffer.poolSize);
+    }
+  });
+
+  it.each(SIZES)('a %s buffer looks like Node\'s own: constructor Buffer, inspect() <Buffer ...>, no property of the pool\'s on it', (_label, size) => {
+    // 'paranoid' tracks every allocation: tracking must leave no mark on the Buffer either.
+    for (const options of [{}, { guard: true }, { leakDetection: 'paranoid' }] as PoolOptions[]) {
+      const pool = make(options);
+      const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) & 255));
+      for (const buf of [pool.alloc(size).fill(bytes), pool.allocUnsafe(size).fill(bytes), pool.from(bytes)]) {
+        expect(buf.constructor).toBe(Buffer);
+        expect(Object.getOwnPropertySymbols(buf)).toEqual([]);
+        expect(inspect(buf).startsWith('<Buffer')).toBe(true);
+        expect(buf.equals(bytes)).toBe(true);
+        expect(() => assert.deepEqual(buf, bytes)).not.toThrow();
+        // Its prototype is the pool's subclass of Buffer's (README, "Lifetimes and safety"):
+        expect(Object.getPrototypeOf(Object.getPrototypeOf(buf))).toBe(Buffer.prototype);
+        expect(() => assert.deepStrictEqual(buf, bytes)).toThrow();
+        // A view made from it is a plain Buffer the pool does not own.
+        const sub = buf.subarray(0);
+        expect(Object.getPrototypeOf(sub)).toBe(Buffer.prototype);
+        expect(pool.owns(sub)).toBe(false);
+        expect(pool.owns(buf)).toBe(true);
+        pool.free(buf);
+      }
     }
   });
 
