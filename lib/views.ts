@@ -97,11 +97,11 @@ export const TypedArray = Object.getPrototypeOf(Uint8Array) as object;
  * more than a property. A view made from it by a TypedArray method
  * (subarray, map, ...) is a plain Buffer and has neither.
  *
- * Its prototype is PoolBuffer.prototype, not Buffer.prototype: so
- * assert.deepStrictEqual() (and vitest's toStrictEqual) tell it from a
- * Buffer of the same bytes, where buf.equals() and toEqual do not (README,
- * "Lifetimes and safety"). Node's own FastBuffer with the tags added after
- * construction measured 4-8 ns more per pair (bench/NOTES.md).
+ * Its prototype is PoolBuffer.prototype, not Buffer.prototype: so Node
+ * 20's assert.deepStrictEqual(), which compares prototypes, tells it from a
+ * Buffer of the same bytes (Node 22 and later do not; README, "API at a
+ * glance"). Node's own FastBuffer with the tags added after construction
+ * measured 4-8 ns more per pair (bench/NOTES.md).
  */
 export class PoolBuffer extends Uint8Array {
   #slot: number | undefined;
