@@ -21,15 +21,11 @@ class ViewTag extends Stamp {
   #slot: number;
   #serial: number;
 
-  private constructor(view: ArrayBufferView, slot: number, serial: number) {
+  /** Tags `view` (`new ViewTag(...)` returns it; once: a second tag of the same view throws). */
+  constructor(view: ArrayBufferView, slot: number, serial: number) {
     super(view);
     this.#slot = slot;
     this.#serial = serial;
-  }
-
-  /** Tags `view` (once: a second tag of the same view throws). */
-  static tag(view: ArrayBufferView, slot: number, serial: number): void {
-    new ViewTag(view, slot, serial);
   }
 
   static slotOf(v: unknown): number {
@@ -43,7 +39,7 @@ class ViewTag extends Stamp {
 
 /** Tags a typed array from allocTyped() with its allocation's serial and its slot-cache block id (-1: none). */
 export function tagView(view: ArrayBufferView, slot: number, serial: number): void {
-  ViewTag.tag(view, slot, serial);
+  new ViewTag(view, slot, serial);
 }
 
 /** The serial of the allocation `view` was handed out for, if it was handed out. */
