@@ -72,7 +72,7 @@ export class LeakTracker {
   allocated(view: object, size: number, serial: number, caller: Caller): void {
     if (!this.#every && --this.#countdown !== 0) return;
     this.#countdown = nextCountdown();
-    this.#live.set(serial, this.#track(view, size, serial, caller));
+    this.track(view, size, serial, caller);
   }
 
   /** How many allocations from now the next one to track is (1 at 'paranoid'): the slot cache counts them down itself. */
@@ -81,21 +81,18 @@ export class LeakTracker {
   }
 
   /**
-   * Tracks an allocation of the slot cache, which picked it (nextGap()) and
-   * remembers itself that it is tracked (and calls freedSerial()).
+   * Tracks this allocation: records it by serial and watches its view. The
+   * slot cache calls it for the allocation it picked (nextGap()), and
+   * remembers itself that it is tracked (it calls freedSerial()).
    */
-  trackInCache(view: object, size: number, serial: number, caller: Caller): void {
-    this.#live.set(serial, this.#track(view, size, serial, caller));
-  }
-
-  #track(view: object, size: number, serial: number, caller: Caller): Held {
+  track(view: object, size: number, serial: number, caller: Caller): void {
     const held: Held = { size, epoch: this.#epoch, serial };
     if (this.#stacks) {
       held.createdAt = stackOf(caller);
       this.#stacksBySerial.set(serial, held.createdAt);
     }
     this.#registry.register(view, held);
-    return held;
+    this.#live.set(serial, held);
   }
 
   /** Everything was freed at once (reset, close): forget what is tracked. */

@@ -262,7 +262,7 @@ export class SlotCache {
       return;
     }
     this.gap = leaks.nextGap();
-    leaks.trackInCache(view, this.size[k], this.serial[k], caller);
+    leaks.track(view, this.size[k], this.serial[k], caller);
     this.flags[k] |= TRACKED;
   }
 
