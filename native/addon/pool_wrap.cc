@@ -143,9 +143,12 @@ Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
   return StatusValue(info.Env(), arena_->Free(RefArgs(info)));
 }
 
-// Frees n cached blocks given as (handle, class size) pairs in pairs[0 .. 2n);
-// returns how many the arena refused (0 unless lib/ has a bug).
-uint32_t PoolWrap::FreePairs(const double* pairs, uint32_t n) {
+// Frees n cached blocks given as (handle, class size) pairs in
+// scratch[0 .. 2n) (at most as many as it holds); returns how many the arena
+// refused (0 unless lib/ has a bug).
+uint32_t PoolWrap::FreePairs(uint32_t n) {
+  const double* pairs = scratch_;
+  if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
   uint32_t refused = 0;
   for (uint32_t i = 0; i < n; i++) {
     double handle = pairs[2 * i];
@@ -191,8 +194,7 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   bool may_map = info[3].As<Napi::Boolean>().Value();
   double aged = info[4].As<Napi::Number>().DoubleValue();
   double* handles = scratch_;
-  if (nflush > scratch_len_ / 2) nflush = static_cast<uint32_t>(scratch_len_ / 2);
-  FreePairs(handles, nflush);
+  FreePairs(nflush);
   // (Clamped: a double past size_t's range must not be cast. NaN fails >= 1.)
   if (aged >= 1) arena_->AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
   if (count > scratch_len_) count = static_cast<uint32_t>(scratch_len_);
@@ -213,8 +215,7 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
 // bug).
 Napi::Value PoolWrap::Flush(const Napi::CallbackInfo& info) {
   uint32_t n = info[0].As<Napi::Number>().Uint32Value();
-  if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
-  return Napi::Number::New(info.Env(), FreePairs(scratch_, n));
+  return Napi::Number::New(info.Env(), FreePairs(n));
 }
 
 // retain / release / refCount return the count (>= 0) or a negative status.

@@ -56,7 +56,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value SetScratch(const Napi::CallbackInfo& info);
   Napi::Value Refill(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
-  uint32_t FreePairs(const double* pairs, uint32_t n);
+  uint32_t FreePairs(uint32_t n);
   Napi::Value Retain(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value RefCount(const Napi::CallbackInfo& info);
