@@ -269,9 +269,10 @@ export class Pool extends EventEmitter {
    */
   from(value: Source, encoding?: BufferEncoding): Buffer {
     const c = convert(value, encoding, this.from);
-    if ('bytes' in c) {
-      const buf = this.#buffer(c.bytes.length, false, undefined, this.from);
-      buf.set(c.bytes);
+    if (!('text' in c)) {
+      const bytes = 'bytes' in c ? c.bytes : this.#bytesOf(c.items);
+      const buf = this.#buffer(bytes.length, false, undefined, this.from);
+      buf.set(bytes);
       return buf;
     }
     // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
@@ -620,6 +621,17 @@ export class Pool extends EventEmitter {
       throw invalidArgType('Type', 'a TypedArray constructor whose instances are new views of the buffer, byteOffset and length it is given', Type, this.allocTyped);
     }
     return view;
+  }
+
+  // from() of an array(-like): its items as bytes, converted (ToNumber:
+  // valueOf, getters, all user code) before any memory is taken, so that a
+  // throw leaves the pool as it was.
+  #bytesOf(items: ArrayLike<unknown>): Uint8Array {
+    const n = items.length;
+    if (typeof n !== 'number' || !(n >= 0 && n <= this.#maxSize) || n % 1 !== 0) throw this.#sizeError(n, this.from);
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bytes[i] = items[i] as number;
+    return bytes;
   }
 
   // The block id of a view handed out from the slot cache and still live,

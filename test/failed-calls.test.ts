@@ -71,6 +71,27 @@ function expectNoChange(s: Scene, fail: () => unknown, cls: new (...args: never[
 const POOLS: [string, PoolOptions][] = [['default', {}], ['guard: true', { guard: true }]];
 
 describe.each(POOLS)('failed calls change nothing (%s pool)', (_label, options) => {
+  describe('from() with user code that throws in the conversion', () => {
+    it.each<[string, () => unknown]>([
+      ['an array element whose valueOf() throws', () => [1, 2, { valueOf: boom }]],
+      ['an array element whose Symbol.toPrimitive throws', () => [1, { [Symbol.toPrimitive]: boom }, 3]],
+      ['an array-like whose element getter throws', () => ({ length: 3, 0: 1, get 1() { return boom(); }, 2: 3 })],
+      ['an object whose valueOf() throws', () => ({ valueOf: boom })],
+      ['an object whose Symbol.toPrimitive throws', () => ({ [Symbol.toPrimitive]: boom })],
+      ['a String object whose valueOf() throws', () => Object.assign(new String('abc'), { valueOf: boom })],
+    ])('%s', (_what, value) => {
+      const s = scene(options);
+      expectNoChange(s, () => s.pool.from(value() as ArrayLike<number>));
+    });
+
+    it('an array of 3 with a throwing element leaves liveAllocations as it was (issue repro)', () => {
+      const s = scene(options);
+      const live = s.pool.stats().liveAllocations;
+      expect(() => s.pool.from([1, 2, { valueOf() { throw 1; } }] as unknown as number[])).toThrow();
+      expect(s.pool.stats().liveAllocations).toBe(live);
+    });
+  });
+
   describe('alloc() and allocUnsafe() with an options getter that throws', () => {
     it.each([3, 100, 100 * KiB, 2 * MiB])('size %d', (size) => {
       const s = scene(options);
