@@ -24,8 +24,10 @@
 // leaves it.
 //
 // The ArrayBuffers the pool has shown to JS, and which ones are stale, are
-// kept by lib/segment-table.ts. Guarded pools give each allocation an
-// ArrayBuffer of its own over its slot and detach it on free.
+// kept by lib/segment-table.ts. Guarded and secure pools give each
+// allocation an ArrayBuffer of its own over its slot and detach it on free
+// (so, in a secure pool, buf.buffer, structuredClone() and postMessage()
+// reach that allocation's bytes only).
 //
 // User code can run in the middle of an allocation: a 'pressure' listener,
 // an options getter, valueOf(), a typed array's constructor. So no step of
@@ -91,7 +93,7 @@ export class Pool extends EventEmitter {
   readonly #backing: Backing;
   readonly #guard: boolean;
   readonly #secure: boolean;
-  /** Every allocation has an ArrayBuffer of its own (guard). */
+  /** guard or secure: every allocation has an ArrayBuffer of its own. */
   readonly #own: boolean;
   readonly #chunkSize: number;
   readonly #hugeThreshold: number;
@@ -153,7 +155,7 @@ export class Pool extends EventEmitter {
     this.#backing = backing;
     this.#guard = o.guard;
     this.#secure = o.secure;
-    this.#own = o.guard;
+    this.#own = o.guard || o.secure;
     this.#chunkSize = o.chunkSize;
     this.#hugeThreshold = o.hugeThreshold;
     this.#maxBytes = o.maxBytes;
@@ -293,9 +295,10 @@ export class Pool extends EventEmitter {
   /**
    * Gives the memory of `buf` back now, whatever its reference count. Views
    * of it stay readable but their bytes may belong to a later allocation;
-   * a huge allocation's views, and every view in a `guard` pool, are
-   * detached (length 0), as are the views of a chunk the allocator later
-   * unmaps because nothing in it is live (README, "Lifetimes and safety").
+   * a huge allocation's views, and the view of every allocation in a
+   * `guard` or `secure` pool, are detached (length 0), as are the views of
+   * a chunk the allocator later unmaps because nothing in it is live
+   * (README, "Lifetimes and safety").
    * @throws TypeError ERR_INVALID_ARG_TYPE (not a Buffer/TypedArray/DataView), PoolError
    * ERR_DOUBLE_FREE (already freed, or a stale Buffer of a reused slot), ERR_FOREIGN_BUFFER
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
@@ -410,8 +413,8 @@ export class Pool extends EventEmitter {
 
   /**
    * Frees every allocation at once and keeps the chunks mapped. Huge
-   * allocations are unmapped and their views detached (in a `guard` pool,
-   * every view). @throws ERR_POOL_CLOSED
+   * allocations are unmapped and their views detached (in a `guard` or
+   * `secure` pool, every view). @throws ERR_POOL_CLOSED
    */
   reset(): void {
     this.#checkOpen(this.reset);
@@ -732,7 +735,7 @@ export class Pool extends EventEmitter {
   }
 
   // The ArrayBuffer to view the allocation at `handle` through: its own
-  // (guard; the view starts at 0) or its segment's (the view starts
+  // (guard, secure; the view starts at 0) or its segment's (the view starts
   // at its offset). If none can be made, the allocation goes back.
   #bufferOf(handle: number, size: number, serial: number, caller: Caller): ArrayBuffer {
     const id = segmentOf(handle);
@@ -788,7 +791,7 @@ export class Pool extends EventEmitter {
       `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
   }
 
-  // Guarded pools: check that the allocation can be freed,
+  // Pools with views of their own: check that the allocation can be freed,
   // then detach its ArrayBuffer before the memory goes back.
   #unguard(buf: ArrayBufferView, segment: number, offset: number, serial: number, caller: Caller): void {
     const count = this.#native.refCount(segment, offset, buf.byteLength, serial);

@@ -2,10 +2,10 @@
 // each one is.
 //
 //   list[id]   the ArrayBuffer over segment `id` (a chunk or a huge mapping),
-//              made once by the addon (unguarded pools)
+//              made once by the addon (pools without guard or secure)
 //   ids        ArrayBuffer -> segment id, to find a view's segment at free()
-//   guarded    guarded pools: each live allocation's own ArrayBuffer -> its
-//              allocator handle (segment * HANDLE_SPAN + offset)
+//   guarded    guard and secure pools: each live allocation's own
+//              ArrayBuffer -> its allocator handle (segment * HANDLE_SPAN + offset)
 //   retired    ArrayBuffers given back (segments, guarded allocations): a
 //              view of one is stale (ERR_DOUBLE_FREE), not foreign
 //
@@ -73,7 +73,7 @@ export class SegmentTable {
     return ab;
   }
 
-  /** A guarded allocation's own ArrayBuffer over [offset, offset + size) of segment `id`; undefined when none could be made. */
+  /** An allocation's own ArrayBuffer (guard and secure pools) over [offset, offset + size) of segment `id`; undefined when none could be made. */
   guard(id: number, offset: number, size: number): ArrayBuffer | undefined {
     const ab = this.#native.view(id, offset, size);
     if (ab === undefined) return undefined;
@@ -85,7 +85,7 @@ export class SegmentTable {
   /**
    * The allocator handle (segment * HANDLE_SPAN + offset) of a view's
    * allocation; -1 if it is not over live memory of this pool. `own`: the
-   * pool gives every allocation an ArrayBuffer of its own (guard).
+   * pool gives every allocation an ArrayBuffer of its own (guard, secure).
    */
   find(buf: ArrayBufferView, own: boolean): number {
     const ab = buf.buffer as ArrayBuffer;
