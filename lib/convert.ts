@@ -7,8 +7,11 @@ export function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArra
   return value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer);
 }
 
-/** A string to encode, or bytes to copy. */
-export type Converted = { text: string; encoding: BufferEncoding } | { bytes: ArrayLike<number> };
+/**
+ * A string to encode, bytes to copy, or the items of an array(-like),
+ * each a byte value once converted (by ToNumber: valueOf, getters).
+ */
+export type Converted = { text: string; encoding: BufferEncoding } | { bytes: Uint8Array } | { items: ArrayLike<unknown> };
 
 /**
  * @throws TypeError ERR_INVALID_ARG_TYPE (nothing Buffer.from would take), ERR_UNKNOWN_ENCODING
@@ -33,7 +36,7 @@ export function convert(value: Source, encoding: unknown, caller: (...args: neve
       const text = toPrimitive.call(value, 'string');
       if (typeof text === 'string') return convert(text, encoding, caller);
     }
-    if (typeof (value as ArrayLike<number>).length === 'number') return { bytes: value as ArrayLike<number> };
+    if (typeof (value as ArrayLike<number>).length === 'number') return { items: value as ArrayLike<unknown> };
   }
   throw invalidArgType(
     'value',

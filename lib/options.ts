@@ -29,8 +29,11 @@ export interface PoolOptions {
   guard?: boolean;
   /**
    * Memory locked in RAM (mlock / VirtualLock), left out of core dumps,
-   * followed by an inaccessible guard page, and wiped when freed. Needs a
-   * locked-memory limit (ulimit -l) large enough for the chunks. Default: false.
+   * followed by an inaccessible guard page, and wiped when freed. As with
+   * `guard`, every allocation gets an ArrayBuffer of its own, detached by
+   * free(), so buf.buffer, structuredClone() and postMessage() reach its
+   * bytes only. Needs a locked-memory limit (ulimit -l) large enough for the
+   * chunks. Default: false.
    */
   secure?: boolean;
   /**

@@ -24,8 +24,19 @@
 // leaves it.
 //
 // The ArrayBuffers the pool has shown to JS, and which ones are stale, are
-// kept by lib/segment-table.ts. Guarded pools give each allocation an
-// ArrayBuffer of its own over its slot and detach it on free.
+// kept by lib/segment-table.ts. Guarded and secure pools give each
+// allocation an ArrayBuffer of its own over its slot and detach it on free
+// (so, in a secure pool, buf.buffer, structuredClone() and postMessage()
+// reach that allocation's bytes only).
+//
+// User code can run in the middle of an allocation: a 'pressure' listener,
+// an options getter, valueOf(), a typed array's constructor. So no step of
+// an allocation hands values to the next through a field, and the event
+// comes last, once the Buffer is built, counted and tracked; after it (and
+// after a constructor) the allocation checks that it survived: a listener
+// that closed the pool gets the caller ERR_POOL_CLOSED, one that reset it
+// makes the allocation start again. Conversions that can throw come before
+// any memory is taken; a failure after that gives the memory back.
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
@@ -40,7 +51,7 @@ import { PressureWatch } from './pressure.js';
 import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, nextSerial, PoolBuffer, serialOf, slotOf, tagView, TypedArray, type AllocOptions, type TypedArrayConstructor } from './views.js';
+import { alignOf, elementSize, isFreshView, nextSerial, PoolBuffer, serialOf, slotOf, tagView, type AllocOptions, type TypedArrayConstructor } from './views.js';
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { fixClasses, fixDump } from './slot-cache-view.js';
@@ -66,12 +77,24 @@ function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab
   return (Type as unknown) === Buffer ? Buffer.from(ab, offset, length) as unknown as T : new Type(ab, offset, length);
 }
 
+/** The segment id of an allocator handle. */
+function segmentOf(handle: number): number {
+  return Math.floor(handle / HANDLE_SPAN);
+}
+
+/** The byte offset in its segment of an allocator handle. */
+function offsetOf(handle: number): number {
+  return handle % HANDLE_SPAN;
+}
+
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
   readonly #name: string;
   readonly #backing: Backing;
   readonly #guard: boolean;
   readonly #secure: boolean;
+  /** guard or secure: every allocation has an ArrayBuffer of its own. */
+  readonly #own: boolean;
   readonly #chunkSize: number;
   readonly #hugeThreshold: number;
   readonly #maxBytes: number;
@@ -94,11 +117,10 @@ export class Pool extends EventEmitter {
   #closedLive = 0;
   /** What statusError() needs to word an error about this pool. */
   readonly #describe: PoolDescription;
-  // Out-values of #reserve() and #locate(), kept in fields so the hot path
-  // allocates no object.
-  #offset = 0;
-  #segment = 0;
-  #serialOut = 0;
+  /** reset() calls so far: an allocation that sees it change while user code ran was freed under it. */
+  #resets = 0;
+  /** ArrayBuffers made so far (segments exposed, own ones): one made means mapped memory may have grown. */
+  #exposures = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -133,6 +155,7 @@ export class Pool extends EventEmitter {
     this.#backing = backing;
     this.#guard = o.guard;
     this.#secure = o.secure;
+    this.#own = o.guard || o.secure;
     this.#chunkSize = o.chunkSize;
     this.#hugeThreshold = o.hugeThreshold;
     this.#maxBytes = o.maxBytes;
@@ -161,7 +184,6 @@ export class Pool extends EventEmitter {
       cache.segments = this.#segments;
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
-      cache.onEmpty = (c, size, caller) => this.#refill(cache, c, size, caller);
       this.#cache = cache;
       startCoarseClock();
     }
@@ -213,32 +235,32 @@ export class Pool extends EventEmitter {
 
   /**
    * A zero-filled `Type` of `length` elements over pool memory, aligned to
-   * its element size: `pool.allocTyped(Float64Array, 100)`.
-   * @throws TypeError ERR_INVALID_ARG_TYPE (not a TypedArray constructor), and alloc()'s errors for `length`
+   * its element size: `pool.allocTyped(Float64Array, 100)`. `Type` may be a
+   * subclass: the element size is that of the built-in TypedArray it
+   * extends (its own BYTES_PER_ELEMENT is not read), and its constructor,
+   * called as `new Type(buffer, byteOffset, length)`, must return a new view
+   * of exactly those; whatever it throws is thrown, with the memory given back.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a TypedArray constructor, or its constructor
+   * returned another object), and alloc()'s errors for `length`
    */
   allocTyped<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, length: number): T {
-    if (typeof Type !== 'function' || !(Type.prototype instanceof (TypedArray as new () => object))) {
-      throw invalidArgType('Type', 'a TypedArray constructor', Type, this.allocTyped);
-    }
-    const unit = Type.BYTES_PER_ELEMENT;
+    const unit = elementSize(Type);
+    if (unit === 0) throw invalidArgType('Type', 'a TypedArray constructor', Type, this.allocTyped);
     if (typeof length !== 'number' || !(length >= 0) || length % 1 !== 0 || length * unit > this.#maxSize) {
       throw this.#sizeError(length, this.allocTyped, 'length', Math.floor(this.#maxSize / unit));
     }
     const size = length * unit;
-    const cache = this.#cache;
-    if (cache !== undefined && size > 0 && size <= cache.maxSize) {
-      const k = cache.claim(size, this.allocTyped);
-      const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
-      const offset = cache.off[k];
-      const view = typedView(Type, ab, offset, length);
-      new Uint8Array(ab, offset, size).fill(0);
-      tagView(view, k, cache.serial[k]);
-      this.#counts.count(size);
-      cache.track(k, view, this.allocTyped);
-      return view;
+    for (let quiet = false; ; quiet = true) {
+      const resets = this.#resets;
+      const exposures = this.#exposures;
+      const cache = this.#cache;
+      const view = cache !== undefined && cache.serves(size)
+        ? this.#typedFromCache(cache, Type, length, size, resets)
+        : this.#typedFromAllocator(Type, length, size, unit, resets);
+      // undefined: a reset() in Type's constructor freed the memory under it
+      // (whether the constructor then threw or not): again.
+      if (view !== undefined && (quiet || this.#exposures === exposures || this.#settle(resets, this.allocTyped))) return view;
     }
-    const ab = this.#reserve(size, true, unit, this.allocTyped);
-    return this.#handOut(typedView(Type, ab, this.#offset, length), size, this.allocTyped);
   }
 
   /**
@@ -249,9 +271,10 @@ export class Pool extends EventEmitter {
    */
   from(value: Source, encoding?: BufferEncoding): Buffer {
     const c = convert(value, encoding, this.from);
-    if ('bytes' in c) {
-      const buf = this.#buffer(c.bytes.length, false, undefined, this.from);
-      buf.set(c.bytes);
+    if (!('text' in c)) {
+      const bytes = 'bytes' in c ? c.bytes : this.#bytesOf(c.items);
+      const buf = this.#buffer(bytes.length, false, undefined, this.from);
+      buf.set(bytes);
       return buf;
     }
     // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
@@ -260,18 +283,22 @@ export class Pool extends EventEmitter {
     const buf = this.#buffer(bound, false, undefined, this.from);
     const written = buf.write(c.text, 0, bound, c.encoding);
     if (written === bound) return buf;
-    const exact = this.#buffer(written, false, undefined, this.from);
-    buf.copy(exact, 0, 0, written);
+    // Copied out and freed first: the exact allocation may run a 'pressure'
+    // listener, and nothing of this call's may be pending then.
+    const bytes = new Uint8Array(buf.subarray(0, written));
     this.free(buf);
+    const exact = this.#buffer(written, false, undefined, this.from);
+    exact.set(bytes);
     return exact;
   }
 
   /**
    * Gives the memory of `buf` back now, whatever its reference count. Views
    * of it stay readable but their bytes may belong to a later allocation;
-   * a huge allocation's views, and every view in a `guard` pool, are
-   * detached (length 0), as are the views of a chunk the allocator later
-   * unmaps because nothing in it is live (README, "Lifetimes and safety").
+   * a huge allocation's views, and the view of every allocation in a
+   * `guard` or `secure` pool, are detached (length 0), as are the views of
+   * a chunk the allocator later unmaps because nothing in it is live
+   * (README, "Lifetimes and safety").
    * @throws TypeError ERR_INVALID_ARG_TYPE (not a Buffer/TypedArray/DataView), PoolError
    * ERR_DOUBLE_FREE (already freed, or a stale Buffer of a reused slot), ERR_FOREIGN_BUFFER
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
@@ -296,12 +323,15 @@ export class Pool extends EventEmitter {
       (this.#cache as SlotCache).freeBlock(k);
       return;
     }
-    const serial = this.#locate(buf, this.free);
+    const handle = this.#locate(buf, this.free);
+    const serial = serialOf(buf) as number;
+    const segment = segmentOf(handle);
+    const offset = offsetOf(handle);
     const length = buf.byteLength;  // before a guarded view is detached
-    if (this.#guard) this.#unguard(buf, serial, this.free);
-    const status = this.#native.free(this.#segment, this.#offset, length, serial);
+    if (this.#own) this.#unguard(buf, segment, offset, serial, this.free);
+    const status = this.#native.free(segment, offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
-      this.#segmentReleased(this.#segment);
+      this.#segmentReleased(segment);
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', this.free);
     }
@@ -317,8 +347,8 @@ export class Pool extends EventEmitter {
       if (cache.refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
       return cache.retain(k);
     }
-    const serial = this.#locate(buf, this.retain);
-    const count = this.#native.retain(this.#segment, this.#offset, buf.byteLength, serial);
+    const handle = this.#locate(buf, this.retain);
+    const count = this.#native.retain(segmentOf(handle), offsetOf(handle), buf.byteLength, serialOf(buf) as number);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
@@ -335,11 +365,12 @@ export class Pool extends EventEmitter {
       (this.#cache as SlotCache).freeBlock(k);
       return true;
     }
-    const serial = this.#locate(buf, this.release);
-    const segment = this.#segment;
-    const offset = this.#offset;
+    const handle = this.#locate(buf, this.release);
+    const serial = serialOf(buf) as number;
+    const segment = segmentOf(handle);
+    const offset = offsetOf(handle);
     const length = buf.byteLength;  // before a huge allocation's view is detached
-    if (this.#guard && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
+    if (this.#own && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
       this.free(buf);
       return true;
     }
@@ -358,8 +389,8 @@ export class Pool extends EventEmitter {
   refCount(buf: ArrayBufferView): number {
     const k = this.#cached(buf);
     if (k >= 0) return (this.#cache as SlotCache).refs[k];
-    const serial = this.#locate(buf, this.refCount);
-    const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
+    const handle = this.#locate(buf, this.refCount);
+    const count = this.#native.refCount(segmentOf(handle), offsetOf(handle), buf.byteLength, serialOf(buf) as number);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
@@ -369,8 +400,9 @@ export class Pool extends EventEmitter {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
     if (this.#cached(buf) >= 0) return true;
     const serial = serialOf(buf);
-    if (serial === undefined || !this.#find(buf)) return false;
-    return this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial) > 0;
+    if (serial === undefined) return false;
+    const handle = this.#table.find(buf, this.#own);
+    return handle >= 0 && this.#native.refCount(segmentOf(handle), offsetOf(handle), buf.byteLength, serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -381,11 +413,12 @@ export class Pool extends EventEmitter {
 
   /**
    * Frees every allocation at once and keeps the chunks mapped. Huge
-   * allocations are unmapped and their views detached (in a `guard` pool,
-   * every view). @throws ERR_POOL_CLOSED
+   * allocations are unmapped and their views detached (in a `guard` or
+   * `secure` pool, every view). @throws ERR_POOL_CLOSED
    */
   reset(): void {
     this.#checkOpen(this.reset);
+    this.#resets++;
     this.#table.detachGuarded();
     this.#native.reset();
     this.#cache?.clear();
@@ -495,18 +528,113 @@ export class Pool extends EventEmitter {
   // Every allocation of a Buffer but the common one, which alloc() and
   // allocUnsafe() take from the cache themselves.
   #buffer(size: number, zero: boolean, options: AllocOptions | undefined, caller: Caller): Buffer {
+    // Before any memory is taken: the getter of `align` is user code.
     const align = options === undefined ? 0 : alignOf(options, caller);
+    const cache = this.#cache;
     // Every cached block starts at a multiple of 16.
-    const view = align <= 16 ? this.#cache?.take(size, caller) : undefined;
-    if (view !== undefined) {
+    if (cache !== undefined && align <= 16 && cache.serves(size)) {
+      const view = this.#cachedBuffer(cache, size, caller);
       if (zero) view.fill(0);
       return view as unknown as Buffer;
     }
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
       throw this.#sizeError(size, caller);
     }
-    const ab = this.#reserve(size, zero, align, caller);
-    return this.#handOut(new PoolBuffer(ab, this.#offset, size, -1, this.#serialOut) as unknown as Buffer, size, caller);
+    for (let quiet = false; ; quiet = true) {
+      const resets = this.#resets;
+      const exposures = this.#exposures;
+      const serial = nextSerial();
+      const handle = this.#reserve(size, zero, align, serial, caller);
+      const ab = this.#bufferOf(handle, size, serial, caller);
+      const buf = new PoolBuffer(ab, this.#own ? 0 : offsetOf(handle), size, -1, serial) as unknown as Buffer;
+      this.#handOut(buf, size, serial, caller);
+      if (quiet || this.#exposures === exposures || this.#settle(resets, caller)) return buf;
+    }
+  }
+
+  // A size the slot cache serves, its class's stack empty when take() came
+  // (or left so by a 'pressure' listener): refill it and take a block. The
+  // refill may map a chunk, whose event comes once the Buffer is counted.
+  #cachedBuffer(cache: SlotCache, size: number, caller: Caller): PoolBuffer {
+    for (let quiet = false; ; quiet = true) {
+      const view = cache.take(size, caller);
+      if (view !== undefined) return view;
+      const resets = this.#resets;
+      const exposures = this.#exposures;
+      this.#refill(cache, size, caller);
+      const fresh = cache.take(size, caller) as PoolBuffer;  // the stack holds a block now
+      if (quiet || this.#exposures === exposures || this.#settle(resets, caller)) return fresh;
+    }
+  }
+
+  // allocTyped() of a size the slot cache serves: undefined when Type's
+  // constructor reset the pool (the caller starts again).
+  #typedFromCache<T extends ArrayBufferView>(cache: SlotCache, Type: TypedArrayConstructor<T>, length: number, size: number, resets: number): T | undefined {
+    let k = cache.claim(size);
+    if (k < 0) {
+      this.#refill(cache, size, this.allocTyped);
+      k = cache.claim(size);
+    }
+    const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
+    const offset = cache.off[k];
+    const serial = cache.serial[k];
+    new Uint8Array(ab, offset, size).fill(0);
+    let view: T;
+    try {
+      view = this.#construct(Type, ab, offset, length, size);
+    } catch (err) {
+      // Unless close() or reset() in the constructor took the block already
+      // (and, likely, made it throw: its buffer may be detached).
+      if (!this.#survived(resets, this.allocTyped)) return undefined;
+      cache.unclaim(k);
+      throw err;
+    }
+    if (!this.#survived(resets, this.allocTyped)) return undefined;
+    tagView(view, k, serial);
+    this.#counts.count(size);
+    cache.track(k, view, this.allocTyped);
+    return view;
+  }
+
+  // allocTyped() of any other size, or in a pool without a slot cache:
+  // undefined when Type's constructor reset the pool.
+  #typedFromAllocator<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, length: number, size: number, unit: number, resets: number): T | undefined {
+    const serial = nextSerial();
+    const handle = this.#reserve(size, true, unit, serial, this.allocTyped);
+    const ab = this.#bufferOf(handle, size, serial, this.allocTyped);
+    const offset = this.#own ? 0 : offsetOf(handle);
+    let view: T;
+    try {
+      view = this.#construct(Type, ab, offset, length, size);
+    } catch (err) {
+      // Unless close() or reset() in the constructor took the memory already.
+      if (!this.#survived(resets, this.allocTyped)) return undefined;
+      this.#giveBack(handle, size, serial, ab);
+      throw err;
+    }
+    if (!this.#survived(resets, this.allocTyped)) return undefined;
+    return this.#handOut(view, size, serial, this.allocTyped);
+  }
+
+  // `new Type(ab, offset, length)`, checked: a subclass's constructor may
+  // return any object, or a view of something else.
+  #construct<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number, size: number): T {
+    const view = typedView(Type, ab, offset, length);
+    if (!isFreshView(view, ab, offset, length, size)) {
+      throw invalidArgType('Type', 'a TypedArray constructor whose instances are new views of the buffer, byteOffset and length it is given', Type, this.allocTyped);
+    }
+    return view;
+  }
+
+  // from() of an array(-like): its items as bytes, converted (ToNumber:
+  // valueOf, getters, all user code) before any memory is taken, so that a
+  // throw leaves the pool as it was.
+  #bytesOf(items: ArrayLike<unknown>): Uint8Array {
+    const n = items.length;
+    if (typeof n !== 'number' || !(n >= 0 && n <= this.#maxSize) || n % 1 !== 0) throw this.#sizeError(n, this.from);
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bytes[i] = items[i] as number;
+    return bytes;
   }
 
   // The block id of a view handed out from the slot cache and still live,
@@ -542,8 +670,10 @@ export class Pool extends EventEmitter {
   }
 
   // An empty class stack: one native call brings a batch (#retry() when
-  // the allocator has no room for it as things are).
-  #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
+  // the allocator has no room for it as things are). No event here: the
+  // caller settles once its Buffer is made.
+  #refill(cache: SlotCache, size: number, caller: Caller): void {
+    const c = cache.classOf(size);
     let n = cache.refill(c, false);
     if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
     if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
@@ -557,14 +687,12 @@ export class Pool extends EventEmitter {
           `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
       }
     }
-    return cache.pop(c);
   }
 
-  // Tags a view with the serial of its allocation (#serialOut) and shows it
+  // Tags a view with the serial of its allocation, counts it and shows it
   // to the leak detector: the last step of every allocation the slot cache
   // does not serve (SlotCache.take() and track() do the same for its own).
-  #handOut<V extends ArrayBufferView>(view: V, size: number, caller: Caller): V {
-    const serial = this.#serialOut;
+  #handOut<V extends ArrayBufferView>(view: V, size: number, serial: number, caller: Caller): V {
     // A PoolBuffer got its serial in its constructor.
     if (!(view instanceof PoolBuffer)) tagView(view, -1, serial);
     this.#counts.count(size);
@@ -572,15 +700,30 @@ export class Pool extends EventEmitter {
     return view;
   }
 
+  // An allocation is complete and new memory may be mapped for it: the
+  // pressure check, whose listeners may call any pool method. True when the
+  // allocation survived them (see #survived()).
+  #settle(resets: number, caller: Caller): boolean {
+    this.#checkPressure();
+    return this.#survived(resets, caller);
+  }
+
+  // After user code ran in the middle of an allocation: ERR_POOL_CLOSED if
+  // it closed the pool; false if it reset the pool (the allocation was
+  // freed with everything else: the caller makes it again), else true.
+  #survived(resets: number, caller: Caller): boolean {
+    if (this.#closed) throw closedError(caller);
+    return this.#resets === resets;
+  }
+
   #liveCount(): number {
     return this.#counts.allocs - this.#counts.frees - this.#closedLive;
   }
 
-  // Allocates `size` valid bytes; returns the ArrayBuffer to view, with the
-  // offset in #offset and the serial in #serialOut.
-  #reserve(size: number, zero: boolean, align: number, caller: Caller): ArrayBuffer {
+  // Allocates `size` valid bytes under `serial`: returns the allocator's
+  // handle (segment * HANDLE_SPAN + offset).
+  #reserve(size: number, zero: boolean, align: number, serial: number, caller: Caller): number {
     if (this.#closed) throw closedError(caller);
-    const serial = (this.#serialOut = nextSerial());
     const cache = this.#cache;
     // With a slot cache, as in #refill(): its memory is used before a new chunk.
     let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
@@ -588,33 +731,42 @@ export class Pool extends EventEmitter {
       handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
     }
     if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
-    const id = Math.floor(handle / HANDLE_SPAN);
-    const offset = handle - id * HANDLE_SPAN;
-    if (this.#guard) return this.#guardView(id, offset, size, serial, caller);
-    let ab = this.#segments[id];
+    return handle;
+  }
+
+  // The ArrayBuffer to view the allocation at `handle` through: its own
+  // (guard, secure; the view starts at 0) or its segment's (the view starts
+  // at its offset). If none can be made, the allocation goes back.
+  #bufferOf(handle: number, size: number, serial: number, caller: Caller): ArrayBuffer {
+    const id = segmentOf(handle);
+    const offset = offsetOf(handle);
+    if (this.#own) {
+      const ab = this.#table.guard(id, offset, size);
+      if (ab === undefined) throw this.#noView(id, offset, size, serial, 'no ArrayBuffer of its own could be made for an allocation', caller);
+      this.#exposures++;
+      return ab;
+    }
+    const ab = this.#segments[id];
     // A detached buffer here: its segment was given back to make room, and
     // the id now names a new one.
-    if (ab === undefined || ab.byteLength === 0) {
-      ab = this.#expose(id);
-      if (ab === undefined) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
-    }
-    this.#offset = offset;
-    return ab;
+    if (ab !== undefined && ab.byteLength !== 0) return ab;
+    const exposed = this.#expose(id);
+    if (exposed === undefined) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
+    return exposed;
   }
 
   // First use of a segment: its ArrayBuffer; undefined when the runtime refuses it.
   #expose(id: number): ArrayBuffer | undefined {
-    const ab = this.#table.expose(id);
-    this.#checkPressure();
-    return ab;
+    this.#exposures++;
+    return this.#table.expose(id);
   }
 
-  #guardView(id: number, offset: number, size: number, serial: number, caller: Caller): ArrayBuffer {
-    const ab = this.#table.guard(id, offset, size);
-    if (ab === undefined) throw this.#noView(id, offset, size, serial, 'no ArrayBuffer could be made for a guarded allocation', caller);
-    this.#offset = 0;
-    this.#checkPressure();
-    return ab;
+  // An allocation made and never handed out (its view was refused): given
+  // back, as if it had not been made.
+  #giveBack(handle: number, size: number, serial: number, ab: ArrayBuffer): void {
+    const segment = segmentOf(handle);
+    if (this.#own) this.#table.unguard(ab);
+    if (this.#native.free(segment, offsetOf(handle), size, serial) === NativeStatus.SegmentReleased) this.#segmentReleased(segment);
   }
 
   // No ArrayBuffer for an allocation just made: give it back (a failed call
@@ -624,34 +776,25 @@ export class Pool extends EventEmitter {
     return withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": ${why}`), caller);
   }
 
-  // Sets #segment and #offset for a view's allocation; false if it is not over
-  // live memory of this pool.
-  #find(buf: ArrayBufferView): boolean {
-    const table = this.#table;
-    if (!table.find(buf, this.#guard)) return false;
-    this.#segment = table.segment;
-    this.#offset = table.offset;
-    return true;
-  }
-
-  // Checks `buf` for free/retain/release/refCount; returns its serial, with
-  // its place in #segment and #offset.
+  // Checks `buf` for free/retain/release/refCount: returns the handle of
+  // its allocation (its serial is serialOf(buf)).
   #locate(buf: ArrayBufferView, caller: Caller): number {
     if (!ArrayBuffer.isView(buf)) {
       throw invalidArgType('buf', 'an instance of Buffer, TypedArray, or DataView', buf, caller);
     }
     this.#checkOpen(caller);
     const serial = serialOf(buf);
-    if (serial !== undefined && this.#find(buf)) return serial;
+    const handle = serial !== undefined ? this.#table.find(buf, this.#own) : -1;
+    if (handle >= 0) return handle;
     if (this.#table.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
       `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
   }
 
-  // Guarded pools: check that the allocation can be freed, then detach its
-  // ArrayBuffer before the memory goes back.
-  #unguard(buf: ArrayBufferView, serial: number, caller: Caller): void {
-    const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
+  // Pools with views of their own: check that the allocation can be freed,
+  // then detach its ArrayBuffer before the memory goes back.
+  #unguard(buf: ArrayBufferView, segment: number, offset: number, serial: number, caller: Caller): void {
+    const count = this.#native.refCount(segment, offset, buf.byteLength, serial);
     if (count < 0) throw this.#statusError(count, caller.name, caller);
     this.#table.unguard(buf.buffer as ArrayBuffer);
   }

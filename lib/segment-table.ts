@@ -2,10 +2,10 @@
 // each one is.
 //
 //   list[id]   the ArrayBuffer over segment `id` (a chunk or a huge mapping),
-//              made once by the addon (unguarded pools)
+//              made once by the addon (pools without guard or secure)
 //   ids        ArrayBuffer -> segment id, to find a view's segment at free()
-//   guarded    guarded pools: each live allocation's own ArrayBuffer -> its
-//              allocator handle (segment * HANDLE_SPAN + offset)
+//   guarded    guard and secure pools: each live allocation's own
+//              ArrayBuffer -> its allocator handle (segment * HANDLE_SPAN + offset)
 //   retired    ArrayBuffers given back (segments, guarded allocations): a
 //              view of one is stale (ERR_DOUBLE_FREE), not foreign
 //
@@ -57,9 +57,6 @@ export class SegmentTable {
   readonly #guarded = new Map<ArrayBuffer, number>();
   readonly #retired = new WeakSet<ArrayBuffer>();
   readonly #native: NativePool;
-  /** Out-values of find(): the allocation's segment and offset in it. */
-  segment = 0;
-  offset = 0;
 
   constructor(native: NativePool) {
     this.#native = native;
@@ -76,7 +73,7 @@ export class SegmentTable {
     return ab;
   }
 
-  /** A guarded allocation's own ArrayBuffer over [offset, offset + size) of segment `id`; undefined when none could be made. */
+  /** An allocation's own ArrayBuffer (guard and secure pools) over [offset, offset + size) of segment `id`; undefined when none could be made. */
   guard(id: number, offset: number, size: number): ArrayBuffer | undefined {
     const ab = this.#native.view(id, offset, size);
     if (ab === undefined) return undefined;
@@ -85,21 +82,20 @@ export class SegmentTable {
     return ab;
   }
 
-  /** Sets `segment` and `offset` for a view's allocation; false if it is not over live memory of this pool. */
-  find(buf: ArrayBufferView, guarded: boolean): boolean {
+  /**
+   * The allocator handle (segment * HANDLE_SPAN + offset) of a view's
+   * allocation; -1 if it is not over live memory of this pool. `own`: the
+   * pool gives every allocation an ArrayBuffer of its own (guard, secure).
+   */
+  find(buf: ArrayBufferView, own: boolean): number {
     const ab = buf.buffer as ArrayBuffer;
-    if (guarded) {
+    if (own) {
       const handle = this.#guarded.get(ab);
-      if (handle === undefined) return false;
-      this.segment = Math.floor(handle / HANDLE_SPAN);
-      this.offset = handle - this.segment * HANDLE_SPAN + buf.byteOffset;
-      return true;
+      return handle === undefined ? -1 : handle + buf.byteOffset;
     }
     const id = this.#ids.get(ab);
-    if (id === undefined || ab.byteLength === 0) return false;
-    this.segment = id;
-    this.offset = buf.byteOffset;
-    return true;
+    if (id === undefined || ab.byteLength === 0) return -1;
+    return id * HANDLE_SPAN + buf.byteOffset;
   }
 
   /** Whether `ab` was given back (a view of it is stale); a segment found detached is retired first. */

@@ -153,12 +153,6 @@ export class SlotCache {
   gap = NEVER;
   /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
   readonly unexposed: number[] = [];
-  /** Class `c` is empty: refill it and return the id popped (or throw, as alloc() would). */
-  onEmpty = (c: number, _size: number, _caller: Caller): number => {
-    const n = this.refill(c);
-    if (n < 0) throw new Error(`refill of class ${c} failed with status ${n}`);
-    return this.pop(c);
-  };
 
   /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
   constructor(native: NativePool, classSizes: readonly number[], limit: number, chunkSize: number) {
@@ -184,13 +178,19 @@ export class SlotCache {
   // so that V8 can inline the whole of alloc() and free() into a caller's
   // loop within its inlining budget (bench/NOTES.md, "inlining budget").
 
-  /** A block of `size`'s class (an integer 1 .. maxSize) for a new allocation of `size` bytes, with a new serial: returns its id. The caller counts the allocation. */
-  claim(size: number, caller: Caller): number {
+  /**
+   * A block of `size`'s class (an integer 1 .. maxSize) for a new
+   * allocation of `size` bytes, with a new serial: returns its id, or -1
+   * when the class's stack is empty (the pool refills it, a slow path of
+   * its own, and asks again). The caller counts the allocation.
+   */
+  claim(size: number): number {
     const c = this.binOf[(size + 15) >>> 4];
     const top = this.top;
     const t = top[c];
+    if (t === 0) return -1;
     // pop(), written out (one call less for V8's inlining budget).
-    const k = t !== 0 ? this.stack[this.base[c] + (top[c] = t - 1)] : this.onEmpty(c, size, caller);
+    const k = this.stack[this.base[c] + (top[c] = t - 1)];
     this.serial[k] = newSerial();
     this.size[k] = size;
     this.born[k] = clock.now;
@@ -200,11 +200,13 @@ export class SlotCache {
   /**
    * alloc()'s fast path: a PoolBuffer of `size` bytes over a block of its
    * class, or undefined when this cache does not serve `size` (anything but
-   * an integer 1 .. maxSize).
+   * an integer 1 .. maxSize) or has no free block of its class (serves()
+   * tells the two apart).
    */
   take(size: number, caller: Caller): PoolBuffer | undefined {
     if (!(typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize)) return undefined;
-    const k = this.claim(size, caller);
+    const k = this.claim(size);
+    if (k < 0) return undefined;
     const serial = this.serial[k];
     const view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
     // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
@@ -215,6 +217,22 @@ export class SlotCache {
     // track(), written out: a call more would take the fast path past V8's inlining budget.
     if (--this.gap === 0) this.sample(k, view, caller);
     return view;
+  }
+
+  /** Whether this cache serves allocations of `size` (an integer 1 .. maxSize). */
+  serves(size: unknown): size is number {
+    return typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize;
+  }
+
+  /** The class of the sizes `size` (served) falls in. */
+  classOf(size: number): number {
+    return this.binOf[(size + 15) >>> 4];
+  }
+
+  /** Takes back block `k`, claimed and neither counted nor tracked (its allocation failed): free again, on its stack. */
+  unclaim(k: number): void {
+    this.serial[k] = 0;
+    this.push(k);
   }
 
   /** Block `k` is free again (its allocation freed or released). */

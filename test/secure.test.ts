@@ -27,8 +27,19 @@ afterEach(() => {
   for (const p of pools.splice(0)) p.close();
 });
 
-function sameMemory(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+// Every secure allocation has an ArrayBuffer of its own: where it sits is
+// told by dump() ('segment:offset'), not by buf.buffer.
+function places(pool: Pool): string[] {
+  return pool.dump().allocations.map((a) => `${a.segment}:${a.offset}`);
+}
+
+/** What `make` returns, with the place of the one allocation it adds. */
+function placed<T>(pool: Pool, make: () => T): [T, string] {
+  const before = new Set(places(pool));
+  const value = make();
+  const added = places(pool).filter((p) => !before.has(p));
+  expect(added, 'one allocation added').toHaveLength(1);
+  return [value, added[0]!];
 }
 
 describe.each(['anonymous', 'file'] as const)("secure: true, backing '%s'", (backing) => {
@@ -52,42 +63,43 @@ describe.each(['anonymous', 'file'] as const)("secure: true, backing '%s'", (bac
   ])('a freed %s slot comes back zeroed even from allocUnsafe()', (_label, size) => {
     const pool = secure({ backing });
     const keep = pool.alloc(16).fill(1);
-    const dirty = pool.allocUnsafe(size).fill(0xaa);
+    const [dirty, slot] = placed(pool, () => pool.allocUnsafe(size).fill(0xaa));
     pool.free(dirty);
-    const again = pool.allocUnsafe(size);
-    expect(sameMemory(again, dirty), 'the slot just freed is reused (precondition)').toBe(true);
+    expect(dirty.length, 'its own ArrayBuffer is detached').toBe(0);
+    const [again, slotAgain] = placed(pool, () => pool.allocUnsafe(size));
+    expect(slotAgain, 'the slot just freed is reused (precondition)').toBe(slot);
     expect(allZero(again)).toBe(true);
     expect(keep.every((b) => b === 1)).toBe(true);
   });
 
   it('a smaller allocation in a freed slot sees zeros in all of it', () => {
     const pool = secure({ backing });
-    const dirty = pool.allocUnsafe(48).fill(0xaa);
+    const [dirty, slot] = placed(pool, () => pool.allocUnsafe(48).fill(0xaa));
     pool.free(dirty);
-    const again = pool.allocUnsafe(33);  // same 48-byte class
-    expect(sameMemory(again, dirty)).toBe(true);
+    const [again, slotAgain] = placed(pool, () => pool.allocUnsafe(33));  // same 48-byte class
+    expect(slotAgain).toBe(slot);
     expect(allZero(again)).toBe(true);
   });
 
   it('a slot freed by the last release() comes back zeroed', () => {
     const pool = secure({ backing });
-    const dirty = pool.allocUnsafe(64).fill(0xaa);
+    const [dirty, slot] = placed(pool, () => pool.allocUnsafe(64).fill(0xaa));
     pool.retain(dirty);
     expect(pool.release(dirty)).toBe(false);
     expect(pool.release(dirty)).toBe(true);
-    const again = pool.allocUnsafe(64);
-    expect(sameMemory(again, dirty)).toBe(true);
+    const [again, slotAgain] = placed(pool, () => pool.allocUnsafe(64));
+    expect(slotAgain).toBe(slot);
     expect(allZero(again)).toBe(true);
   });
 
   it('after reset() every slot comes back zeroed from allocUnsafe()', () => {
     const pool = secure({ backing });
     const sizes = [40, 40, 300, 5000, 100 * KiB];
-    const dirty = sizes.map((s) => pool.allocUnsafe(s).fill(0xaa));
+    const dirty = sizes.map((s) => placed(pool, () => pool.allocUnsafe(s).fill(0xaa)));
     pool.reset();
-    const again = sizes.map((s) => pool.allocUnsafe(s));
-    again.forEach((b, i) => {
-      expect(sameMemory(b, dirty[i]!), `allocation ${i} reuses its old slot (precondition)`).toBe(true);
+    const again = sizes.map((s) => placed(pool, () => pool.allocUnsafe(s)));
+    again.forEach(([b, slot], i) => {
+      expect(slot, `allocation ${i} reuses its old slot (precondition)`).toBe(dirty[i]![1]);
       expect(allZero(b), `allocation ${i} (${sizes[i]} B)`).toBe(true);
     });
   });
