@@ -159,9 +159,10 @@ class Arena {
 
   // Allocates `size` bytes under the caller's `serial`; zero-fills them when
   // `zero`. kExhausted when max_bytes would be passed (after giving back
-  // empty chunks), kMapFailed (with the last `err`) when the source fails
-  // twice: a first refusal makes the arena give back its spares, empty slabs
-  // and empty chunks (GiveBackUnused) and ask once more.
+  // empty chunks), kMapFailed (with the source's last `err`) when the
+  // source refuses: a refusal first makes the arena give back its spares,
+  // empty slabs and empty chunks (GiveBackUnused) and, if that handed the
+  // source anything, ask it once more.
   // `align` (a power of two up to the page size; 0 = no demand) picks the
   // smallest class whose slots all start at a multiple of it. With
   // `may_map` false, an allocation that would need a new chunk gives back
