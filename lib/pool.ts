@@ -214,7 +214,8 @@ export class Pool extends EventEmitter {
    * A zero-filled Buffer of `size` bytes, like Buffer.alloc(size).
    * @throws TypeError ERR_INVALID_ARG_TYPE (size not a number), RangeError ERR_OUT_OF_RANGE
    * (negative, fractional, NaN, above maxBytes or the Buffer limit; a bad `align`), PoolError
-   * ERR_POOL_CLOSED, ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory).
+   * ERR_POOL_CLOSED, ERR_POOL_EXHAUSTED (maxBytes reached), ERR_MAP_FAILED (the OS refused memory,
+   * also once the pool had given back what it held unused: spares, idle chunks, cached blocks).
    */
   alloc(size: number, options?: AllocOptions): Buffer {
     const view = options === undefined ? this.#cache?.take(size, this.alloc) : undefined;
@@ -653,8 +654,10 @@ export class Pool extends EventEmitter {
   // free blocks the cache holds go back first and then the allocator may
   // map (bench/NOTES.md, "Churn memory: idle chunks and new chunks"); when
   // maxBytes is reached, every block the cache holds free goes back and it
-  // tries once more. Returns the last call's result. Only failures come
-  // here, so the closure costs nothing on the way that succeeds.
+  // tries once more; so too when the OS refused memory (the allocator has
+  // given back its own spares and empty chunks then, and the cache's blocks
+  // may be what keeps a chunk mapped). Returns the last call's result. Only
+  // failures come here, so the closure costs nothing on the way that succeeds.
   #retry(cache: SlotCache, status: number, ask: (mayMap: boolean) => number): number {
     let n = status;
     if (n === NativeStatus.NeedsChunk && cache.holdingFree) {
@@ -662,7 +665,7 @@ export class Pool extends EventEmitter {
       n = ask(false);
     }
     if (n === NativeStatus.NeedsChunk) n = ask(true);
-    if (n === NativeStatus.Exhausted && cache.holding) {
+    if ((n === NativeStatus.Exhausted && cache.holding) || (n === NativeStatus.MapFailed && cache.holdingFree)) {
       cache.flushAll();
       n = ask(true);
     }

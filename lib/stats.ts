@@ -50,8 +50,8 @@ export interface PoolStats {
    * Bytes of freed blocks (classes up to 64 KiB) the pool keeps on the JS
    * side to hand out again without a native call (its slot cache). Free to
    * the program, so not in `allocatedBytes`, but still taken from the
-   * chunks; trim() and maxBytes pressure give them back. 0 for guard and
-   * secure pools, which keep none.
+   * chunks; trim(), maxBytes pressure and an OS refusal of memory give
+   * them back. 0 for guard and secure pools, which keep none.
    */
   cachedBytes: number;
   /**

@@ -167,6 +167,7 @@ Status Arena::AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out,
   } else {
     if (!MakeRoom(mapped)) return Status::kExhausted;
     seg = source_->AcquireHuge(mapped, err);
+    if (seg == nullptr && GiveBackUnused() > 0) seg = source_->AcquireHuge(mapped, err);
     if (seg == nullptr) return Status::kMapFailed;
     s_.mapped_bytes += mapped;
   }
@@ -224,6 +225,16 @@ bool Arena::AllocRun(uint32_t pages, bool may_map, Chunk** chunk, uint32_t* firs
     // empty slabs whose pages, merged, now hold the run. A new chunk is the
     // top one, but it may not be: the others may have pages now.
     it = FindRun(pages);
+    if (it == free_runs_.end() && fresh == nullptr && *st == Status::kMapFailed) {
+      // The source refused: what no allocation uses goes back, the empty
+      // slabs' pages may hold the run now, else the source is asked again.
+      const size_t back = GiveBackUnused();
+      it = FindRun(pages);
+      if (it == free_runs_.end() && back > 0) {
+        fresh = NewChunk(err, st);
+        it = FindRun(pages);
+      }
+    }
     if (it == free_runs_.end()) {
       if (fresh != nullptr) *st = Status::kTooLarge;  // cannot happen: every run fits a chunk
       return false;
@@ -255,6 +266,20 @@ bool Arena::MakeRoom(size_t bytes) {
   if (s_.mapped_bytes - s_.spare_bytes + bytes > opt_.max_bytes) return false;
   ReleaseSpares();
   return true;
+}
+
+// The source refused memory (ENOMEM from mmap under RLIMIT_AS or an
+// overcommit limit, a full disk, a locked-memory limit): gives back what the
+// arena keeps that no allocation uses -- every spare, the classes' empty
+// slabs, and every empty chunk, the idle ones among them, the only chunk
+// too -- so that the caller can ask the source once more. Returns the bytes
+// handed to the source's Release (0: asking again meets the same answer).
+// Asking again helps as far as Release gives the OS back what it refused
+// (address space, commit charge, disk blocks) before it returns. If the
+// second answer is no as well, what went stays gone, as after Trim(): it
+// was memory no allocation used, and no allocation changes.
+size_t Arena::GiveBackUnused() {
+  return ReleaseSpares() + ReleaseEmptyChunks();
 }
 
 Chunk* Arena::NewChunk(SourceError* err, Status* st) {

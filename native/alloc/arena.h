@@ -36,7 +36,9 @@
 //           one idle longest goes back, with the empty slabs in it, unless
 //           it is the only chunk. Its
 //           ArrayBuffer is detached then, so a stale view of memory freed in
-//           it reads as length 0 from that moment (as after trim()).
+//           it reads as length 0 from that moment (as after trim()). When
+//           the source refuses a mapping, every empty chunk goes back at
+//           once, with the spares, before it is asked again (Alloc).
 //
 // An allocation is named by (segment id, byte offset); JS holds the segment's
 // ArrayBuffer and a Buffer at that offset. The caller also gives every
@@ -106,8 +108,8 @@ constexpr uint64_t kIdleKeepChunks = 2;
 // pages of spares that were not reused to the OS lazily (MADV_FREE); the
 // addon calls it 100 ms after a huge free. 32 MiB is glibc's largest mmap
 // threshold: above it malloc, and so Buffer, maps fresh memory every time
-// too. At most kSpareMax are kept, the oldest released first; Trim, Close
-// and room under max_bytes release them.
+// too. At most kSpareMax are kept, the oldest released first; Trim, Close,
+// room under max_bytes and a refusal of the source release them.
 constexpr size_t kSpareMaxBytes = size_t{32} << 20;
 constexpr size_t kSpareMax = 4;
 
@@ -157,7 +159,10 @@ class Arena {
 
   // Allocates `size` bytes under the caller's `serial`; zero-fills them when
   // `zero`. kExhausted when max_bytes would be passed (after giving back
-  // empty chunks), kMapFailed (with `err`) when the source fails.
+  // empty chunks), kMapFailed (with the source's last `err`) when the
+  // source refuses: a refusal first makes the arena give back its spares,
+  // empty slabs and empty chunks (GiveBackUnused) and, if that handed the
+  // source anything, ask it once more.
   // `align` (a power of two up to the page size; 0 = no demand) picks the
   // smallest class whose slots all start at a multiple of it. With
   // `may_map` false, an allocation that would need a new chunk gives back
@@ -250,6 +255,7 @@ class Arena {
   void ReleaseSpare(size_t i);
   size_t ReleaseSpares();
   bool MakeRoom(size_t bytes);
+  size_t GiveBackUnused();
   void AgeIdleChunks(size_t size);
   Slab* NewSlab(uint32_t cls, bool may_map, SourceError* err, Status* st);
   std::set<FreeRunKey>::iterator FindRun(uint32_t pages);

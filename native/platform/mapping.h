@@ -131,6 +131,17 @@ bool ReleaseFreeHeap();
 // (MADV_DONTDUMP on Linux; a no-op elsewhere).
 void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);
 
+#ifndef _WIN32
+// A kFile Map reserves its file's blocks before it maps (posix_fallocate;
+// fcntl(F_PREALLOCATE) on macOS), or, where the system has no such call or
+// the file system refuses it, by writing zeros over the file; no space fails
+// the Map with the call's error (syscall 'posix_fallocate', 'fcntl' or
+// 'pwrite'), never a SIGBUS later. For tests: with `on`, every kFile Map
+// takes the writing path. MMAP_POOL_SIMULATE_NO_FALLOCATE=1 in the
+// environment at the first kFile Map does the same.
+void SimulateNoFallocate(bool on);
+#endif
+
 }  // namespace platform
 }  // namespace mmap_pool
 

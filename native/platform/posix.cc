@@ -1,5 +1,6 @@
 // POSIX implementation of mapping.h (Linux, macOS, the BSDs).
-// Threads: no shared state except the page size, cached on first use.
+// Threads: no shared state except the page size and the huge-page size,
+// cached on first use, and the SimulateNoFallocate flag (an atomic).
 #ifndef _WIN32
 
 #include "mapping.h"
@@ -16,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <string>
 
 namespace mmap_pool {
@@ -139,24 +142,115 @@ int OpenUnlinkedTemp(const char* dir, MapError* err) {
   return tmp;
 }
 
-// Gives the file its size and, where the system can, reserves its blocks now,
-// so a full disk shows up here as an error instead of as SIGBUS on a later
-// write through the mapping.
-bool SizeFile(int fd, size_t size, MapError* err) {
-#if defined(__linux__)
-  int rc = posix_fallocate(fd, 0, static_cast<off_t>(size));
-  if (rc == 0) return true;
-  if (rc != EOPNOTSUPP && rc != EINVAL) {
-    err->code = rc;
-    err->syscall = "posix_fallocate";
-    return false;
-  }
+// SimulateNoFallocate(): -1 as MMAP_POOL_SIMULATE_NO_FALLOCATE says, else 0 / 1.
+std::atomic<int> g_no_fallocate{-1};
+
+// Whether to size files as where the system cannot reserve blocks.
+bool NoFallocate() {
+  // Read once, at the first file-backed Map.
+  static const bool from_env = [] {
+    const char* v = getenv("MMAP_POOL_SIMULATE_NO_FALLOCATE");
+    return v != nullptr && strcmp(v, "1") == 0;
+  }();
+  const int forced = g_no_fallocate.load(std::memory_order_relaxed);
+  return forced < 0 ? from_env : forced == 1;
+}
+
+// An answer that means "this file system cannot preallocate", not "no space".
+bool Unsupported(int code) {
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+  if (code == ENOTSUP) return true;
 #endif
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Fail(err, "ftruncate");
+  return code == EOPNOTSUPP || code == EINVAL;
+}
+
+// The zeros WriteBlocks writes from. Static and not const, so it lives in
+// .bss: no bytes in the binary, and reading it maps the zero page only.
+constexpr size_t kZeroBlock = size_t{1} << 20;
+char g_zeros[kZeroBlock];
+
+// Reserves the file's blocks by writing zeros over [0, size), for where the
+// system cannot be asked to: a block written is one the file owns, so a
+// later write through the mapping cannot meet a full disk (where ftruncate
+// alone leaves a sparse file, and that write would be SIGBUS). No space
+// (ENOSPC, EDQUOT, EFBIG past RLIMIT_FSIZE, whose SIGXFSZ Node ignores)
+// fails here instead, naming pwrite. A copy-on-write or compressing file
+// system may still need new blocks for later writes: none can promise them.
+bool WriteBlocks(int fd, size_t size, MapError* err) {
+  size_t done = 0;
+  while (done < size) {
+    const size_t n = std::min(kZeroBlock, size - done);
+    const ssize_t w = pwrite(fd, g_zeros, n, static_cast<off_t>(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Fail(err, "pwrite");
+    }
+    if (w == 0) {  // no progress and no error: as good as no space
+      errno = ENOSPC;
+      return Fail(err, "pwrite");
+    }
+    done += static_cast<size_t>(w);  // a short write: the rest on the next turn
+  }
   return true;
 }
 
+#if defined(__APPLE__)
+// macOS has no posix_fallocate: fcntl(F_PREALLOCATE) reserves the blocks
+// past the file's end (contiguous if it can, else anywhere), and ftruncate
+// then makes them the file's. Sets *unsupported (nothing done) where the
+// file system cannot preallocate.
+bool Preallocate(int fd, size_t size, MapError* err, bool* unsupported) {
+  *unsupported = false;
+  fstore_t store;
+  memset(&store, 0, sizeof store);
+  store.fst_flags = F_ALLOCATECONTIG | F_ALLOCATEALL;
+  store.fst_posmode = F_PEOFPOSMODE;
+  store.fst_offset = 0;
+  store.fst_length = static_cast<off_t>(size);
+  if (fcntl(fd, F_PREALLOCATE, &store) == -1) {
+    store.fst_flags = F_ALLOCATEALL;
+    if (fcntl(fd, F_PREALLOCATE, &store) == -1) {
+      if (Unsupported(errno)) {
+        *unsupported = true;
+        return false;
+      }
+      return Fail(err, "fcntl");
+    }
+  }
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Fail(err, "ftruncate");
+  return true;
+}
+#endif
+
+// Gives the file its size and reserves its blocks now, so that a full disk
+// shows up here as an error (ERR_MAP_FAILED naming the call) instead of as
+// SIGBUS on a later write through the mapping: posix_fallocate (Linux,
+// FreeBSD), fcntl(F_PREALLOCATE) (macOS), and where those are missing or
+// the file system refuses them, writing the blocks (WriteBlocks).
+bool SizeFile(int fd, size_t size, MapError* err) {
+  if (!NoFallocate()) {
+#if defined(__APPLE__)
+    bool unsupported = false;
+    if (Preallocate(fd, size, err, &unsupported)) return true;
+    if (!unsupported) return false;
+#elif defined(__linux__) || defined(__FreeBSD__)
+    const int rc = posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (rc == 0) return true;
+    // EOPNOTSUPP (musl on a file system without fallocate), EINVAL (ZFS):
+    // the file system cannot preallocate; anything else is the answer.
+    if (!Unsupported(rc)) {
+      err->code = rc;
+      err->syscall = "posix_fallocate";
+      return false;
+    }
+#endif
+  }
+  return WriteBlocks(fd, size, err);
+}
+
 }  // namespace
+
+void SimulateNoFallocate(bool on) { g_no_fallocate.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 size_t HugePageSize() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)

@@ -5,7 +5,9 @@
 // What is checked, after every operation:
 //   - the status, handle and count each call returns, against what the model
 //     predicts (kExhausted / kMapFailed only where they can happen, and then
-//     with nothing changed at all);
+//     with nothing changed at all, but for the empty memory that MakeRoom or
+//     a refusal of the source gives back: every spare, empty slab and empty
+//     chunk, after which the source is asked once more);
 //   - a new allocation lies inside a live segment the source handed out, is
 //     aligned (quantum / page / offset 0), overlaps no live allocation (by
 //     class-rounded extent) and, when asked, reads as zeros;
@@ -159,8 +161,12 @@ class ArenaModel {
     const uint64_t acquire_calls = src_->acquire_calls, releases = src_->release_calls;
     const Expect e = Classify(size, align);
     const uint32_t tag = next_tag_;
-    const uint64_t acquired = src_->acquired;
+    const uint64_t acquired = src_->acquired, failed = src_->failed_acquires;
     const size_t released_bytes = src_->released_bytes;
+    // What a refusal of the source would make the arena give back before it
+    // asks again (GiveBackUnused): the spares, and the chunks without a live
+    // allocation (idle, or holding only empty slabs, or emptied by Reset).
+    const bool had_unused = !spares_.empty() || before.chunks > UsedChunks();
     // A huge request takes the newest spare of its mapped size, if any, and
     // then neither makes room nor maps.
     const int take = e.kind == Kind::kHuge && size <= opt_.max_bytes && align <= opt_.page_size
@@ -172,6 +178,10 @@ class ArenaModel {
     const alloc::Status st = a_->Alloc(size, zero, tag, &h, &err, align);
     if (fail_acquire) src_->Disarm();
     const std::string what = "Alloc(" + std::to_string(size) + (align ? ", align " + std::to_string(align) : "") + ")";
+    // The source refused (with fail_acquire it refuses every Acquire of the
+    // call): the arena gave back every spare, empty slab and empty chunk,
+    // and asked once more if that gave the source anything.
+    const bool refused = src_->failed_acquires != failed;
 
     if (size > opt_.max_bytes || align > opt_.page_size) {
       if (st != alloc::Status::kTooLarge) return Fail(what + " above maxBytes / page: " + StatusName(st));
@@ -185,15 +195,17 @@ class ArenaModel {
     // The spares: one taken (take >= 0), or all given back by MakeRoom, or
     // all kept; checked against what the source saw.
     size_t spare_releases = 0;
-    if (!SparesAfterAlloc(e, st, take, tight, need, acquire_calls, acquired, releases,
+    if (!SparesAfterAlloc(e, st, take, tight, refused, need, acquire_calls, acquired, releases,
                           released_bytes, what, &spare_releases)) {
       return false;
     }
     // A refused call ages nothing; when tight, MakeRoom() gave back every
-    // empty chunk, the idle ones among them.
+    // empty chunk, the idle ones among them, and so does a refusal.
     if (st != alloc::Status::kOk) {
-      if (!tight && src_->release_calls != releases) return Fail(what + ": released a segment with room to spare");
-      if (tight) idle_.clear();
+      if (!tight && !refused && src_->release_calls != releases) {
+        return Fail(what + ": released a segment with room to spare");
+      }
+      if (tight || refused) idle_.clear();
     }
     if (st == alloc::Status::kExhausted) {
       if (!tight) return Fail(what + ": kExhausted with room for " + std::to_string(need) + " more bytes");
@@ -212,18 +224,28 @@ class ArenaModel {
         return Fail(what + ": kMapFailed lost the source's error (code " +
                     std::to_string(err.code) + ", syscall '" + err.syscall + "')");
       }
-      if (src_->acquire_calls != acquire_calls + 1) return Fail(what + ": kMapFailed without one Acquire");
+      // Asked once, and once more when the refusal made the arena give
+      // something back (when tight, MakeRoom may have given it all already).
+      const uint64_t asked = src_->acquire_calls - acquire_calls;
+      const bool again = src_->release_calls != releases && (tight || had_unused);
+      if (tight ? (asked == 0 || asked > 2 || (asked == 2 && !again)) : asked != (had_unused ? 2u : 1u)) {
+        return Fail(what + ": kMapFailed after " + std::to_string(asked) + " Acquire calls" +
+                    (had_unused ? " (with spares or empty chunks to give back)" : ""));
+      }
       if (e.kind != Kind::kHuge && !NoRoomForChunkAlloc(before, e, what + " (kMapFailed)")) return false;
-      return Refused(before, acquire_calls + 1, need, what + " (kMapFailed)", spare_releases != 0);
+      return Refused(before, src_->acquire_calls, need, what + " (kMapFailed)", spare_releases != 0, true);
     }
     if (st != alloc::Status::kOk) return Fail(what + ": " + StatusName(st));
-    if (fail_acquire && src_->acquire_calls != acquire_calls) {
+    // A chunk allocation may still succeed after a refusal: the empty slabs
+    // given back made a run that holds it.
+    if (fail_acquire && src_->acquire_calls != acquire_calls &&
+        !(refused && e.kind != Kind::kHuge && src_->acquire_calls == acquire_calls + 1)) {
       return Fail(what + ": kOk although the (failing) source was asked for memory");
     }
     if (e.kind == Kind::kHuge && tight && a_->GetStats().mapped_bytes > opt_.max_bytes) {
       return Fail(what + ": mapped past maxBytes");
     }
-    if (!IdleAfterAlloc(before, size, e, h.segment, tight, acquire_calls, releases + spare_releases, what)) {
+    if (!IdleAfterAlloc(before, size, e, h.segment, tight, refused, acquire_calls, releases + spare_releases, what)) {
       return false;
     }
 
@@ -868,7 +890,7 @@ class ArenaModel {
   // gone) plus `need` pass maxBytes, and an Acquire follows. Whatever else
   // went back to the source is whole chunks. Sets *spare_releases to the
   // Release calls that were spares; drops them from the model.
-  bool SparesAfterAlloc(const Expect& e, alloc::Status st, int take, bool tight,
+  bool SparesAfterAlloc(const Expect& e, alloc::Status st, int take, bool tight, bool refused,
                         size_t need, uint64_t acquire_calls, uint64_t acquired, uint64_t releases,
                         size_t released_bytes, const std::string& what, size_t* spare_releases) {
     *spare_releases = 0;
@@ -886,6 +908,7 @@ class ArenaModel {
     } else if (e.kind == Kind::kHuge && ok && src_->acquire_calls != acquire_calls + 1) {
       return Fail(what + ": huge allocation without exactly one Acquire");
     }
+    if (refused && s.spare_bytes != 0) return Fail(what + ": the source refused and the spares stayed");
     bool went = false;
     if (take < 0 && s.spare_bytes != spare_bytes_) {
       if (s.spare_bytes != 0) {
@@ -893,10 +916,13 @@ class ArenaModel {
                     std::to_string(spare_bytes_) + " (kept) or 0 (given back)");
       }
       went = true;
-      if (!tight) return Fail(what + ": gave the spares back with room to spare");
-      if (src_->acquire_calls != acquire_calls + 1) return Fail(what + ": gave the spares back, then mapped nothing");
+      if (!tight && !refused) return Fail(what + ": gave the spares back with room to spare");
+      const uint64_t asked = src_->acquire_calls - acquire_calls;
+      if (asked == 0 || asked > (refused ? 2u : 1u)) {
+        return Fail(what + ": gave the spares back, then asked the source " + std::to_string(asked) + " times");
+      }
       const size_t fresh = src_->acquired != acquired ? need : 0;  // the new segment, if it came
-      if (s.mapped_bytes - fresh + spare_bytes_ + need <= opt_.max_bytes) {
+      if (!refused && s.mapped_bytes - fresh + spare_bytes_ + need <= opt_.max_bytes) {
         return Fail(what + ": gave the spares back although there was room beside them");
       }
     }
@@ -955,16 +981,18 @@ class ArenaModel {
 
   // After a refused call: nothing changed, except that an allocation needing
   // `need` more mapped bytes past maxBytes (need > 0) may have made MakeRoom()
-  // give back every empty slab and empty chunk first.
-  // With `spares_went`, MakeRoom gave back every spare too (then the call
-  // failed in the source).
+  // give back every empty slab and empty chunk first, and so does a refusal
+  // of the source (`gave_back`: GiveBackUnused).
+  // With `spares_went`, MakeRoom or the refusal gave back every spare too.
   bool Refused(const alloc::Stats& before, uint64_t acquire_calls, size_t need, const std::string& what,
-               bool spares_went = false) {
+               bool spares_went = false, bool gave_back = false) {
     if (src_->acquire_calls != acquire_calls) return Fail(what + ": unexpected Acquire calls");
     const alloc::Stats s = a_->GetStats();
     std::string diff;
     if (SameStats(before, s, &diff)) return CheckStats(what);
-    if (need == 0 || before.mapped_bytes + need <= opt_.max_bytes) return Fail(what + " changed Stats: " + diff);
+    if (!gave_back && (need == 0 || before.mapped_bytes + need <= opt_.max_bytes)) {
+      return Fail(what + " changed Stats: " + diff);
+    }
     // MakeRoom ran: the allocations are untouched, only empty memory went.
     alloc::Stats expect = before;
     expect.mapped_bytes = s.mapped_bytes;
@@ -1086,8 +1114,17 @@ class ArenaModel {
   // The idle chunks after a successful Alloc of `size` into `segment`, and
   // the one Release call the arena must (or must not) have made for them.
   bool IdleAfterAlloc(const alloc::Stats& before, size_t size, const Expect& e, uint32_t segment, bool tight,
-                      uint64_t acquire_calls, uint64_t releases, const std::string& what) {
+                      bool refused, uint64_t acquire_calls, uint64_t releases, const std::string& what) {
     const uint64_t released = src_->release_calls - releases;
+    if (refused) {
+      // The source refused: every empty chunk went back, so none is idle,
+      // and the run that held the allocation was in a chunk in use.
+      if (a_->GetStats().chunks != UsedChunks()) {
+        return Fail(what + ": an empty chunk stayed mapped after the source refused");
+      }
+      idle_.clear();
+      return true;
+    }
     if (tight && (e.kind == Kind::kHuge || released >= 2 || (released == 1 && idle_.size() <= 1))) {
       // MakeRoom() ran (a huge one always does when tight), gave back every
       // empty chunk and so left no chunk idle; a chunk mapped after it is busy.

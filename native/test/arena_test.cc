@@ -918,6 +918,106 @@ TEST("an OS mapping failure passes errno and the syscall through") {
   CHECK_EQ(s.total_allocations, uint64_t{0});
 }
 
+// ---- a refusing source: give back, ask again --------------------------------------
+
+namespace {
+// A pool whose source keeps spares, holding: chunk 0 full of four live
+// 64 KiB allocations (each filled with its own byte), chunk 1 idle (its
+// four allocations freed), and one 128 KiB spare.
+struct HeldPool : Pool {
+  Got live[4];
+  HeldPool() {
+    src.recycle_enabled = true;
+    for (Got& g : live) g = Alloc(arena, kHuge);
+    Got idle[4];
+    for (Got& g : idle) g = Alloc(arena, kHuge);
+    for (const Got& g : idle) CHECK_EQ(arena.Free(g.ref()), Status::kOk);
+    Got spare = Alloc(arena, 128 * 1024);
+    CHECK_EQ(arena.Free(spare.ref()), Status::kSegmentReleased);
+    for (size_t i = 0; i < 4; i++) std::memset(Ptr(arena, live[i]), 0xA0 + int(i), kHuge);
+    Stats s = arena.GetStats();
+    CHECK_EQ(s.chunks, uint64_t{2});
+    CHECK_EQ(s.spare_bytes, HugeMapped(128 * 1024));
+  }
+  bool LiveIntact() {
+    bool ok = true;
+    for (size_t i = 0; i < 4; i++) {
+      const uint8_t* q = Ptr(arena, live[i]);
+      for (size_t k = 0; k < kHuge; k++) ok &= q[k] == 0xA0 + int(i);
+    }
+    return CHECK(ok);
+  }
+};
+}  // namespace
+
+TEST("a refused huge mapping gives back the spare and the idle chunk, asks once more and succeeds") {
+  HeldPool p;
+  const uint64_t calls = p.src.acquire_calls, releases = p.src.release_calls;
+  p.src.FailCalls(1, ENOMEM);  // the OS refuses until something goes back
+  Got h = Alloc(p.arena, 200000);
+  CHECK_EQ(p.src.acquire_calls, calls + 2);
+  CHECK_EQ(p.src.failed_acquires, uint64_t{1});
+  CHECK_EQ(p.src.release_calls, releases + 2);  // the spare and chunk 1
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.spare_bytes, size_t{0});
+  CHECK_EQ(s.chunks, uint64_t{1});
+  CHECK_EQ(s.mapped_bytes, kChunk + HugeMapped(200000));
+  CHECK_EQ(s.live_allocations, uint64_t{5});
+  CHECK_EQ(s.used_bytes, 4 * kHuge + 200000);
+  CHECK(Ptr(p.arena, h) != nullptr);
+  p.LiveIntact();
+}
+
+TEST("a refused chunk gives back the spare, asks once more, and the new chunk holds the allocation") {
+  HeldPool p;
+  Got more[4];
+  for (Got& g : more) g = Alloc(p.arena, kHuge);  // chunk 1 full again: no run left anywhere
+  const uint64_t calls = p.src.acquire_calls, releases = p.src.release_calls;
+  p.src.FailCalls(1, ENOMEM);
+  Got l = Alloc(p.arena, 40000);
+  CHECK_EQ(p.src.acquire_calls, calls + 2);
+  CHECK_EQ(p.src.release_calls, releases + 1);  // the spare
+  Stats s = p.arena.GetStats();
+  CHECK_EQ(s.spare_bytes, size_t{0});
+  CHECK_EQ(s.chunks, uint64_t{3});
+  CHECK_EQ(s.mapped_bytes, 3 * kChunk);
+  CHECK_EQ(l.offset, size_t{0});
+  p.LiveIntact();
+}
+
+TEST("a source that refuses again gives kMapFailed with its last error; no allocation changed") {
+  HeldPool p;
+  const uint64_t calls = p.src.acquire_calls, releases = p.src.release_calls;
+  Stats before = p.arena.GetStats();
+  p.src.FailCalls(1, ENOMEM);
+  p.src.FailAfter(static_cast<int64_t>(p.src.acquired), EMFILE);  // and every call after it
+  alloc::SourceError err;
+  CHECK_EQ(TryAlloc(p.arena, 200000, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(err.code, EMFILE);  // the second answer
+  CHECK_EQ(std::string(err.syscall), std::string("test-acquire"));
+  CHECK_EQ(p.src.acquire_calls, calls + 2);
+  CHECK_EQ(p.src.release_calls, releases + 2);
+  // What no allocation used went back, as after Trim(); nothing else moved.
+  Stats expect = before;
+  expect.mapped_bytes = kChunk;
+  expect.chunks = 1;
+  expect.spare_bytes = 0;
+  expect.free_bytes = 0;
+  Unchanged(p.arena, expect);
+  p.LiveIntact();
+  // Nothing left to give back: one question, one refusal, nothing changes.
+  before = p.arena.GetStats();
+  err = alloc::SourceError();
+  CHECK_EQ(TryAlloc(p.arena, 200000, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(TryAlloc(p.arena, 40000, false, 0, &err), Status::kMapFailed);
+  CHECK_EQ(err.code, EMFILE);
+  CHECK_EQ(p.src.acquire_calls, calls + 4);
+  Unchanged(p.arena, before);
+  p.src.Disarm();  // the OS recovers
+  Alloc(p.arena, 200000);
+  p.LiveIntact();
+}
+
 // ---- reference counts -----------------------------------------------------------
 
 TEST("Retain, Release and RefCount count references; releasing the last one frees") {

@@ -1,5 +1,6 @@
 // Platform layer (native/platform/posix.cc): Map / Unmap of anonymous and
-// file memory, the unlinked-file promise, errors, Discard, ProtectNone, Lock,
+// file memory, the unlinked-file promise, file blocks written where there is
+// no preallocation, errors, Discard, ProtectNone, Lock,
 // and the huge-page and prefault hints (kMapHugePages, Prefault).
 // Crash behaviour is checked in a forked child by how it died.
 #include "platform/mapping.h"
@@ -204,6 +205,56 @@ TEST("Map file leaves no name in the directory and no open descriptor") {
   CHECK(MapsLine(addr).empty());
   CHECK(ListDir(dir.path).empty());
   CHECK_EQ(OpenFds(), fds_before);
+}
+
+// The pages of a file mapping in the page cache right after Map, before any
+// access: the blocks were written (a sparse file has none until a write).
+TEST("without preallocation, Map file writes the file's blocks: all of it is in the page cache at once") {
+  TempDir dir;
+  if (!CHECK(!dir.path.empty())) return;
+  const size_t size = 3 * 1024 * 1024 + 5 * PageSize();  // three whole zero blocks and a part
+  SimulateNoFallocate(true);
+  Mapping m;
+  MapError err;
+  const bool mapped = Map(Backing::kFile, dir.path.c_str(), size, &m, &err);
+  SimulateNoFallocate(false);
+  if (!CHECK_MSG(mapped, std::string("errno ") + std::to_string(err.code) + " from " + err.syscall)) return;
+  size_t resident = 0;
+  CHECK(ResidentBytes(m, size, &resident));
+  CHECK_EQ(resident, size);
+  CHECK(ListDir(dir.path).empty());
+  CHECK(AllBytes(m.addr, size, 0));
+  Fill(m.addr, size);
+  CHECK(Filled(m.addr, size));
+  Unmap(&m);
+}
+
+// RLIMIT_FSIZE stands in for a full disk: the write that crosses it is cut
+// short, the next fails with EFBIG (SIGXFSZ ignored, as Node does).
+TEST("without preallocation, Map file with no room for its blocks fails with EFBIG from pwrite (forked child)") {
+  TempDir dir;
+  if (!CHECK(!dir.path.empty())) return;
+  int status = InChild([&] {
+    SimulateNoFallocate(true);
+    signal(SIGXFSZ, SIG_IGN);
+    const size_t fds = OpenFds();
+    struct rlimit lim = {1536 * 1024 + 100, RLIM_INFINITY};  // mid-block, mid-page
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(3);
+    Mapping m;
+    MapError e;
+    if (Map(Backing::kFile, dir.path.c_str(), 3 * 1024 * 1024, &m, &e)) _exit(4);
+    if (e.code != EFBIG) _exit(5);
+    if (strcmp(e.syscall, "pwrite") != 0) _exit(6);
+    if (m.addr != nullptr || OpenFds() != fds || !ListDir(dir.path).empty()) _exit(7);
+    if (!Map(Backing::kFile, dir.path.c_str(), 1024 * 1024, &m, &e)) _exit(8);  // room for this one
+    Fill(m.addr, 1024 * 1024);
+    if (!Filled(m.addr, 1024 * 1024)) _exit(9);
+    Unmap(&m);
+    _exit(0);
+  });
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "child status " + std::to_string(status) +
+                (WIFEXITED(status) ? ", exit " + std::to_string(WEXITSTATUS(status)) : ""));
 }
 
 TEST("Map file into a nonexistent directory fails with ENOENT from open") {

@@ -2,7 +2,8 @@
 // Node. MapSource maps each segment with native/platform (anonymous or file
 // backing) and counts every call, so a test can assert how often the arena
 // acquired, released and discarded, and that no segment is released twice or
-// left behind. FailingSource is a MapSource that refuses after N acquisitions.
+// left behind. FailingSource is a MapSource that refuses after N acquisitions;
+// FailCalls makes the next N calls fail, whatever came before.
 //
 // Threads: the Arena calls its source with the arena mutex held, so the
 // counters need no lock of their own; read them only while no other thread
@@ -57,7 +58,8 @@ class MapSource : public alloc::SegmentSource {
 
   alloc::Segment* Acquire(size_t size, alloc::SourceError* err) override {
     acquire_calls++;
-    if (fail_after_ >= 0 && acquired >= static_cast<uint64_t>(fail_after_)) {
+    if (fail_calls_ > 0 || (fail_after_ >= 0 && acquired >= static_cast<uint64_t>(fail_after_))) {
+      if (fail_calls_ > 0) fail_calls_--;
       failed_acquires++;
       err->code = fail_code_;
       err->syscall = "test-acquire";
@@ -152,7 +154,17 @@ class MapSource : public alloc::SegmentSource {
   }
   // Only the next acquisition fails (until Disarm or FailAfter(-1)).
   void FailNext(int code) { FailAfter(static_cast<int64_t>(acquired), code); }
-  void Disarm() { fail_after_ = -1; }
+  void Disarm() {
+    fail_after_ = -1;
+    fail_calls_ = 0;
+  }
+  // The next `n` Acquire calls fail with `code`, whatever came before; the
+  // ones after them map (unless FailAfter says otherwise): an OS that
+  // refuses until the arena gives something back.
+  void FailCalls(uint64_t n, int code = ENOMEM) {
+    fail_calls_ = n;
+    fail_code_ = code;
+  }
 
   size_t live_segments() const { return live_.size(); }
   bool owns(const alloc::Segment* s) const {
@@ -183,6 +195,7 @@ class MapSource : public alloc::SegmentSource {
   platform::Backing backing_;
   std::string dir_;
   int64_t fail_after_ = -1;
+  uint64_t fail_calls_ = 0;
   int fail_code_ = ENOMEM;
   std::set<MapSegment*> live_;
 };
