@@ -2,6 +2,7 @@
 #include "js_segments.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -147,10 +148,14 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
 }
 
 bool JsSegmentSource::MapOverWaiting(JsSegment* seg, size_t size, unsigned flags) {
+  // A huge-page mapping takes only a range that starts on a huge page.
+  const size_t huge = (flags & platform::kMapHugePages) != 0 ? platform::HugePageSize() : 0;
+  const uintptr_t align_mask = huge != 0 && size >= huge ? huge - 1 : 0;
   JsSegment* from = nullptr;
   for (JsSegment* w : retired_->segments) {
+    if (w->mapping.size < size || (reinterpret_cast<uintptr_t>(w->mapping.addr) & align_mask) != 0) continue;
     // The smallest range that fits, so large ones stay for large requests.
-    if (w->mapping.size >= size && (from == nullptr || w->mapping.size < from->mapping.size)) from = w;
+    if (from == nullptr || w->mapping.size < from->mapping.size) from = w;
   }
   if (from == nullptr) return false;
   platform::MapError ignored;
