@@ -337,8 +337,9 @@ Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), arena_->DumpJson());
 }
 
-// Detaches every ArrayBuffer the pool made, then unmaps (JsSegmentSource::Release
-// detaches each before it unmaps it, and nothing is unmapped while reachable).
+// Detaches every ArrayBuffer the pool made, then gives the memory back
+// (JsSegmentSource::Release detaches each first, and retires rather than
+// unmaps memory an ArrayBuffer object may still lead a pending job to).
 Napi::Value PoolWrap::Close(const Napi::CallbackInfo& info) {
   if (!arena_->closed()) source_->DetachAll();
   arena_->Close();
