@@ -206,6 +206,14 @@ void Unmap(Mapping* m) {
   *m = Mapping();
 }
 
+// FreeBSD dropped MAP_NORESERVE (it never reserves swap for private
+// mappings anyway); Linux and macOS have it.
+#ifdef MAP_NORESERVE
+constexpr int kNoReserve = MAP_NORESERVE;
+#else
+constexpr int kNoReserve = 0;
+#endif
+
 bool Retire(Mapping* m) {
   if (m->addr == nullptr) return false;
   // MAP_FIXED replaces the old pages (and ends the file mapping, whose
@@ -214,7 +222,7 @@ bool Retire(Mapping* m) {
   // NORESERVE: retired memory is only there to absorb late accesses, so it
   // is not charged against the commit limit.
   void* p = mmap(m->addr, m->size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | kNoReserve, -1, 0);
   if (p == MAP_FAILED) return false;
   m->backing = Backing::kAnonymous;
   return true;
@@ -246,7 +254,7 @@ bool MapOver(Backing backing, const char* dir, Mapping* from, size_t size, Mappi
     // A kernel may have taken the old pages away before it failed: put
     // fresh ones back, so that the range stays what Retire made it.
     mmap(from->addr, size, PROT_READ | PROT_WRITE,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | kNoReserve, -1, 0);
     errno = saved;
     return Fail(err, "mmap");
   }
