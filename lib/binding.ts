@@ -35,6 +35,11 @@ export interface NativePoolOptions {
   prefault: boolean;
   /** heap backing only: makes the memory of a new segment. */
   heapFactory?: (size: number) => ArrayBuffer;
+  /**
+   * heap backing only: moves a given-back segment's memory to an ArrayBuffer
+   * kept until `buffer` is collected, detaching `buffer`; never calls the pool.
+   */
+  heapRetire?: (buffer: ArrayBuffer) => void;
 }
 
 export interface NativeClassStats {

@@ -55,7 +55,7 @@ import { alignOf, elementSize, isFreshView, nextSerial, PoolBuffer, serialOf, sl
 import { dispose } from './dispose.js';
 import { SlotCache } from './slot-cache.js';
 import { fixClasses, fixDump } from './slot-cache-view.js';
-import { SegmentTable } from './segment-table.js';
+import { keepUntilCollected, SegmentTable } from './segment-table.js';
 import { startCoarseClock, tick } from './clock.js';
 import { Counts } from './counts.js';
 
@@ -170,8 +170,9 @@ export class Pool extends EventEmitter {
       hugePages: o.hugePages,
       prefault: o.prefault,
       heapFactory: (size: number) => new ArrayBuffer(size),
+      heapRetire: keepUntilCollected,
     });
-    this.#table = new SegmentTable(this.#native);
+    this.#table = new SegmentTable(this.#native, backing === 'heap');
     this.#segments = this.#table.list;
     this.#leakDetection = o.leakDetection;
     this.#leaks = o.leakDetection === 'disabled' ? undefined

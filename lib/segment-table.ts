@@ -41,10 +41,29 @@ const MARK_KEEPS_DETACHABLE = ((): boolean => {
  * (postMessage with it in the transfer list) would detach the whole chunk
  * under every other allocation. Where it would not (Node 24 and later), the
  * ArrayBuffer stays transferable, and the addon never unmaps memory whose
- * ArrayBuffer someone else detached (native/addon/js_segments.h).
+ * ArrayBuffer someone else detached (native/addon/js_segments.h). Heap
+ * segments are never pinned: giving one back moves its memory with a
+ * transfer (keepUntilCollected).
  */
 function pin(ab: ArrayBuffer): void {
   if (MARK_KEEPS_DETACHABLE) markAsUntransferable(ab);
+}
+
+/** Holds memory moved out of a heap segment until its old ArrayBuffer is collected. */
+const keeper = new FinalizationRegistry<ArrayBuffer>(() => {});
+
+/**
+ * The addon's `heapRetire`: a heap segment is given back. Detaching its
+ * ArrayBuffer would free V8's memory at once, under any zlib, crypto or fs
+ * job still reading or writing it through a view of that ArrayBuffer (Node
+ * keeps the view, and so the ArrayBuffer object, until the job's callback).
+ * A transfer detaches it without freeing: the same memory, not a copy, now
+ * belongs to the new ArrayBuffer, which the registry holds until the old
+ * ArrayBuffer object is collected. Throws (DataCloneError) if `ab` cannot
+ * be transferred; the addon then detaches it plainly.
+ */
+export function keepUntilCollected(ab: ArrayBuffer): void {
+  keeper.register(ab, structuredClone(ab, { transfer: [ab] }));
 }
 
 export class SegmentTable {
@@ -57,9 +76,11 @@ export class SegmentTable {
   readonly #guarded = new Map<ArrayBuffer, number>();
   readonly #retired = new WeakSet<ArrayBuffer>();
   readonly #native: NativePool;
+  readonly #heap: boolean;
 
-  constructor(native: NativePool) {
+  constructor(native: NativePool, heap: boolean) {
     this.#native = native;
+    this.#heap = heap;
   }
 
   /** First use of segment `id`: its ArrayBuffer, pinned to this thread; undefined when the runtime refuses it. */
@@ -67,7 +88,7 @@ export class SegmentTable {
     this.retire(id);
     const ab = this.#native.segment(id);
     if (ab == null) return undefined;
-    pin(ab);
+    if (!this.#heap) pin(ab);
     this.list[id] = ab;
     this.#ids.set(ab, id);
     return ab;

@@ -2,15 +2,23 @@
 #include "js_segments.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace mmap_pool {
 namespace addon {
 
 namespace {
+// V8 let go of an ArrayBuffer's memory (its backing store).
 void FinalizeSegmentBuffer(napi_env /*env*/, void* /*data*/, void* hint) {
   static_cast<JsSegment*>(hint)->Unref();
+}
+
+// An ArrayBuffer object over the segment was collected.
+void FinalizeSegmentObject(napi_env /*env*/, void* data, void* /*hint*/) {
+  static_cast<JsSegment*>(data)->Unref();
 }
 
 // A failed call may leave a JS exception pending (a RangeError from `new
@@ -27,25 +35,30 @@ void ClearPendingException(napi_env env) {
 
 void JsSegment::Unref() {
   if (--refs > 0) return;
+  if (waiting_in) waiting_in->segments.erase(this);
   platform::Unmap(&mapping);
   delete this;
 }
 
 JsSegmentSource::JsSegmentSource(napi_env env, platform::Backing backing,
                                  std::string dir, bool heap, napi_value heap_factory,
-                                 bool secure, bool huge_pages, bool prefault)
+                                 napi_value heap_retire, bool secure, bool huge_pages, bool prefault,
+                                 std::shared_ptr<RetiredRanges> retired)
     : env_(env),
       backing_(backing),
       dir_(std::move(dir)),
       heap_(heap),
       secure_(secure),
       huge_pages_(huge_pages),
-      prefault_(prefault) {
+      prefault_(prefault),
+      retired_(std::move(retired)) {
   if (heap_ && heap_factory != nullptr) napi_create_reference(env_, heap_factory, 1, &heap_factory_);
+  if (heap_ && heap_retire != nullptr) napi_create_reference(env_, heap_retire, 1, &heap_retire_);
 }
 
 JsSegmentSource::~JsSegmentSource() {
   if (heap_factory_ != nullptr) napi_delete_reference(env_, heap_factory_);
+  if (heap_retire_ != nullptr) napi_delete_reference(env_, heap_retire_);
 }
 
 // MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1: tests pretend the runtime refuses them.
@@ -115,7 +128,8 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
   const size_t guard_bytes = guard ? platform::MapGranularity() : 0;
   const unsigned flags = huge_pages_ ? platform::kMapHugePages : platform::kMapDefault;
   platform::MapError map_err;
-  bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags) &&
+  bool ok = (MapOverWaiting(seg, size + guard_bytes, flags) ||
+             platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags)) &&
             (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
             (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
   if (!ok) {
@@ -131,6 +145,40 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
   seg->size = size;
   live_.insert(seg);
   return seg;
+}
+
+bool JsSegmentSource::MapOverWaiting(JsSegment* seg, size_t size, unsigned flags) {
+  // A huge-page mapping takes only a range that starts on a huge page.
+  const size_t huge = (flags & platform::kMapHugePages) != 0 ? platform::HugePageSize() : 0;
+  const uintptr_t align_mask = huge != 0 && size >= huge ? huge - 1 : 0;
+  JsSegment* from = nullptr;
+  for (JsSegment* w : retired_->segments) {
+    if (w->mapping.size < size || (reinterpret_cast<uintptr_t>(w->mapping.addr) & align_mask) != 0) continue;
+    // The smallest range that fits, so large ones stay for large requests.
+    if (from == nullptr || w->mapping.size < from->mapping.size) from = w;
+  }
+  if (from == nullptr) return false;
+  platform::MapError ignored;
+  if (!platform::MapOver(backing_, dir_.c_str(), &from->mapping, size, &seg->mapping, &ignored, flags)) {
+    return false;  // a fresh mapping is tried, and reports its own error
+  }
+  if (from->mapping.addr == nullptr) {
+    retired_->segments.erase(from);
+    from->waiting_in.reset();
+  }
+  return true;
+}
+
+bool JsSegmentSource::TrackBuffer(JsSegment* seg, napi_value buffer) {
+  seg->refs++;  // the memory finalizer, which the ArrayBuffer already carries
+  if (napi_add_finalizer(env_, buffer, seg, FinalizeSegmentObject, nullptr, nullptr) != napi_ok) {
+    // Without the object's ref a pending job could outlive the memory:
+    // nobody may use this ArrayBuffer.
+    napi_detach_arraybuffer(env_, buffer);
+    return false;
+  }
+  seg->refs++;
+  return true;
 }
 
 napi_value JsSegmentSource::Expose(alloc::Segment* segment, bool* refused) {
@@ -160,7 +208,7 @@ napi_value JsSegmentSource::Expose(alloc::Segment* segment, bool* refused) {
     }
     return nullptr;
   }
-  seg->refs++;
+  if (!TrackBuffer(seg, buffer)) return nullptr;
   seg->detached_here = false;
   napi_create_reference(env_, buffer, 0, &seg->buffer_ref);
   return buffer;
@@ -174,7 +222,7 @@ napi_value JsSegmentSource::ExposeRange(alloc::Segment* segment, size_t offset, 
                                        &buffer) != napi_ok) {
     return nullptr;
   }
-  seg->refs++;
+  if (!TrackBuffer(seg, buffer)) return nullptr;
   return buffer;
 }
 
@@ -193,9 +241,24 @@ void JsSegmentSource::Release(alloc::Segment* segment) {
     napi_delete_reference(env_, seg->buffer_ref);
     seg->buffer_ref = nullptr;
   }
-  // Reachable memory stays mapped until its ArrayBuffer's finalizer.
-  if (!reachable) platform::Unmap(&seg->mapping);
+  // Reachable memory stays mapped and untouched until the last finalizer;
+  // memory an ArrayBuffer was made for may still be under a pending job.
+  if (!reachable) {
+    if (seg->refs > 1) {
+      Retire(seg);
+    } else {
+      platform::Unmap(&seg->mapping);
+    }
+  }
   seg->Unref();
+}
+
+void JsSegmentSource::Retire(JsSegment* seg) {
+  if (heap_ || seg->mapping.addr == nullptr) return;
+  if (platform::Retire(&seg->mapping)) {
+    retired_->segments.insert(seg);
+    seg->waiting_in = retired_;
+  }
 }
 
 bool JsSegmentSource::Recycle(alloc::Segment* segment) {
@@ -219,9 +282,28 @@ bool JsSegmentSource::DetachHere(JsSegment* seg, napi_value buffer) {
   if (seg->detached_here) return true;
   bool detached = false;
   if (napi_is_detached_arraybuffer(env_, buffer, &detached) != napi_ok || detached) return false;
-  if (napi_detach_arraybuffer(env_, buffer) != napi_ok) return false;
+  // Where the memory cannot be moved, a plain detach: V8 frees it now.
+  if (!(heap_ && MoveHeapMemory(buffer)) && napi_detach_arraybuffer(env_, buffer) != napi_ok) {
+    return false;
+  }
   seg->detached_here = true;
   return true;
+}
+
+bool JsSegmentSource::MoveHeapMemory(napi_value buffer) {
+  napi_value retire, global, ignored;
+  bool detached = false;
+  bool pending = false;
+  // No JS runs while an exception is pending (a terminating worker); that
+  // exception is not ours to clear.
+  if (napi_is_exception_pending(env_, &pending) != napi_ok || pending) return false;
+  bool ok = heap_retire_ != nullptr &&
+            napi_get_reference_value(env_, heap_retire_, &retire) == napi_ok && retire != nullptr &&
+            napi_get_global(env_, &global) == napi_ok &&
+            napi_call_function(env_, global, retire, 1, &buffer, &ignored) == napi_ok &&
+            napi_is_detached_arraybuffer(env_, buffer, &detached) == napi_ok && detached;
+  if (!ok) ClearPendingException(env_);
+  return ok;
 }
 
 bool JsSegmentSource::DiscardLazily(alloc::Segment* segment) {

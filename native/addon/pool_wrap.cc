@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "../platform/clock.h"
 
@@ -60,7 +61,7 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
 }
 
 // new NativePool({ backing, dir, chunkSize, hugeThreshold, maxBytes, secure, hugePages,
-// prefault, heapFactory }) with values already validated by lib/options.ts.
+// prefault, heapFactory, heapRetire }) with values already validated by lib/options.ts.
 PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -87,6 +88,8 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   platform::Backing b = backing == "file" ? platform::Backing::kFile : platform::Backing::kAnonymous;
   std::string dir = o.Has("dir") && o.Get("dir").IsString() ? o.Get("dir").As<Napi::String>().Utf8Value() : "";
   napi_value factory = heap ? static_cast<napi_value>(o.Get("heapFactory")) : nullptr;
+  napi_value retire = nullptr;
+  if (heap && o.Get("heapRetire").IsFunction()) retire = o.Get("heapRetire");
   bool secure = o.Get("secure").ToBoolean().Value();
   bool huge_pages = o.Get("hugePages").ToBoolean().Value();
   bool prefault = o.Get("prefault").ToBoolean().Value();
@@ -104,9 +107,12 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
     return;
   }
-  source_.reset(new JsSegmentSource(env, b, dir, heap, factory, secure, huge_pages, prefault));
-  arena_.reset(new alloc::Arena(opt, source_.get()));
   registry_ = env.GetInstanceData<PoolRegistry>();
+  std::shared_ptr<RetiredRanges> retired =
+      registry_ != nullptr ? registry_->retired : std::make_shared<RetiredRanges>();
+  source_.reset(new JsSegmentSource(env, b, dir, heap, factory, retire, secure, huge_pages, prefault,
+                                    std::move(retired)));
+  arena_.reset(new alloc::Arena(opt, source_.get()));
   if (registry_ != nullptr) registry_->pools.insert(this);
 }
 
@@ -331,8 +337,9 @@ Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), arena_->DumpJson());
 }
 
-// Detaches every ArrayBuffer the pool made, then unmaps (JsSegmentSource::Release
-// detaches each before it unmaps it, and nothing is unmapped while reachable).
+// Detaches every ArrayBuffer the pool made, then gives the memory back
+// (JsSegmentSource::Release detaches each first, and retires rather than
+// unmaps memory an ArrayBuffer object may still lead a pending job to).
 Napi::Value PoolWrap::Close(const Napi::CallbackInfo& info) {
   if (!arena_->closed()) source_->DetachAll();
   arena_->Close();

@@ -39,6 +39,8 @@ class PoolWrap;
 // The live pools of one environment, for its cleanup hook.
 struct PoolRegistry {
   std::unordered_set<PoolWrap*> pools;
+  // Retired ranges any pool of the environment may map over (js_segments.h).
+  std::shared_ptr<RetiredRanges> retired = std::make_shared<RetiredRanges>();
 };
 
 class PoolWrap : public Napi::ObjectWrap<PoolWrap> {

@@ -91,6 +91,32 @@ void Prefault(const Mapping& m, size_t offset, size_t len);
 // Unmaps and releases everything Map acquired. Safe on an empty Mapping.
 void Unmap(Mapping* m);
 
+// Retires the memory of a mapping the program is done with but that a job
+// outside the program's control (a request in Node's thread pool holding a
+// raw pointer) may still read or write: its pages, and for kFile the file
+// and its disk blocks, go back to the OS now, while every address of it
+// stays mapped, readable and writable, so a late access lands in a fresh
+// zero page instead of faulting. Unmap releases the addresses later.
+// True when the range was replaced by fresh private pages (POSIX: one
+// mmap(MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE) over the whole mapping,
+// guard pages included, which become read/write like the rest); the mapping
+// is then kAnonymous and MapOver may reuse it. False where the memory cannot
+// be replaced in place (Windows: a view of a section stays what it is; its
+// pages are discarded as Discard does, and the temp file goes at Unmap), or
+// when the kernel refused; the mapping keeps its memory, and only Unmap may
+// be used on it.
+bool Retire(Mapping* m);
+
+// Maps `size` bytes (a multiple of MapGranularity()) of new zeroed
+// read/write memory of `backing` over the first `size` bytes of `*from`, a
+// mapping Retire returned true for, into `out`; `*from` keeps the rest of
+// its range (empty when none is left). So address space waiting in retired
+// mappings serves new mappings before more is asked for. As Map otherwise
+// (`dir`, `flags`; kMapHugePages advises but cannot align). On failure
+// returns false, fills `err`, leaves `out` empty and `*from` as it was.
+bool MapOver(Backing backing, const char* dir, Mapping* from, size_t size, Mapping* out,
+             MapError* err, unsigned flags = kMapDefault);
+
 // Gives the physical pages of [offset, offset + len) back to the OS; the
 // range stays mapped and usable. `offset` and `len` are page multiples.
 // Returns true when the range is guaranteed to read back as zeros.

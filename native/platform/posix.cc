@@ -300,6 +300,74 @@ void Unmap(Mapping* m) {
   *m = Mapping();
 }
 
+// FreeBSD dropped MAP_NORESERVE (it never reserves swap for private
+// mappings anyway); Linux and macOS have it.
+#ifdef MAP_NORESERVE
+constexpr int kNoReserve = MAP_NORESERVE;
+#else
+constexpr int kNoReserve = 0;
+#endif
+
+bool Retire(Mapping* m) {
+  if (m->addr == nullptr) return false;
+  // MAP_FIXED replaces the old pages (and ends the file mapping, whose
+  // unlinked file goes with its last mapping) in the same call that maps
+  // the new ones, so there is no moment at which the range is unmapped.
+  // NORESERVE: retired memory is only there to absorb late accesses, so it
+  // is not charged against the commit limit.
+  void* p = mmap(m->addr, m->size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | kNoReserve, -1, 0);
+  if (p == MAP_FAILED) return false;
+  m->backing = Backing::kAnonymous;
+  return true;
+}
+
+bool MapOver(Backing backing, const char* dir, Mapping* from, size_t size, Mapping* out,
+             MapError* err, unsigned flags) {
+  *out = Mapping();
+  if (size == 0 || size % PageSize() != 0 || from->addr == nullptr || size > from->size) {
+    err->code = EINVAL;
+    err->syscall = "mmap";
+    return false;
+  }
+  int fd = -1;
+  int map_flags = MAP_PRIVATE | MAP_ANONYMOUS;
+  if (backing == Backing::kFile) {
+    fd = OpenUnlinkedTemp(dir, err);
+    if (fd < 0) return false;
+    if (!SizeFile(fd, size, err)) {
+      close(fd);
+      return false;
+    }
+    map_flags = MAP_SHARED;
+  }
+  void* addr = mmap(from->addr, size, PROT_READ | PROT_WRITE, map_flags | MAP_FIXED, fd, 0);
+  int saved = errno;
+  if (fd >= 0) close(fd);  // the mapping holds the file open
+  if (addr == MAP_FAILED) {
+    // A kernel may have taken the old pages away before it failed: put
+    // fresh ones back, so that the range stays what Retire made it.
+    mmap(from->addr, size, PROT_READ | PROT_WRITE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | kNoReserve, -1, 0);
+    errno = saved;
+    return Fail(err, "mmap");
+  }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Where the range happens to allow huge pages; it is not aligned for them.
+  const size_t huge = (flags & kMapHugePages) != 0 ? HugePageSize() : 0;
+  if (huge != 0 && size >= huge) madvise(addr, size, MADV_HUGEPAGE);
+#else
+  (void)flags;
+#endif
+  out->addr = static_cast<uint8_t*>(addr);
+  out->size = size;
+  out->backing = backing;
+  from->addr += size;
+  from->size -= size;
+  if (from->size == 0) *from = Mapping();
+  return true;
+}
+
 bool Discard(const Mapping& m, size_t offset, size_t len) {
   if (len == 0) return true;
   uint8_t* p = m.addr + offset;

@@ -256,6 +256,26 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
   return false;
 }
 
+// A view cannot be replaced in place without placeholders (VirtualAlloc2,
+// MapViewOfFile3: Windows 10 1803+, and a view over a placeholder cannot be
+// split later), so a retired view stays a view of its section: its pages are
+// discarded as Discard does (page-file sections; a file's pages stay in the
+// file), the guard page stays inaccessible, locked pages stay locked, and
+// the section and the temp file go when Unmap closes them.
+bool Retire(Mapping* m) {
+  if (m->addr != nullptr) Discard(*m, 0, m->size);
+  return false;
+}
+
+// Never reached: Retire never hands out a replaced range here.
+bool MapOver(Backing /*backing*/, const char* /*dir*/, Mapping* /*from*/, size_t /*size*/,
+             Mapping* out, MapError* err, unsigned /*flags*/) {
+  *out = Mapping();
+  err->code = ERROR_NOT_SUPPORTED;
+  err->syscall = "MapViewOfFile";
+  return false;
+}
+
 // Not attempted: Discard's DiscardVirtualMemory is the nearest thing, but a
 // mapping kept for reuse on Windows would also keep its commit charge.
 bool DiscardLazily(const Mapping& /*m*/, size_t /*offset*/, size_t /*len*/) { return false; }

@@ -1,7 +1,7 @@
 // Platform layer (native/platform/posix.cc): Map / Unmap of anonymous and
 // file memory, the unlinked-file promise, file blocks written where there is
-// no preallocation, errors, Discard, ProtectNone, Lock,
-// and the huge-page and prefault hints (kMapHugePages, Prefault).
+// no preallocation, errors, Discard, ProtectNone, Lock, the huge-page and
+// prefault hints (kMapHugePages, Prefault), Retire and MapOver.
 // Crash behaviour is checked in a forked child by how it died.
 #include "platform/mapping.h"
 
@@ -89,6 +89,19 @@ std::string MapsLine(const void* addr) {
   std::string line;
   while (std::getline(maps, line)) {
     if (line.compare(0, strlen(start), start) == 0) return line;
+  }
+  return "";
+}
+
+// The /proc/self/maps line of the mapping that holds `addr`, or "" (a
+// retired range may have merged with its anonymous neighbours).
+std::string MapsLineHolding(const void* addr) {
+  const unsigned long a = reinterpret_cast<unsigned long>(addr);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long from = 0, to = 0;
+    if (sscanf(line.c_str(), "%lx-%lx", &from, &to) == 2 && from <= a && a < to) return line;
   }
   return "";
 }
@@ -516,6 +529,78 @@ TEST("Prefault after kMapHugePages gives huge pages at once (AnonHugePages), whe
   const std::string block = SmapsBlock(m.addr);
   CHECK_MSG(SmapsKiB(block, "AnonHugePages:") == 2 * hp / 1024, block);
   Unmap(&m);
+}
+
+TEST("Retire of a file mapping ends it at once and leaves the range mapped, writable and zero") {
+  TempDir dir;
+  if (!CHECK(!dir.path.empty())) return;
+  const size_t ps = PageSize();
+  const size_t size = 8 * ps;
+  Mapping m;
+  MapError err;
+  if (!CHECK(Map(Backing::kFile, dir.path.c_str(), size, &m, &err))) return;
+  Fill(m.addr, size);
+  // The guard page of a huge allocation: Retire makes it read/write too.
+  if (!CHECK(ProtectNone(m, size - ps, ps, &err))) return;
+  uint8_t* addr = m.addr;
+  CHECK(Retire(&m));
+  CHECK(m.addr == addr);
+  CHECK_EQ(m.size, size);
+  CHECK(m.backing == Backing::kAnonymous);
+  for (size_t at = 0; at < size; at += ps) {
+    std::string line = MapsLineHolding(addr + at);
+    CHECK_MSG(line.find(" rw-p ") != std::string::npos, "maps: " + line);
+    CHECK_MSG(line.find("(deleted)") == std::string::npos, "maps: " + line);
+  }
+  CHECK(AllBytes(addr, size, 0));
+  Fill(addr, size);  // a late writer: lands in fresh pages
+  CHECK(Filled(addr, size));
+  Unmap(&m);
+  CHECK(MapsLineHolding(addr).empty());
+  CHECK(ListDir(dir.path).empty());
+}
+
+TEST("MapOver maps new file memory over the front of a retired range, which keeps the rest") {
+  TempDir dir;
+  if (!CHECK(!dir.path.empty())) return;
+  const size_t ps = PageSize();
+  Mapping retired;
+  MapError err;
+  if (!CHECK(Map(Backing::kAnonymous, nullptr, 8 * ps, &retired, &err))) return;
+  Fill(retired.addr, 8 * ps);
+  if (!CHECK(Retire(&retired))) return;
+  uint8_t* addr = retired.addr;
+  Mapping m;
+  // More than the range holds: refused, nothing changed.
+  CHECK(!MapOver(Backing::kFile, dir.path.c_str(), &retired, 9 * ps, &m, &err));
+  CHECK_EQ(err.code, EINVAL);
+  CHECK(retired.addr == addr && retired.size == 8 * ps && m.addr == nullptr);
+  if (!CHECK_MSG(MapOver(Backing::kFile, dir.path.c_str(), &retired, 3 * ps, &m, &err),
+                 std::string("errno ") + std::to_string(err.code) + " from " + err.syscall)) {
+    Unmap(&retired);
+    return;
+  }
+  CHECK(m.addr == addr);
+  CHECK_EQ(m.size, 3 * ps);
+  CHECK(m.backing == Backing::kFile);
+  CHECK(retired.addr == addr + 3 * ps);
+  CHECK_EQ(retired.size, 5 * ps);
+  std::string line = MapsLine(addr);
+  CHECK_MSG(line.find(" rw-s ") != std::string::npos && line.find("(deleted)") != std::string::npos,
+            "maps: " + line);
+  CHECK(AllBytes(m.addr, m.size, 0));
+  CHECK(ListDir(dir.path).empty());
+  // The rest, taken whole: the retired mapping is left empty.
+  Mapping rest;
+  if (CHECK(MapOver(Backing::kAnonymous, nullptr, &retired, 5 * ps, &rest, &err))) {
+    CHECK(rest.addr == addr + 3 * ps && rest.size == 5 * ps);
+    CHECK(retired.addr == nullptr && retired.size == 0);
+    CHECK(AllBytes(rest.addr, rest.size, 0));
+  }
+  Unmap(&m);
+  Unmap(&rest);
+  CHECK(MapsLine(addr).empty());
+  CHECK(MapsLine(addr + 3 * ps).empty());
 }
 
 int main(int argc, char** argv) { return check::RunAll(argc, argv); }

@@ -1,7 +1,8 @@
 // platform::ResidentBytes on every platform: what stats().residentBytes is
 // made of. POSIX asks mincore; Windows asks QueryWorkingSetEx (run under Wine
 // by scripts/test-native-wine.sh). platform_test.cc covers the POSIX-only
-// paths around it (prefault, locking).
+// paths around it (prefault, locking). Also platform::Retire, which must
+// keep a range usable on every platform while it gives its memory back.
 #include <string>
 
 #include "check.h"
@@ -76,6 +77,45 @@ TEST("a length that is not a page multiple counts its last page") {
   CHECK_EQ(Resident(m, ps + 1), 2 * ps);
   CHECK_EQ(Resident(m, ps), ps);
   Unmap(&m);
+}
+
+// Retire on every platform: the range stays mapped and writable (a late
+// writer in a thread-pool job must not fault), and what it holds goes back.
+// POSIX replaces it with fresh pages (none resident, reusable by MapOver);
+// Windows keeps the view of its section and only discards its pages.
+TEST("Retire keeps every page of a mapping writable, the guard page included, and releases what was resident") {
+  const size_t ps = PageSize();
+  const size_t size = MapSize(64);
+  const size_t g = MapGranularity();
+  for (Backing backing : {Backing::kAnonymous, Backing::kFile}) {
+    const std::string dir = TempDir();
+    Mapping m;
+    MapError err;
+    if (!CHECK(Map(backing, dir.c_str(), size + g, &m, &err))) return;
+    if (!CHECK(ProtectNone(m, size, g, &err))) return;
+    WritePages(m, 0, size / ps);
+    CHECK_EQ(Resident(m, size), size);
+    uint8_t* addr = m.addr;
+    const bool replaced = Retire(&m);
+    CHECK(m.addr == addr);
+    CHECK_EQ(m.size, size + g);
+#ifdef _WIN32
+    CHECK(!replaced);
+    CHECK(m.backing == backing);
+    // Not reusable here: MapOver refuses, leaving both mappings as they were.
+    Mapping over;
+    CHECK(!MapOver(backing, dir.c_str(), &m, g, &over, &err));
+    CHECK(over.addr == nullptr && m.addr == addr);
+    WritePages(m, 0, size / ps);  // the usable pages: the guard stays a guard
+#else
+    CHECK(replaced);
+    CHECK(m.backing == Backing::kAnonymous);
+    CHECK_EQ(Resident(m, size + g), size_t{0});
+    WritePages(m, 0, (size + g) / ps);  // a late writer, past the old guard too
+    CHECK_EQ(Resident(m, size + g), size + g);
+#endif
+    Unmap(&m);
+  }
 }
 
 int main(int argc, char** argv) { return check::RunAll(argc, argv); }
