@@ -1,11 +1,13 @@
 // Threads: JS thread only; see js_segments.h for the lifetime rules.
 #include "js_segments.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 namespace mmap_pool {
 namespace addon {
@@ -157,7 +159,7 @@ bool JsSegmentSource::MapOverWaiting(JsSegment* seg, size_t size, unsigned flags
     // The smallest range that fits, so large ones stay for large requests.
     if (from == nullptr || w->mapping.size < from->mapping.size) from = w;
   }
-  if (from == nullptr) return false;
+  if (from == nullptr) return MapOverAdjacent(seg, size, flags, align_mask);
   platform::MapError ignored;
   if (!platform::MapOver(backing_, dir_.c_str(), &from->mapping, size, &seg->mapping, &ignored, flags)) {
     return false;  // a fresh mapping is tried, and reports its own error
@@ -167,6 +169,49 @@ bool JsSegmentSource::MapOverWaiting(JsSegment* seg, size_t size, unsigned flags
     from->waiting_in.reset();
   }
   return true;
+}
+
+// No one retired range holds `size`, but neighbours in the address space
+// together may: the OS places consecutive mappings side by side, so the
+// chunks of an emptied pool, or its spare huge mappings, usually form one
+// run. The new mapping takes the front of the first run long enough; each
+// range it covers gives up what was taken (to its last ref it unmaps only
+// the rest). This is what lets an allocation refused for address space
+// (RLIMIT_AS) succeed on the retry after idle chunks and spares went back
+// while their ArrayBuffers wait for the collector.
+bool JsSegmentSource::MapOverAdjacent(JsSegment* seg, size_t size, unsigned flags, uintptr_t align_mask) {
+  std::vector<JsSegment*> ranges(retired_->segments.begin(), retired_->segments.end());
+  std::sort(ranges.begin(), ranges.end(),
+            [](const JsSegment* a, const JsSegment* b) { return a->mapping.addr < b->mapping.addr; });
+  for (size_t i = 0; i < ranges.size(); i++) {
+    if ((reinterpret_cast<uintptr_t>(ranges[i]->mapping.addr) & align_mask) != 0) continue;
+    size_t total = ranges[i]->mapping.size;
+    size_t j = i;
+    while (total < size && j + 1 < ranges.size() &&
+           ranges[j]->mapping.addr + ranges[j]->mapping.size == ranges[j + 1]->mapping.addr) {
+      total += ranges[++j]->mapping.size;
+    }
+    if (total < size) continue;
+    platform::Mapping run = ranges[i]->mapping;
+    run.size = total;
+    platform::MapError ignored;
+    if (!platform::MapOver(backing_, dir_.c_str(), &run, size, &seg->mapping, &ignored, flags)) return false;
+    const uint8_t* taken_end = seg->mapping.addr + size;
+    for (size_t k = i; k <= j; k++) {
+      platform::Mapping& m = ranges[k]->mapping;
+      const uint8_t* end = m.addr + m.size;
+      if (end <= taken_end) {
+        m = platform::Mapping();
+        retired_->segments.erase(ranges[k]);
+        ranges[k]->waiting_in.reset();
+      } else {
+        m.size = static_cast<size_t>(end - taken_end);
+        m.addr = const_cast<uint8_t*>(taken_end);
+      }
+    }
+    return true;
+  }
+  return false;
 }
 
 bool JsSegmentSource::TrackBuffer(JsSegment* seg, napi_value buffer) {

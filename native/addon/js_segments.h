@@ -64,6 +64,7 @@
 #include <node_api.h>
 
 #include <memory>
+#include <cstdint>
 #include <string>
 #include <unordered_set>
 
@@ -169,6 +170,8 @@ class JsSegmentSource : public alloc::SegmentSource {
   // Maps `size` bytes into `seg->mapping` over a waiting retired range;
   // false when none is large enough or the mapping failed.
   bool MapOverWaiting(JsSegment* seg, size_t size, unsigned flags);
+  // MapOverWaiting() over a run of retired ranges that adjoin in the address space.
+  bool MapOverAdjacent(JsSegment* seg, size_t size, unsigned flags, uintptr_t align_mask);
   alloc::Segment* AcquireHeap(size_t size, alloc::SourceError* err);
   alloc::Segment* AcquireMapped(size_t size, bool guard, alloc::SourceError* err);
 
