@@ -67,7 +67,7 @@ export interface NativeStats {
 
 export interface NativePool {
   /**
-   * A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the
+   * A handle (>= 0) or a negative NativeStatus. `serial` (1 .. 2^53 - 1) names the
    * allocation; `align` (power of two up to the page size, 0 for none).
    * With `mayMap` false (default true), NeedsChunk instead of a new chunk.
    */

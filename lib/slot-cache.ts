@@ -100,7 +100,7 @@ export class SlotCache {
   seg = new Int32Array(INITIAL_BLOCKS);
   off = new Int32Array(INITIAL_BLOCKS);
   cls = new Uint8Array(INITIAL_BLOCKS);
-  serial = new Int32Array(INITIAL_BLOCKS);
+  serial = new Float64Array(INITIAL_BLOCKS);
   size = new Int32Array(INITIAL_BLOCKS);
   /** The reference count: 1 for every block, free or handed out, whose flags lack RETAINED. */
   refs = new Uint32Array(INITIAL_BLOCKS);

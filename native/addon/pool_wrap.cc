@@ -14,7 +14,19 @@ namespace {
 constexpr double kOffsetSpan = 1073741824.0;  // 2^30: chunks are at most 1 GiB
 // The serial of every block the JS slot cache holds; lib/ never gives an
 // allocation serial 0.
-constexpr uint32_t kCacheSerial = 0;
+constexpr uint64_t kCacheSerial = 0;
+
+// Never a serial: what ToSerial makes of a value that is not one.
+constexpr uint64_t kNoSerial = UINT64_MAX;
+
+// A serial: an integer 1 .. 2^53 - 1 (lib/views.ts nextSerial), exact as a
+// double; anything else (lib/ has a bug) names no allocation, not even the
+// slot cache's blocks (serial 0).
+uint64_t ToSerial(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 9007199254740991.0)) return kNoSerial;
+  return static_cast<uint64_t>(d);
+}
 
 size_t ToSize(const Napi::Value& v) {
   double d = v.As<Napi::Number>().DoubleValue();
@@ -30,7 +42,7 @@ Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
 // (segment, offset, length, serial) from a call's first four arguments.
 alloc::Arena::Ref RefArgs(const Napi::CallbackInfo& info) {
   return {info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]),
-          info[3].As<Napi::Number>().Uint32Value()};
+          ToSerial(info[3])};
 }
 }  // namespace
 
@@ -130,7 +142,7 @@ Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   // Only calls that cannot fail while a worker is being terminated (no
   // coercion: lib/ passes exactly a boolean and numbers).
   bool zero = info[1].As<Napi::Boolean>().Value();
-  uint32_t serial = info[2].As<Napi::Number>().Uint32Value();
+  uint64_t serial = ToSerial(info[2]);
   size_t align = info.Length() > 3 ? ToSize(info[3]) : 0;
   bool may_map = info.Length() > 4 ? info[4].As<Napi::Boolean>().Value() : true;
   alloc::Handle h;

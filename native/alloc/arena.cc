@@ -56,7 +56,7 @@ Arena::~Arena() { Close(); }
 // The fast path: pop a slot from the class's current slab, its lowest slab
 // with room; when that one fills, the next lowest takes over.
 MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero,
-                                             uint32_t serial, Handle* out, SourceError* err,
+                                             uint64_t serial, Handle* out, SourceError* err,
                                              bool may_map) {
   ClassState& cs = classes_[cls];
   Slab* slab = cs.cur;
@@ -78,7 +78,7 @@ MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zer
   return Status::kOk;
 }
 
-Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+Status Arena::Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                     size_t align, bool may_map) {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return Status::kClosed;
@@ -124,7 +124,7 @@ void Arena::SlabReused(Slab* slab) {
   if (c->busy++ == 0) ChunkReused(c);
 }
 
-Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                          SourceError* err, bool may_map) {
   const size_t ps = opt_.page_size;
   uint32_t pages = static_cast<uint32_t>(RoundUp(ClassSize(cls), ps) / ps);
@@ -157,7 +157,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
 
 // A kept mapping of exactly `mapped` bytes if there is one (its pages may
 // hold old bytes), else a new one from the source (zero-filled).
-Status Arena::AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out,
+Status Arena::AllocHuge(size_t size, bool zero, uint64_t serial, Handle* out,
                         SourceError* err) {
   size_t mapped = RoundUp(size, source_->Granularity());
   if (mapped < size) return Status::kExhausted;

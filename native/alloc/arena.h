@@ -152,7 +152,7 @@ class Arena {
     uint32_t segment;
     size_t offset;
     size_t length;
-    uint32_t serial;
+    uint64_t serial;
   };
 
   // Allocates `size` bytes under the caller's `serial`; zero-fills them when
@@ -164,7 +164,7 @@ class Arena {
   // the classes' empty slabs and looks again, then fails with kNeedsChunk
   // (no allocation changes): the pool then flushes its slot cache and asks
   // again (lib/pool.ts). Huge allocations map as ever.
-  Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+  Status Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                size_t align = 0, bool may_map = true);
   Status Free(const Ref& ref);
   Status Retain(const Ref& ref, uint32_t* count);
@@ -202,7 +202,7 @@ class Arena {
     Segment* segment = nullptr;
     Chunk* chunk = nullptr;  // null for a huge segment
     size_t huge_req = 0;     // huge: the requested size
-    uint32_t huge_serial = 0;
+    uint64_t huge_serial = 0;
     uint32_t huge_born = 0;
   };
   // A class's slabs with a free slot are `cur`, the lowest by Slab::order,
@@ -240,11 +240,11 @@ class Arena {
     uint32_t first_page = 0;
   };
 
-  Status AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+  Status AllocSmall(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                     SourceError* err, bool may_map);
-  Status AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+  Status AllocLarge(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                     SourceError* err, bool may_map);
-  Status AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
+  Status AllocHuge(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err);
   Segment* TakeSpare(size_t mapped);
   void FreeHuge(uint32_t id);
   void ReleaseSpare(size_t i);

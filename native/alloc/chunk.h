@@ -39,10 +39,10 @@ struct Slab;
 enum class RunKind : uint8_t { kFree = 0, kSlab = 1, kLarge = 2 };
 
 struct PageMeta {
+  uint64_t serial = 0;  // head of a large run: the allocation's serial number
   uint32_t head = 0;    // used page: first page of its run
   uint32_t pages = 0;   // head page of any run, last page of a free run: run length
   uint32_t req = 0;     // head of a large run: the requested size in bytes
-  uint32_t serial = 0;  // head of a large run: the allocation's serial number
   uint32_t born = 0;    // head of a large run: when it was allocated (ms)
   uint8_t used = 0;     // 1 while the page is part of a slab or large run
   RunKind kind = RunKind::kFree;  // head page: what the run is
