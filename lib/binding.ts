@@ -107,6 +107,16 @@ export interface NativePool {
   view(segment: number, offset: number, length: number): ArrayBuffer | undefined;
   /** Detaches an ArrayBuffer; true when it is detached now. */
   detach(buffer: ArrayBuffer): boolean;
+  /**
+   * True when segment `id`'s ArrayBuffer was detached by someone else (a
+   * web byte stream, ArrayBuffer.prototype.transfer()), now or before: the
+   * allocator places nothing there again, its live allocations can still be
+   * freed, and its memory stays mapped for the new owner. False otherwise
+   * (no such segment, or one this pool detached).
+   */
+  lose(id: number): boolean;
+  /** [offset, length] of the live allocation under `serial` in lost segment `id` (its views are detached), or undefined. */
+  findLost(id: number, serial: number): [number, number] | undefined;
   reset(): void;
   trim(): number;
   /** Hands the pages of spare huge mappings not yet decayed to the OS lazily (MADV_FREE); returns how many spares it did or released. */

@@ -26,6 +26,15 @@
 // The ArrayBuffers the pool has shown to JS, and which ones are stale, are
 // kept by lib/segment-table.ts. Guarded pools give each allocation an
 // ArrayBuffer of its own over its slot and detach it on free.
+//
+// A chunk's ArrayBuffer detached by someone else (a web byte stream's
+// enqueue() or BYOB read(), ArrayBuffer.prototype.transfer()) takes the
+// whole chunk with it. The pool finds out where it would build a view over
+// it (SlotCache.take(), #reserve(), #refill(), allocTyped()) or sees it
+// detached (trim(), reset(), free() of one of its views), and loses the
+// segment (#lose()): nothing is placed there again, its memory stays mapped
+// for its new owner, and its allocations still count and can be freed, a
+// view that reads byteLength 0 by its serial (#findLost()).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
@@ -59,7 +68,10 @@ const SPARE_DECAY_MS = 100;
 
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
-const Buf = PoolBuffer;
+// `var`, not `const`: V8 checks a context-held `const` for its temporal
+// dead zone at every read (2 bytes of bytecode, against the inlining budget).
+// eslint-disable-next-line no-var
+var Buf = PoolBuffer;
 
 /** A `Type` of `length` elements at `offset` in `ab`; for Buffer itself, Buffer.from (not the deprecated `new Buffer`). */
 function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number): T {
@@ -99,6 +111,8 @@ export class Pool extends EventEmitter {
   #offset = 0;
   #segment = 0;
   #serialOut = 0;
+  /** Out-value of #find() and #findLost(): the allocation's length (a lost segment's views read 0). */
+  #length = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -162,6 +176,7 @@ export class Pool extends EventEmitter {
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
       cache.onEmpty = (c, size, caller) => this.#refill(cache, c, size, caller);
+      cache.onLost = (id) => this.#lose(id);
       this.#cache = cache;
       startCoarseClock();
     }
@@ -229,6 +244,11 @@ export class Pool extends EventEmitter {
     if (cache !== undefined && size > 0 && size <= cache.maxSize) {
       const k = cache.claim(size, this.allocTyped);
       const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
+      if (ab.byteLength === 0) {
+        // Someone else took the segment (a web byte stream): another block.
+        cache.drop(k, new TypeError('Cannot perform Construct on a detached ArrayBuffer'));
+        return this.allocTyped(Type, length);
+      }
       const offset = cache.off[k];
       const view = typedView(Type, ab, offset, length);
       new Uint8Array(ab, offset, size).fill(0);
@@ -297,7 +317,7 @@ export class Pool extends EventEmitter {
       return;
     }
     const serial = this.#locate(buf, this.free);
-    const length = buf.byteLength;  // before a guarded view is detached
+    const length = this.#length;  // (read before a guarded view is detached)
     if (this.#guard) this.#unguard(buf, serial, this.free);
     const status = this.#native.free(this.#segment, this.#offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
@@ -318,7 +338,7 @@ export class Pool extends EventEmitter {
       return cache.retain(k);
     }
     const serial = this.#locate(buf, this.retain);
-    const count = this.#native.retain(this.#segment, this.#offset, buf.byteLength, serial);
+    const count = this.#native.retain(this.#segment, this.#offset, this.#length, serial);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
@@ -338,12 +358,12 @@ export class Pool extends EventEmitter {
     const serial = this.#locate(buf, this.release);
     const segment = this.#segment;
     const offset = this.#offset;
-    const length = buf.byteLength;  // before a huge allocation's view is detached
-    if (this.#guard && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
+    const length = this.#length;  // (read before a huge allocation's view is detached)
+    if (this.#guard && this.#native.refCount(segment, offset, length, serial) === 1) {
       this.free(buf);
       return true;
     }
-    const count = this.#native.release(segment, offset, buf.byteLength, serial);
+    const count = this.#native.release(segment, offset, length, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
     // release() reports only the count: a detached segment is how a huge
@@ -359,7 +379,7 @@ export class Pool extends EventEmitter {
     const k = this.#cached(buf);
     if (k >= 0) return (this.#cache as SlotCache).refs[k];
     const serial = this.#locate(buf, this.refCount);
-    const count = this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial);
+    const count = this.#native.refCount(this.#segment, this.#offset, this.#length, serial);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
@@ -369,8 +389,8 @@ export class Pool extends EventEmitter {
     if (this.#closed || !ArrayBuffer.isView(buf)) return false;
     if (this.#cached(buf) >= 0) return true;
     const serial = serialOf(buf);
-    if (serial === undefined || !this.#find(buf)) return false;
-    return this.#native.refCount(this.#segment, this.#offset, buf.byteLength, serial) > 0;
+    if (serial === undefined || !(this.#find(buf) || this.#findLost(buf, serial))) return false;
+    return this.#native.refCount(this.#segment, this.#offset, this.#length, serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -387,6 +407,7 @@ export class Pool extends EventEmitter {
   reset(): void {
     this.#checkOpen(this.reset);
     this.#table.detachGuarded();
+    this.#loseDetached();
     this.#native.reset();
     this.#cache?.clear();
     this.#counts.frees = this.#counts.allocs - this.#closedLive;
@@ -403,6 +424,8 @@ export class Pool extends EventEmitter {
   trim(): number {
     this.#checkOpen(this.trim);
     this.#cache?.flushAll();
+    // (Before the allocator discards free pages: a lost chunk's are its new owner's.)
+    this.#loseDetached();
     const released = this.#native.trim();
     this.#sweep();
     return released;
@@ -543,21 +566,28 @@ export class Pool extends EventEmitter {
 
   // An empty class stack: one native call brings a batch (#retry() when
   // the allocator has no room for it as things are).
+  // Blocks of a segment someone else took go back at once (#lose()), and
+  // it asks again.
   #refill(cache: SlotCache, c: number, size: number, caller: Caller): number {
-    let n = cache.refill(c, false);
-    if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
-    if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
-    tick();
-    const fresh = cache.unexposed;
-    while (fresh.length > 0) {
-      if (this.#expose(fresh.pop() as number) === undefined) {
-        fresh.length = 0;
-        cache.flushAll();
-        throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
-          `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
+    for (;;) {
+      let n = cache.refill(c, false);
+      if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
+      if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
+      tick();
+      const fresh = cache.unexposed;
+      while (fresh.length > 0) {
+        const id = fresh.pop() as number;
+        if (this.#segments[id] !== undefined && this.#lose(id)) continue;
+        if (this.#expose(id) === undefined) {
+          fresh.length = 0;
+          cache.flushAll();
+          throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
+            `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
+        }
       }
+      const k = cache.pop(c);
+      if (k >= 0) return k;
     }
-    return cache.pop(c);
   }
 
   // Tags a view with the serial of its allocation (#serialOut) and shows it
@@ -582,16 +612,25 @@ export class Pool extends EventEmitter {
     if (this.#closed) throw closedError(caller);
     const serial = (this.#serialOut = nextSerial());
     const cache = this.#cache;
-    // With a slot cache, as in #refill(): its memory is used before a new chunk.
-    let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
-    if (handle < 0 && cache !== undefined) {
-      handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
+    let id: number;
+    let offset: number;
+    let ab: ArrayBuffer | undefined;
+    for (;;) {
+      // With a slot cache, as in #refill(): its memory is used before a new chunk.
+      let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
+      if (handle < 0 && cache !== undefined) {
+        handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
+      }
+      if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
+      id = Math.floor(handle / HANDLE_SPAN);
+      offset = handle - id * HANDLE_SPAN;
+      if (this.#guard) return this.#guardView(id, offset, size, serial, caller);
+      ab = this.#segments[id];
+      // Someone else took the segment: the allocation goes back, and the
+      // allocator, which places nothing there now, is asked again.
+      if (ab === undefined || ab.byteLength !== 0 || !this.#lose(id)) break;
+      this.#native.free(id, offset, size, serial);
     }
-    if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
-    const id = Math.floor(handle / HANDLE_SPAN);
-    const offset = handle - id * HANDLE_SPAN;
-    if (this.#guard) return this.#guardView(id, offset, size, serial, caller);
-    let ab = this.#segments[id];
     // A detached buffer here: its segment was given back to make room, and
     // the id now names a new one.
     if (ab === undefined || ab.byteLength === 0) {
@@ -631,7 +670,47 @@ export class Pool extends EventEmitter {
     if (!table.find(buf, this.#guard)) return false;
     this.#segment = table.segment;
     this.#offset = table.offset;
+    this.#length = buf.byteLength;
     return true;
+  }
+
+  // #find() for a view of a segment someone else detached (it reads
+  // byteOffset and byteLength 0): its allocation, by serial.
+  #findLost(buf: ArrayBufferView, serial: number): boolean {
+    const ab = buf.buffer as ArrayBuffer;
+    if (this.#guard || ab.byteLength !== 0) return false;
+    let id = this.#table.lostId(ab);
+    if (id === undefined) {
+      id = this.#table.idOf(ab);
+      if (id === undefined || !this.#lose(id)) return false;
+    }
+    const at = this.#native.findLost(id, serial);
+    if (at === undefined) return false;
+    this.#segment = id;
+    this.#offset = at[0];
+    this.#length = at[1];
+    return true;
+  }
+
+  // Segment `id`'s ArrayBuffer was found detached. True when someone else
+  // did that (a web byte stream, transfer()), now or before: the allocator
+  // places nothing there again, the slot cache gives its free blocks back
+  // and the table keeps its ArrayBuffer for #findLost(). False when this
+  // pool did (the segment went back; the id may name a new one).
+  #lose(id: number): boolean {
+    if (!this.#native.lose(id)) return false;
+    this.#table.lose(id);
+    this.#cache?.lose(id);
+    this.#checkPressure();
+    return true;
+  }
+
+  // Every segment whose ArrayBuffer someone else detached, lost now.
+  #loseDetached(): void {
+    const list = this.#segments;
+    for (let id = 0; id < list.length; id++) {
+      if (list[id]?.byteLength === 0) this.#lose(id);
+    }
   }
 
   // Checks `buf` for free/retain/release/refCount; returns its serial, with
@@ -642,7 +721,7 @@ export class Pool extends EventEmitter {
     }
     this.#checkOpen(caller);
     const serial = serialOf(buf);
-    if (serial !== undefined && this.#find(buf)) return serial;
+    if (serial !== undefined && (this.#find(buf) || this.#findLost(buf, serial))) return serial;
     if (this.#table.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
       `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
@@ -658,6 +737,7 @@ export class Pool extends EventEmitter {
 
   // After trim() and reset(): retire every segment whose ArrayBuffer was detached.
   #sweep(): void {
+    this.#loseDetached();
     this.#table.sweep();
     this.#checkPressure();
   }

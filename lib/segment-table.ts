@@ -8,6 +8,9 @@
 //              allocator handle (segment * HANDLE_SPAN + offset)
 //   retired    ArrayBuffers given back (segments, guarded allocations): a
 //              view of one is stale (ERR_DOUBLE_FREE), not foreign
+//   lost       ArrayBuffers of segments someone else detached (a web byte
+//              stream, transfer()) -> segment id: their views are detached,
+//              and free() finds their allocations by serial
 //
 // Threads: the pool's JS thread only, like the pool.
 import { markAsUntransferable } from 'node:worker_threads';
@@ -56,6 +59,7 @@ export class SegmentTable {
   readonly #ids = new Map<ArrayBuffer, number>();
   readonly #guarded = new Map<ArrayBuffer, number>();
   readonly #retired = new WeakSet<ArrayBuffer>();
+  readonly #lost = new WeakMap<ArrayBuffer, number>();
   readonly #native: NativePool;
   /** Out-values of find(): the allocation's segment and offset in it. */
   segment = 0;
@@ -100,6 +104,24 @@ export class SegmentTable {
     this.segment = id;
     this.offset = buf.byteOffset;
     return true;
+  }
+
+  /** Segment `id` is lost (someone else detached its ArrayBuffer): its views are found by lostId() from now on. */
+  lose(id: number): void {
+    const ab = this.list[id];
+    if (ab === undefined) return;
+    this.retire(id);
+    this.#lost.set(ab, id);
+  }
+
+  /** The segment id of a lost segment's (detached) ArrayBuffer, or undefined. */
+  lostId(ab: ArrayBuffer): number | undefined {
+    return this.#lost.get(ab);
+  }
+
+  /** The segment id of an ArrayBuffer in `list`, or undefined. */
+  idOf(ab: ArrayBuffer): number | undefined {
+    return this.#ids.get(ab);
   }
 
   /** Whether `ab` was given back (a view of it is stale); a segment found detached is retired first. */

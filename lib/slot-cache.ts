@@ -46,6 +46,12 @@
 //     the last one (#served()): the allocator gives an idle chunk back after
 //     two chunks' worth of allocation without it, and the allocations served
 //     here never reach it.
+//
+// A segment someone else took (a web byte stream detached its ArrayBuffer)
+// is lost (lose()): its free blocks go back to the allocator, which places
+// nothing there again, and each of its blocks handed out has seg[k] = LOST,
+// so that its free() sends it back too (push() sees it as drained). take()
+// finds out by the view it cannot build over the detached ArrayBuffer.
 import { HANDLE_SPAN, type NativePool } from './binding.js';
 import { classTable } from './slot-classes.js';
 import { coarseClock } from './clock.js';
@@ -56,9 +62,13 @@ import { nextSerial, PoolBuffer } from './views.js';
 
 // What the fast path calls, as module constants: an imported binding is a
 // property of another module's exports object, read at every use.
-const Buf = PoolBuffer;
-const newSerial = nextSerial;
-const clock = coarseClock;
+// `var`, not `const`: V8 checks a context-held `const` for its temporal
+// dead zone at every read (2 bytes of bytecode each, against the budget).
+/* eslint-disable no-var */
+var Buf = PoolBuffer;
+var newSerial = nextSerial;
+var clock = coarseClock;
+/* eslint-enable no-var */
 
 /** Freed blocks in the segments whose ids are within this many of the highest holding cached blocks go back to the allocator. */
 const DRAIN_DEPTH = 2;
@@ -73,6 +83,8 @@ const TRACKED = 1;
 const RETAINED = 2;
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
+/** seg[k] of a handed-out block of a lost segment: not below #drainFrom, so its free gives it back. */
+const LOST = NONE;
 
 export class SlotCache {
   /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
@@ -159,6 +171,12 @@ export class SlotCache {
     if (n < 0) throw new Error(`refill of class ${c} failed with status ${n}`);
     return this.pop(c);
   };
+  /**
+   * A view over segment `id` could not be built: true when the segment is
+   * lost (someone else detached its ArrayBuffer), after the pool has told
+   * the allocator and this cache (lose()). A cache on its own has no way to tell.
+   */
+  onLost = (_id: number): boolean => false;
 
   /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
   constructor(native: NativePool, classSizes: readonly number[], limit: number, chunkSize: number) {
@@ -204,9 +222,22 @@ export class SlotCache {
    */
   take(size: number, caller: Caller): PoolBuffer | undefined {
     if (!(typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize)) return undefined;
-    const k = this.claim(size, caller);
-    const serial = this.serial[k];
-    const view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
+    // claim(), written out (one call less for V8's inlining budget, which
+    // the view's try/catch needs).
+    const c = this.binOf[(size + 15) >>> 4];
+    const top = this.top;
+    const t = top[c];
+    const k = t !== 0 ? this.stack[this.base[c] + (top[c] = t - 1)] : this.onEmpty(c, size, caller);
+    const serial = (this.serial[k] = newSerial());
+    this.size[k] = size;
+    this.born[k] = clock.now;
+    let view;
+    try {
+      view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
+    } catch {
+      // A detached ArrayBuffer: someone else took the segment.
+      return this.retake(k, size, caller);
+    }
     // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
     const n = this.counts;
     n.allocs++;
@@ -215,6 +246,60 @@ export class SlotCache {
     // track(), written out: a call more would take the fast path past V8's inlining budget.
     if (--this.gap === 0) this.sample(k, view, caller);
     return view;
+  }
+
+  /**
+   * Block `k`, just claimed, cannot be handed out: building a view over it
+   * threw `err`. The claim is undone; when onLost() says its segment is
+   * lost (someone else detached its ArrayBuffer), k goes back to the
+   * allocator with the segment's other free blocks, else it goes back on
+   * its stack and `err` is thrown.
+   */
+  drop(k: number, err: unknown): void {
+    this.serial[k] = 0;
+    if (!this.onLost(this.seg[k])) {
+      this.push(k);
+      throw err;
+    }
+    this.#defer(k);
+    this.#sendPending();
+  }
+
+  // take() when the view over block k, just claimed, could not be built:
+  // drop() it and take another; or, if its segment is not lost after all,
+  // the error building it throws (once more, the same).
+  retake(k: number, size: number, caller: Caller): PoolBuffer | undefined {
+    let err: unknown;
+    try {
+      new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size);
+    } catch (e) {
+      err = e;
+    }
+    this.drop(k, err);
+    return this.take(size, caller);
+  }
+
+  /**
+   * Segment `id` is lost (someone else detached its ArrayBuffer): its free
+   * blocks go back to the allocator now, and each block of it handed out
+   * goes back when it is freed.
+   */
+  lose(id: number): void {
+    const stack = this.stack;
+    for (let c = 0; c < this.top.length; c++) {
+      const b = this.base[c];
+      let t = 0;
+      for (let i = 0; i < this.top[c]; i++) {
+        const k = stack[b + i];
+        if (this.seg[k] === id) this.#defer(k);
+        else stack[b + t++] = k;
+      }
+      this.top[c] = t;
+    }
+    for (let k = 0; k < this.#ids; k++) {
+      if (this.seg[k] === id && this.serial[k] !== 0) this.seg[k] = LOST;
+    }
+    this.#sendPending();
   }
 
   /** Block `k` is free again (its allocation freed or released). */
@@ -479,7 +564,8 @@ export class SlotCache {
     if (this.#idle.length < this.#idleTop + n) this.#idle = this.#grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
       const k = pending[from + i];
-      const s = this.seg[k];
+      // (From the handle: a lost segment's seg[k] is LOST.)
+      const s = Math.floor(this.addr[k] / HANDLE_SPAN);
       out[2 * i] = this.addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
       this.#idle[this.#idleTop++] = k;

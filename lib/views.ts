@@ -57,7 +57,11 @@ export function slotOf(view: unknown): number {
 /** The largest serial: above it a double no longer counts by ones. */
 export const MAX_SERIAL = 2 ** 53 - 1;
 
-let lastSerial = 0;
+// `var`, not `let`: V8 checks a context-held `let` for its temporal dead
+// zone at every read and write, which took nextSerial() past the 27 bytes
+// of bytecode that V8 inlines without counting them against its budget.
+// eslint-disable-next-line no-var
+var lastSerial = 0;
 
 /**
  * The serial of a new allocation: 1, 2, 3 ... shared by every pool of this

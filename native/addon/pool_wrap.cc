@@ -60,6 +60,8 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Segment>("segment"),
                          InstanceMethod<&PoolWrap::View>("view"),
                          InstanceMethod<&PoolWrap::Detach>("detach"),
+                         InstanceMethod<&PoolWrap::Lose>("lose"),
+                         InstanceMethod<&PoolWrap::FindLost>("findLost"),
                          InstanceMethod<&PoolWrap::Reset>("reset"),
                          InstanceMethod<&PoolWrap::Trim>("trim"),
                          InstanceMethod<&PoolWrap::Decay>("decay"),
@@ -279,6 +281,52 @@ Napi::Value PoolWrap::View(const Napi::CallbackInfo& info) {
 Napi::Value PoolWrap::Detach(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(info.Env(), false);
   return Napi::Boolean::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]) == napi_ok);
+}
+
+// lose(id): true when segment `id`'s ArrayBuffer was detached by someone
+// else (a web byte stream, ArrayBuffer.prototype.transfer()), now or
+// before: the arena takes it out of placement (Arena::Lose). False for
+// anything else, a segment detached here (released, recycled) included.
+// The first time, the reference to the detached ArrayBuffer becomes strong:
+// Release must find it to see that someone else detached it (and leave the
+// memory mapped for its new owner until the backing store's finalizer),
+// and Expose must never make a second ArrayBuffer over memory that is
+// someone else's.
+Napi::Value PoolWrap::Lose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  auto* seg = static_cast<JsSegment*>(arena_->FindSegment(id));
+  if (seg == nullptr || seg->buffer_ref == nullptr || seg->detached_here) {
+    return Napi::Boolean::New(env, false);
+  }
+  napi_value buffer = nullptr;
+  bool detached = false;
+  if (napi_get_reference_value(env, seg->buffer_ref, &buffer) != napi_ok || buffer == nullptr ||
+      napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || !detached) {
+    return Napi::Boolean::New(env, false);
+  }
+  alloc::Arena::Lost lost = arena_->Lose(id);
+  // (kNow may have released the segment already, a chunk with nothing
+  // live: Release has seen the detach and deleted the reference.)
+  if (lost == alloc::Arena::Lost::kNow && arena_->FindSegment(id) == seg) {
+    napi_reference_ref(env, seg->buffer_ref, nullptr);
+  }
+  return Napi::Boolean::New(env, lost != alloc::Arena::Lost::kNo);
+}
+
+// findLost(id, serial): [offset, length] of the live allocation under
+// `serial` in lost segment `id` (its views are detached: byteOffset and
+// byteLength read 0), or undefined.
+Napi::Value PoolWrap::FindLost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0, length = 0;
+  if (!arena_->FindLost(info[0].As<Napi::Number>().Uint32Value(), ToSerial(info[1]), &offset, &length)) {
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(offset)));
+  out.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(length)));
+  return out;
 }
 
 Napi::Value PoolWrap::Reset(const Napi::CallbackInfo& info) {

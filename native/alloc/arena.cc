@@ -289,6 +289,7 @@ void Arena::SetTopChunk(uint32_t id) {
 
 // Indexes a chunk's free runs again under RunKey (after top_chunk_ moved).
 void Arena::RekeyRuns(Chunk* c) {
+  if (c->lost) return;  // its free runs are not indexed
   const uint32_t id = c->id();
   for (uint32_t p = 0; p < c->npages; p += c->pages[p].pages) {
     if (c->pages[p].used) continue;
@@ -359,7 +360,10 @@ MMAP_POOL_FAST_PATH Status Arena::Locate(const Ref& ref, Located* at) {
 MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
   ClassState& cs = classes_[slab->cls];
   const uint16_t req = slab->meta(slot).req;
-  if (opt_.zero_on_free) std::memset(slab->base + size_t{slot} * slab->slot_size, 0, req);
+  // (A lost chunk's bytes are its new owner's: not ours to wipe.)
+  if (opt_.zero_on_free && !slab->chunk->lost) {
+    std::memset(slab->base + size_t{slot} * slab->slot_size, 0, req);
+  }
   CountFree(req);
   cs.live--;
   slab->Put(slot);
@@ -370,6 +374,7 @@ MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
 // A full slab has a free slot again. The current slab stays the class's
 // lowest with room: this one takes over if it is lower.
 void Arena::SlabGotRoom(Slab* slab) {
+  if (slab->chunk->lost) return;  // nothing is placed there again
   ClassState& cs = classes_[slab->cls];
   Slab* cur = cs.cur;
   if (cur == nullptr) {
@@ -388,6 +393,10 @@ void Arena::SlabEmptied(Slab* slab) {
   ClassState& cs = classes_[slab->cls];
   Chunk* c = slab->chunk;
   c->busy--;
+  if (c->lost) {
+    if (c->busy == 0) ReleaseLost(c);
+    return;
+  }
   Slab* kept = cs.empty;
   if (kept == nullptr) {
     cs.empty = slab;
@@ -422,11 +431,17 @@ Status Arena::FreeLocated(const Located& at) {
   }
   Chunk* c = r.chunk;
   PageMeta& head = c->pages[at.first_page];
-  if (opt_.zero_on_free) {
+  if (opt_.zero_on_free && !c->lost) {
     std::memset(c->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
   }
   CountFree(head.req);
   classes_[head.cls].live--;
+  if (c->lost) {
+    // Not indexed: nothing is placed in a lost chunk again.
+    c->MarkFree(at.first_page, head.pages);
+    if (--c->busy == 0) ReleaseLost(c);
+    return Status::kOk;
+  }
   FreeRun(c, at.first_page, head.pages);
   if (--c->busy == 0) ChunkIdle(c);
   return Status::kOk;
@@ -654,7 +669,7 @@ void Arena::ReleaseSegment(uint32_t id) {
   if (id == top_chunk_) {
     uint32_t top = UINT32_MAX;
     for (uint32_t i = id; i-- > 0;) {
-      if (records_[i].chunk != nullptr) {
+      if (records_[i].chunk != nullptr && !records_[i].chunk->lost) {
         top = i;
         break;
       }
@@ -695,6 +710,92 @@ size_t Arena::AllocatedBytes() const {
     bytes += classes_[c].live * each;
   }
   return bytes;
+}
+
+// ---- segments someone else took ----------------------------------------------
+
+Arena::Lost Arena::Lose(uint32_t id) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_ || id >= records_.size() || records_[id].segment == nullptr) return Lost::kNo;
+  Record& r = records_[id];
+  if (r.lost) return Lost::kBefore;
+  r.lost = true;
+  Chunk* c = r.chunk;
+  if (c == nullptr) return Lost::kNow;  // huge: one allocation, freed as ever
+  // Out of placement: its free runs leave the index (under the keys they
+  // have now), its slabs with room their class lists, its empty slab its
+  // class's `empty`; it is no longer idle.
+  for (uint32_t p = 0; p < c->npages; p += c->pages[p].pages) {
+    const PageMeta& m = c->pages[p];
+    if (!m.used) {
+      free_runs_.erase(RunKey(id, p, m.pages));
+      continue;
+    }
+    if (m.kind != RunKind::kSlab) continue;
+    Slab* slab = m.slab;
+    ClassState& cs = classes_[slab->cls];
+    if (cs.empty == slab) cs.empty = nullptr;
+    if (slab->nfree > 0) Unlist(slab);
+  }
+  if (c->idle) idle_.Remove(c);
+  c->lost = true;
+  if (id == top_chunk_) {
+    uint32_t top = UINT32_MAX;
+    for (uint32_t i = static_cast<uint32_t>(records_.size()); i-- > 0;) {
+      if (records_[i].chunk != nullptr && !records_[i].chunk->lost) {
+        top = i;
+        break;
+      }
+    }
+    SetTopChunk(top);
+  }
+  if (c->busy == 0) ReleaseLost(c);
+  return Lost::kNow;
+}
+
+// The last live allocation of a lost chunk went: its slabs (empty now) and
+// the chunk go. The source keeps the memory for its new owner.
+void Arena::ReleaseLost(Chunk* c) {
+  for (uint32_t p = 0; p < c->npages; p++) {
+    PageMeta& m = c->pages[p];
+    if (m.used && m.head == p && m.kind == RunKind::kSlab) {
+      classes_[m.slab->cls].capacity -= m.slab->nslots;
+      Slab::Destroy(m.slab);
+      m.slab = nullptr;
+    }
+  }
+  ReleaseSegment(c->id());
+}
+
+bool Arena::FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_ || serial == 0 || id >= records_.size() || !records_[id].lost) return false;
+  const Record& r = records_[id];
+  if (r.chunk == nullptr) {
+    if (r.huge_serial != serial) return false;
+    *offset = 0;
+    *length = r.huge_req;
+    return true;
+  }
+  const Chunk& c = *r.chunk;
+  for (uint32_t p = 0; p < c.npages; p += c.pages[p].pages) {
+    const PageMeta& m = c.pages[p];
+    if (!m.used) continue;
+    if (m.kind == RunKind::kLarge) {
+      if (m.serial != serial) continue;
+      *offset = size_t{p} << page_shift_;
+      *length = m.req;
+      return true;
+    }
+    const Slab& s = *m.slab;
+    for (uint32_t i = 0; i < s.nslots; i++) {
+      if (!s.IsLive(i) || s.meta(i).serial != serial) continue;
+      *offset = s.run_offset + size_t{i} * s.slot_size;
+      *length = s.meta(i).req;
+      return true;
+    }
+  }
+  return false;
 }
 
 Segment* Arena::FindSegment(uint32_t id) {

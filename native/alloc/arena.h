@@ -195,6 +195,20 @@ class Arena {
   // The segment with this id, or nullptr. The pointer stays valid until the
   // segment is released (Free of a huge allocation, Trim, Reset, Close).
   Segment* FindSegment(uint32_t id);
+
+  // Segment `id`'s memory was taken by someone else (the addon saw its
+  // ArrayBuffer detached, not by the source): nothing is placed in it
+  // again. A chunk's free runs leave the index and its slabs the class
+  // lists; its live allocations stay counted and can be freed (Free,
+  // Release, by the same Ref), and the free of the last one releases it
+  // (the source keeps the memory mapped for its new owner). A huge segment
+  // is one allocation, freed as ever. False when there is no such segment.
+  enum class Lost { kNo, kNow, kBefore };  // no such segment; lost by this call; lost already
+  Lost Lose(uint32_t id);
+  // The live allocation of a lost segment `id` under `serial` (not the slot
+  // cache's 0): its offset and requested size, found by a scan (its views
+  // are detached and no longer say where they were). False when none is.
+  bool FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length);
   size_t page_size() const { return opt_.page_size; }
 
  private:
@@ -204,6 +218,7 @@ class Arena {
     size_t huge_req = 0;     // huge: the requested size
     uint64_t huge_serial = 0;
     uint32_t huge_born = 0;
+    bool lost = false;       // Lose(): someone else holds its memory
   };
   // A class's slabs with a free slot are `cur`, the lowest by Slab::order,
   // and `avail`, the others; full slabs are in neither. At most one slab of
@@ -267,6 +282,7 @@ class Arena {
   void ChunkReused(Chunk* chunk);
   void ReleaseIdleChunk(Chunk* chunk);
   void ReleaseSegment(uint32_t id);
+  void ReleaseLost(Chunk* chunk);
   uint32_t NewId(Segment* segment);
 
   Status Locate(const Ref& ref, Located* at);

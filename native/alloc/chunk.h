@@ -20,6 +20,12 @@
 //   busy: the runs holding a live allocation (large runs, slabs that are
 //   not empty). At 0 the chunk is idle and sits in the Arena's ChunkList.
 //
+//   lost: someone else took the chunk's memory (a web byte stream or
+//   ArrayBuffer.prototype.transfer() detached its ArrayBuffer): nothing is
+//   placed in it again. Its free runs are not indexed, its slabs are in no
+//   class list, it is never idle; its live allocations can still be freed,
+//   and the last one's free releases it (Arena::Lose).
+//
 // Free runs of all chunks are indexed by the Arena (best fit, lowest chunk id
 // and page first, the top chunk last), not here. Threads: guarded by the
 // owning Arena's mutex.
@@ -58,6 +64,7 @@ struct Chunk {
   uint32_t free_pages = 0;
   uint32_t busy = 0;    // runs holding a live allocation: large runs, slabs not empty
   bool idle = false;    // busy == 0 and in the arena's idle list (ChunkList)
+  bool lost = false;    // taken out of placement for good (Arena::Lose)
   Chunk* idle_prev = nullptr;
   Chunk* idle_next = nullptr;
   std::vector<PageMeta> pages;
