@@ -68,10 +68,7 @@ const SPARE_DECAY_MS = 100;
 
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
-// `var`, not `const`: V8 checks a context-held `const` for its temporal
-// dead zone at every read (2 bytes of bytecode, against the inlining budget).
-// eslint-disable-next-line no-var
-var Buf = PoolBuffer;
+const Buf = PoolBuffer;
 
 /** A `Type` of `length` elements at `offset` in `ab`; for Buffer itself, Buffer.from (not the deprecated `new Buffer`). */
 function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number): T {

@@ -62,13 +62,9 @@ import { nextSerial, PoolBuffer } from './views.js';
 
 // What the fast path calls, as module constants: an imported binding is a
 // property of another module's exports object, read at every use.
-// `var`, not `const`: V8 checks a context-held `const` for its temporal
-// dead zone at every read (2 bytes of bytecode each, against the budget).
-/* eslint-disable no-var */
-var Buf = PoolBuffer;
-var newSerial = nextSerial;
-var clock = coarseClock;
-/* eslint-enable no-var */
+const Buf = PoolBuffer;
+const newSerial = nextSerial;
+const clock = coarseClock;
 
 /** Freed blocks in the segments whose ids are within this many of the highest holding cached blocks go back to the allocator. */
 const DRAIN_DEPTH = 2;
@@ -231,13 +227,10 @@ export class SlotCache {
     const serial = (this.serial[k] = newSerial());
     this.size[k] = size;
     this.born[k] = clock.now;
-    let view;
-    try {
-      view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
-    } catch {
-      // A detached ArrayBuffer: someone else took the segment.
-      return this.retake(k, size, caller);
-    }
+    const ab = this.segments[this.seg[k]] as ArrayBuffer;
+    // Detached: someone else took the segment (retake()).
+    if (ab.byteLength === 0) return this.retake(k, size, caller);
+    const view = new Buf(ab, this.off[k], size, k, serial);
     // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
     const n = this.counts;
     n.allocs++;
@@ -265,9 +258,9 @@ export class SlotCache {
     this.#sendPending();
   }
 
-  // take() when the view over block k, just claimed, could not be built:
-  // drop() it and take another; or, if its segment is not lost after all,
-  // the error building it throws (once more, the same).
+  // take() when block k, just claimed, lies in a segment whose ArrayBuffer
+  // reads byteLength 0: drop() it and take another; or, if the segment is
+  // not lost after all, throw what building a view over it throws.
   retake(k: number, size: number, caller: Caller): PoolBuffer | undefined {
     let err: unknown;
     try {
