@@ -112,9 +112,11 @@ export interface NativePool {
    * web byte stream, ArrayBuffer.prototype.transfer()), now or before: the
    * allocator places nothing there again, its live allocations can still be
    * freed, and its memory stays mapped for the new owner. False otherwise
-   * (no such segment, or one this pool detached).
+   * (no such segment, or one this pool detached). A guarded pool's segments
+   * have no ArrayBuffer of their own: `guarded`, an allocation's own
+   * ArrayBuffer found detached, stands for it.
    */
-  lose(id: number): boolean;
+  lose(id: number, guarded?: ArrayBuffer): boolean;
   /** [offset, length] of the live allocation under `serial` in lost segment `id` (its views are detached), or undefined. */
   findLost(id: number, serial: number): [number, number] | undefined;
   reset(): void;

@@ -138,10 +138,15 @@ export class SegmentTable {
     this.#retired.add(ab);
   }
 
-  /** Detaches every guarded allocation's ArrayBuffer (reset, close). */
+  /**
+   * Detaches every guarded allocation's ArrayBuffer (reset, close). One that
+   * someone else detached (a web byte stream took it) holds memory that is
+   * its new owner's now: its segment is lost instead (NativePool.lose), so
+   * that it is neither reused by reset() nor unmapped by close() under it.
+   */
   detachGuarded(): void {
-    for (const ab of this.#guarded.keys()) {
-      this.#native.detach(ab);
+    for (const [ab, handle] of this.#guarded) {
+      if (ab.byteLength !== 0 || !this.#native.lose(Math.floor(handle / HANDLE_SPAN), ab)) this.#native.detach(ab);
       this.#retired.add(ab);
     }
     this.#guarded.clear();

@@ -103,4 +103,23 @@ describe('a chunk taken by a web byte stream', () => {
   ])('ArrayBuffer.prototype.transfer() of a chunk: the pool loses that chunk only (first after: %s, %s)', (first) => {
     check('transfer', first, true);
   });
+
+  // The way the docs suggest: a guard: true allocation has an ArrayBuffer of
+  // its own, so the stream takes that allocation only. It stays the
+  // stream's (free(): ERR_DOUBLE_FREE); reset() does not reuse its memory and
+  // close() does not unmap it (close() unmapped it: SIGSEGV).
+  it('enqueue() of a guard: true pool Buffer takes that allocation only, and the pool never reuses or unmaps its memory', () => {
+    const r = run('streams.js', ['guard', '-']);
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const res = resultOf<{ errors: string[]; neighbourLength: number; consumerBytes: number; freeGiven: string; freshIntact: boolean; freshIntactAfterReset: boolean; consumerIntactAfterClose: boolean }>(r);
+    expect(res.errors).toEqual([]);
+    expect(res.neighbourLength).toBe(64);
+    expect(res.consumerBytes).toBe(64);
+    expect(res.freeGiven).toBe('ERR_DOUBLE_FREE');
+    expect(res.freshIntact).toBe(true);
+    expect(res.freshIntactAfterReset).toBe(true);
+    expect(res.consumerIntactAfterClose).toBe(true);
+  });
 });

@@ -283,10 +283,12 @@ Napi::Value PoolWrap::Detach(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]) == napi_ok);
 }
 
-// lose(id): true when segment `id`'s ArrayBuffer was detached by someone
-// else (a web byte stream, ArrayBuffer.prototype.transfer()), now or
-// before: the arena takes it out of placement (Arena::Lose). False for
+// lose(id[, guarded]): true when segment `id`'s ArrayBuffer was detached by
+// someone else (a web byte stream, ArrayBuffer.prototype.transfer()), now
+// or before: the arena takes it out of placement (Arena::Lose). False for
 // anything else, a segment detached here (released, recycled) included.
+// In a guarded pool the segment has no ArrayBuffer of its own: `guarded`,
+// an allocation's own ArrayBuffer found detached, stands for it.
 // The first time, the reference to the detached ArrayBuffer becomes strong:
 // Release must find it to see that someone else detached it (and leave the
 // memory mapped for its new owner until the backing store's finalizer),
@@ -296,9 +298,15 @@ Napi::Value PoolWrap::Lose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t id = info[0].As<Napi::Number>().Uint32Value();
   auto* seg = static_cast<JsSegment*>(arena_->FindSegment(id));
-  if (seg == nullptr || seg->buffer_ref == nullptr || seg->detached_here) {
-    return Napi::Boolean::New(env, false);
+  if (seg == nullptr) return Napi::Boolean::New(env, false);
+  if (seg->buffer_ref == nullptr && info.Length() > 1 && info[1].IsArrayBuffer()) {
+    bool gone = false;
+    if (napi_is_detached_arraybuffer(env, info[1], &gone) != napi_ok || !gone ||
+        napi_create_reference(env, info[1], 0, &seg->buffer_ref) != napi_ok) {
+      return Napi::Boolean::New(env, false);
+    }
   }
+  if (seg->buffer_ref == nullptr || seg->detached_here) return Napi::Boolean::New(env, false);
   napi_value buffer = nullptr;
   bool detached = false;
   if (napi_get_reference_value(env, seg->buffer_ref, &buffer) != napi_ok || buffer == nullptr ||
