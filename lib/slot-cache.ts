@@ -219,7 +219,7 @@ export class SlotCache {
   take(size: number, caller: Caller): PoolBuffer | undefined {
     if (!(typeof size === 'number' && (size | 0) === size && size > 0 && size <= this.maxSize)) return undefined;
     // claim(), written out (one call less for V8's inlining budget, which
-    // the view's try/catch needs).
+    // the check of the segment's ArrayBuffer below needs).
     const c = this.binOf[(size + 15) >>> 4];
     const top = this.top;
     const t = top[c];
@@ -242,8 +242,9 @@ export class SlotCache {
   }
 
   /**
-   * Block `k`, just claimed, cannot be handed out: building a view over it
-   * threw `err`. The claim is undone; when onLost() says its segment is
+   * Block `k`, just claimed, cannot be handed out: its segment's
+   * ArrayBuffer reads byteLength 0, and building a view over it throws
+   * `err`. The claim is undone; when onLost() says its segment is
    * lost (someone else detached its ArrayBuffer), k goes back to the
    * allocator with the segment's other free blocks, else it goes back on
    * its stack and `err` is thrown.
