@@ -30,7 +30,7 @@ let sink = 0;
 /** The four cases, in this order: serial tag, guard, leak levels, yardstick. */
 export async function runLifetimes(): Promise<CaseResult[]> {
   const ab = new ArrayBuffer(1 << 20);
-  const serials = new Int32Array(1024);
+  const serials = new Float64Array(1024);  // as SlotCache.serial
   const results: CaseResult[] = [];
 
   // The serial tag: the same view creation with and without the store + load.

@@ -72,7 +72,7 @@ export interface NativeStats {
 
 export interface NativePool {
   /**
-   * A handle (>= 0) or a negative NativeStatus. `serial` (uint32) names the
+   * A handle (>= 0) or a negative NativeStatus. `serial` (1 .. 2^53 - 1) names the
    * allocation; `align` (power of two up to the page size, 0 for none).
    * With `mayMap` false (default true), NeedsChunk instead of a new chunk.
    */
@@ -112,6 +112,18 @@ export interface NativePool {
   view(segment: number, offset: number, length: number): ArrayBuffer | undefined;
   /** Detaches an ArrayBuffer; true when it is detached now. */
   detach(buffer: ArrayBuffer): boolean;
+  /**
+   * True when segment `id`'s ArrayBuffer was detached by someone else (a
+   * web byte stream, ArrayBuffer.prototype.transfer()), now or before: the
+   * allocator places nothing there again, its live allocations can still be
+   * freed, and its memory stays mapped for the new owner. False otherwise
+   * (no such segment, or one this pool detached). A guarded pool's segments
+   * have no ArrayBuffer of their own: `guarded`, an allocation's own
+   * ArrayBuffer found detached, stands for it.
+   */
+  lose(id: number, guarded?: ArrayBuffer): boolean;
+  /** [offset, length] of the live allocation under `serial` in lost segment `id` (its views are detached), or undefined. */
+  findLost(id: number, serial: number): [number, number] | undefined;
   reset(): void;
   trim(): number;
   /** Hands the pages of spare huge mappings not yet decayed to the OS lazily (MADV_FREE); returns how many spares it did or released. */

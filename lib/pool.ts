@@ -37,6 +37,15 @@
 // that closed the pool gets the caller ERR_POOL_CLOSED, one that reset it
 // makes the allocation start again. Conversions that can throw come before
 // any memory is taken; a failure after that gives the memory back.
+//
+// A chunk's ArrayBuffer detached by someone else (a web byte stream's
+// enqueue() or BYOB read(), ArrayBuffer.prototype.transfer()) takes the
+// whole chunk with it. The pool finds out where it would build a view over
+// it (SlotCache.take(), #reserve(), #refill(), allocTyped()) or sees it
+// detached (trim(), reset(), free() of one of its views), and loses the
+// segment (#lose()): nothing is placed there again, its memory stays mapped
+// for its new owner, and its allocations still count and can be freed, a
+// view that reads byteLength 0 by its serial (#findLost()).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
@@ -185,6 +194,7 @@ export class Pool extends EventEmitter {
       cache.segments = this.#segments;
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
+      cache.onLost = (id) => this.#lose(id);
       this.#cache = cache;
       startCoarseClock();
     }
@@ -329,7 +339,7 @@ export class Pool extends EventEmitter {
     const serial = serialOf(buf) as number;
     const segment = segmentOf(handle);
     const offset = offsetOf(handle);
-    const length = buf.byteLength;  // before a guarded view is detached
+    const length = this.#lengthOf(buf, handle, serial);  // before a guarded view is detached
     if (this.#own) this.#unguard(buf, segment, offset, serial, this.free);
     const status = this.#native.free(segment, offset, length, serial);
     if (status === NativeStatus.SegmentReleased) {
@@ -350,7 +360,8 @@ export class Pool extends EventEmitter {
       return cache.retain(k);
     }
     const handle = this.#locate(buf, this.retain);
-    const count = this.#native.retain(segmentOf(handle), offsetOf(handle), buf.byteLength, serialOf(buf) as number);
+    const serial = serialOf(buf) as number;
+    const count = this.#native.retain(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
@@ -371,12 +382,12 @@ export class Pool extends EventEmitter {
     const serial = serialOf(buf) as number;
     const segment = segmentOf(handle);
     const offset = offsetOf(handle);
-    const length = buf.byteLength;  // before a huge allocation's view is detached
-    if (this.#own && this.#native.refCount(segment, offset, buf.byteLength, serial) === 1) {
+    const length = this.#lengthOf(buf, handle, serial);  // before a huge allocation's view is detached
+    if (this.#own && this.#native.refCount(segment, offset, length, serial) === 1) {
       this.free(buf);
       return true;
     }
-    const count = this.#native.release(segment, offset, buf.byteLength, serial);
+    const count = this.#native.release(segment, offset, length, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
     // release() reports only the count: a detached segment is how a huge
@@ -392,7 +403,8 @@ export class Pool extends EventEmitter {
     const k = this.#cached(buf);
     if (k >= 0) return (this.#cache as SlotCache).refs[k];
     const handle = this.#locate(buf, this.refCount);
-    const count = this.#native.refCount(segmentOf(handle), offsetOf(handle), buf.byteLength, serialOf(buf) as number);
+    const serial = serialOf(buf) as number;
+    const count = this.#native.refCount(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
@@ -403,8 +415,9 @@ export class Pool extends EventEmitter {
     if (this.#cached(buf) >= 0) return true;
     const serial = serialOf(buf);
     if (serial === undefined) return false;
-    const handle = this.#table.find(buf, this.#own);
-    return handle >= 0 && this.#native.refCount(segmentOf(handle), offsetOf(handle), buf.byteLength, serial) > 0;
+    let handle = this.#table.find(buf, this.#own);
+    if (handle < 0) handle = this.#findLost(buf, serial);
+    return handle >= 0 && this.#native.refCount(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -422,6 +435,7 @@ export class Pool extends EventEmitter {
     this.#checkOpen(this.reset);
     this.#resets++;
     this.#table.detachGuarded();
+    this.#loseDetached();
     this.#native.reset();
     this.#cache?.clear();
     this.#counts.frees = this.#counts.allocs - this.#closedLive;
@@ -438,6 +452,8 @@ export class Pool extends EventEmitter {
   trim(): number {
     this.#checkOpen(this.trim);
     this.#cache?.flushAll();
+    // (Before the allocator discards free pages: a lost chunk's are its new owner's.)
+    this.#loseDetached();
     const released = this.#native.trim();
     this.#sweep();
     return released;
@@ -572,12 +588,19 @@ export class Pool extends EventEmitter {
   // allocTyped() of a size the slot cache serves: undefined when Type's
   // constructor reset the pool (the caller starts again).
   #typedFromCache<T extends ArrayBufferView>(cache: SlotCache, Type: TypedArrayConstructor<T>, length: number, size: number, resets: number): T | undefined {
-    let k = cache.claim(size);
-    if (k < 0) {
-      this.#refill(cache, size, this.allocTyped);
+    let k: number;
+    let ab: ArrayBuffer;
+    for (;;) {
       k = cache.claim(size);
+      if (k < 0) {
+        this.#refill(cache, size, this.allocTyped);
+        continue;
+      }
+      ab = this.#segments[cache.seg[k]] as ArrayBuffer;
+      if (ab.byteLength !== 0) break;
+      // Someone else took the segment (a web byte stream): another block.
+      cache.drop(k, new TypeError('Cannot perform Construct on a detached ArrayBuffer'));
     }
-    const ab = this.#segments[cache.seg[k]] as ArrayBuffer;
     const offset = cache.off[k];
     const serial = cache.serial[k];
     new Uint8Array(ab, offset, size).fill(0);
@@ -676,21 +699,27 @@ export class Pool extends EventEmitter {
   // An empty class stack: one native call brings a batch (#retry() when
   // the allocator has no room for it as things are). No event here: the
   // caller settles once its Buffer is made.
+  // Blocks of a segment someone else took go back at once (#lose()), and
+  // it asks again until the class has a block.
   #refill(cache: SlotCache, size: number, caller: Caller): void {
     const c = cache.classOf(size);
-    let n = cache.refill(c, false);
-    if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
-    if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
-    tick();
-    const fresh = cache.unexposed;
-    while (fresh.length > 0) {
-      if (this.#expose(fresh.pop() as number) === undefined) {
-        fresh.length = 0;
-        cache.flushAll();
-        throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
-          `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
+    do {
+      let n = cache.refill(c, false);
+      if (n < 0) n = this.#retry(cache, n, (mayMap) => cache.refill(c, mayMap));
+      if (n < 0) throw this.#statusError(n, `alloc(${size})`, caller);
+      tick();
+      const fresh = cache.unexposed;
+      while (fresh.length > 0) {
+        const id = fresh.pop() as number;
+        if (this.#segments[id] !== undefined && this.#lose(id)) continue;
+        if (this.#expose(id) === undefined) {
+          fresh.length = 0;
+          cache.flushAll();
+          throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
+            `pool "${this.#name}": the runtime refused an external ArrayBuffer`), caller);
+        }
       }
-    }
+    } while (cache.top[c] === 0);
   }
 
   // Tags a view with the serial of its allocation, counts it and shows it
@@ -729,13 +758,21 @@ export class Pool extends EventEmitter {
   #reserve(size: number, zero: boolean, align: number, serial: number, caller: Caller): number {
     if (this.#closed) throw closedError(caller);
     const cache = this.#cache;
-    // With a slot cache, as in #refill(): its memory is used before a new chunk.
-    let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
-    if (handle < 0 && cache !== undefined) {
-      handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
+    for (;;) {
+      // With a slot cache, as in #refill(): its memory is used before a new chunk.
+      let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
+      if (handle < 0 && cache !== undefined) {
+        handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
+      }
+      if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
+      if (this.#own) return handle;
+      const id = segmentOf(handle);
+      const ab = this.#segments[id];
+      // Someone else took the segment: the allocation goes back, and the
+      // allocator, which places nothing there now, is asked again.
+      if (ab === undefined || ab.byteLength !== 0 || !this.#lose(id)) return handle;
+      this.#native.free(id, offsetOf(handle), size, serial);
     }
-    if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
-    return handle;
   }
 
   // The ArrayBuffer to view the allocation at `handle` through: its own
@@ -788,7 +825,8 @@ export class Pool extends EventEmitter {
     }
     this.#checkOpen(caller);
     const serial = serialOf(buf);
-    const handle = serial !== undefined ? this.#table.find(buf, this.#own) : -1;
+    let handle = serial !== undefined ? this.#table.find(buf, this.#own) : -1;
+    if (handle < 0 && serial !== undefined) handle = this.#findLost(buf, serial);
     if (handle >= 0) return handle;
     if (this.#table.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
@@ -803,8 +841,56 @@ export class Pool extends EventEmitter {
     this.#table.unguard(buf.buffer as ArrayBuffer);
   }
 
-  // After trim() and reset(): retire every segment whose ArrayBuffer was detached.
+  // The length of the allocation at `handle` that `buf` was handed out
+  // for: its byteLength, but for a view of a segment someone else detached,
+  // which reads 0 (the allocator has it, by serial).
+  #lengthOf(buf: ArrayBufferView, handle: number, serial: number): number {
+    if (this.#own || (buf.buffer as ArrayBuffer).byteLength !== 0) return buf.byteLength;
+    const at = this.#native.findLost(segmentOf(handle), serial);
+    return at === undefined ? 0 : at[1];
+  }
+
+  // The handle of the allocation of a view of a segment someone else
+  // detached (it reads byteOffset and byteLength 0), found by serial; -1
+  // for anything else.
+  #findLost(buf: ArrayBufferView, serial: number): number {
+    const ab = buf.buffer as ArrayBuffer;
+    if (this.#own || ab.byteLength !== 0) return -1;
+    let id = this.#table.lostId(ab);
+    if (id === undefined) {
+      id = this.#table.idOf(ab);
+      if (id === undefined || !this.#lose(id)) return -1;
+    }
+    const at = this.#native.findLost(id, serial);
+    return at === undefined ? -1 : id * HANDLE_SPAN + at[0];
+  }
+
+  // Segment `id`'s ArrayBuffer was found detached. True when someone else
+  // did that (a web byte stream, transfer()), now or before: the allocator
+  // places nothing there again, the slot cache gives its free blocks back
+  // and the table keeps its ArrayBuffer for #findLost(). False when this
+  // pool did (the segment went back; the id may name a new one). No event:
+  // this may run in the middle of an allocation, and mapped memory does
+  // not change.
+  #lose(id: number): boolean {
+    if (!this.#native.lose(id)) return false;
+    this.#table.lose(id);
+    this.#cache?.lose(id);
+    return true;
+  }
+
+  // Every segment whose ArrayBuffer someone else detached, lost now.
+  #loseDetached(): void {
+    const list = this.#segments;
+    for (let id = 0; id < list.length; id++) {
+      if (list[id]?.byteLength === 0) this.#lose(id);
+    }
+  }
+
+  // After trim() and reset(): lose every segment someone else detached,
+  // retire every one this pool detached.
   #sweep(): void {
+    this.#loseDetached();
     this.#table.sweep();
     this.#checkPressure();
   }

@@ -8,6 +8,9 @@
 //              ArrayBuffer -> its allocator handle (segment * HANDLE_SPAN + offset)
 //   retired    ArrayBuffers given back (segments, guarded allocations): a
 //              view of one is stale (ERR_DOUBLE_FREE), not foreign
+//   lost       ArrayBuffers of segments someone else detached (a web byte
+//              stream, transfer()) -> segment id: their views are detached,
+//              and free() finds their allocations by serial
 //
 // Threads: the pool's JS thread only, like the pool.
 import { markAsUntransferable } from 'node:worker_threads';
@@ -75,6 +78,7 @@ export class SegmentTable {
   readonly #ids = new Map<ArrayBuffer, number>();
   readonly #guarded = new Map<ArrayBuffer, number>();
   readonly #retired = new WeakSet<ArrayBuffer>();
+  readonly #lost = new WeakMap<ArrayBuffer, number>();
   readonly #native: NativePool;
   readonly #heap: boolean;
 
@@ -119,6 +123,24 @@ export class SegmentTable {
     return id * HANDLE_SPAN + buf.byteOffset;
   }
 
+  /** Segment `id` is lost (someone else detached its ArrayBuffer): its views are found by lostId() from now on. */
+  lose(id: number): void {
+    const ab = this.list[id];
+    if (ab === undefined) return;
+    this.retire(id);
+    this.#lost.set(ab, id);
+  }
+
+  /** The segment id of a lost segment's (detached) ArrayBuffer, or undefined. */
+  lostId(ab: ArrayBuffer): number | undefined {
+    return this.#lost.get(ab);
+  }
+
+  /** The segment id of an ArrayBuffer in `list`, or undefined. */
+  idOf(ab: ArrayBuffer): number | undefined {
+    return this.#ids.get(ab);
+  }
+
   /** Whether `ab` was given back (a view of it is stale); a segment found detached is retired first. */
   isRetired(ab: ArrayBuffer): boolean {
     const id = this.#ids.get(ab);
@@ -133,10 +155,15 @@ export class SegmentTable {
     this.#retired.add(ab);
   }
 
-  /** Detaches every guarded allocation's ArrayBuffer (reset, close). */
+  /**
+   * Detaches every guarded allocation's ArrayBuffer (reset, close). One that
+   * someone else detached (a web byte stream took it) holds memory that is
+   * its new owner's now: its segment is lost instead (NativePool.lose), so
+   * that it is neither reused by reset() nor unmapped by close() under it.
+   */
   detachGuarded(): void {
-    for (const ab of this.#guarded.keys()) {
-      this.#native.detach(ab);
+    for (const [ab, handle] of this.#guarded) {
+      if (ab.byteLength !== 0 || !this.#native.lose(Math.floor(handle / HANDLE_SPAN), ab)) this.#native.detach(ab);
       this.#retired.add(ab);
     }
     this.#guarded.clear();

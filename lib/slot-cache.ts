@@ -46,6 +46,12 @@
 //     the last one (#served()): the allocator gives an idle chunk back after
 //     two chunks' worth of allocation without it, and the allocations served
 //     here never reach it.
+//
+// A segment someone else took (a web byte stream detached its ArrayBuffer)
+// is lost (lose()): its free blocks go back to the allocator, which places
+// nothing there again, and each of its blocks handed out has seg[k] = LOST,
+// so that its free() sends it back too (push() sees it as drained). take()
+// finds out by the view it cannot build over the detached ArrayBuffer.
 import { HANDLE_SPAN, type NativePool } from './binding.js';
 import { classTable } from './slot-classes.js';
 import { coarseClock } from './clock.js';
@@ -73,6 +79,8 @@ const TRACKED = 1;
 const RETAINED = 2;
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
+/** seg[k] of a handed-out block of a lost segment: not below #drainFrom, so its free gives it back. */
+const LOST = NONE;
 
 export class SlotCache {
   /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
@@ -100,7 +108,7 @@ export class SlotCache {
   seg = new Int32Array(INITIAL_BLOCKS);
   off = new Int32Array(INITIAL_BLOCKS);
   cls = new Uint8Array(INITIAL_BLOCKS);
-  serial = new Int32Array(INITIAL_BLOCKS);
+  serial = new Float64Array(INITIAL_BLOCKS);
   size = new Int32Array(INITIAL_BLOCKS);
   /** The reference count: 1 for every block, free or handed out, whose flags lack RETAINED. */
   refs = new Uint32Array(INITIAL_BLOCKS);
@@ -153,6 +161,12 @@ export class SlotCache {
   gap = NEVER;
   /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
   readonly unexposed: number[] = [];
+  /**
+   * A view over segment `id` could not be built: true when the segment is
+   * lost (someone else detached its ArrayBuffer), after the pool has told
+   * the allocator and this cache (lose()). A cache on its own has no way to tell.
+   */
+  onLost = (_id: number): boolean => false;
 
   /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
   constructor(native: NativePool, classSizes: readonly number[], limit: number, chunkSize: number) {
@@ -208,7 +222,10 @@ export class SlotCache {
     const k = this.claim(size);
     if (k < 0) return undefined;
     const serial = this.serial[k];
-    const view = new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size, k, serial);
+    const ab = this.segments[this.seg[k]] as ArrayBuffer;
+    // Detached: someone else took the segment (retake()).
+    if (ab.byteLength === 0) return this.retake(k, size, caller);
+    const view = new Buf(ab, this.off[k], size, k, serial);
     // Counts.count(), written out: one call less keeps alloc() within V8's inlining budget.
     const n = this.counts;
     n.allocs++;
@@ -233,6 +250,61 @@ export class SlotCache {
   unclaim(k: number): void {
     this.serial[k] = 0;
     this.push(k);
+  }
+
+  /**
+   * Block `k`, just claimed, cannot be handed out: its segment's
+   * ArrayBuffer reads byteLength 0, and building a view over it throws
+   * `err`. The claim is undone; when onLost() says its segment is
+   * lost (someone else detached its ArrayBuffer), k goes back to the
+   * allocator with the segment's other free blocks, else it goes back on
+   * its stack and `err` is thrown.
+   */
+  drop(k: number, err: unknown): void {
+    this.serial[k] = 0;
+    if (!this.onLost(this.seg[k])) {
+      this.push(k);
+      throw err;
+    }
+    this.#defer(k);
+    this.#sendPending();
+  }
+
+  // take() when block k, just claimed, lies in a segment whose ArrayBuffer
+  // reads byteLength 0: drop() it and take another; or, if the segment is
+  // not lost after all, throw what building a view over it throws.
+  retake(k: number, size: number, caller: Caller): PoolBuffer | undefined {
+    let err: unknown;
+    try {
+      new Buf(this.segments[this.seg[k]] as ArrayBuffer, this.off[k], size);
+    } catch (e) {
+      err = e;
+    }
+    this.drop(k, err);
+    return this.take(size, caller);
+  }
+
+  /**
+   * Segment `id` is lost (someone else detached its ArrayBuffer): its free
+   * blocks go back to the allocator now, and each block of it handed out
+   * goes back when it is freed.
+   */
+  lose(id: number): void {
+    const stack = this.stack;
+    for (let c = 0; c < this.top.length; c++) {
+      const b = this.base[c];
+      let t = 0;
+      for (let i = 0; i < this.top[c]; i++) {
+        const k = stack[b + i];
+        if (this.seg[k] === id) this.#defer(k);
+        else stack[b + t++] = k;
+      }
+      this.top[c] = t;
+    }
+    for (let k = 0; k < this.#ids; k++) {
+      if (this.seg[k] === id && this.serial[k] !== 0) this.seg[k] = LOST;
+    }
+    this.#sendPending();
   }
 
   /** Block `k` is free again (its allocation freed or released). */
@@ -497,7 +569,8 @@ export class SlotCache {
     if (this.#idle.length < this.#idleTop + n) this.#idle = this.#grown(this.#idle, Math.max(this.#idle.length * 2, this.#idleTop + n));
     for (let i = 0; i < n; i++) {
       const k = pending[from + i];
-      const s = this.seg[k];
+      // (From the handle: a lost segment's seg[k] is LOST.)
+      const s = Math.floor(this.addr[k] / HANDLE_SPAN);
       out[2 * i] = this.addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
       this.#idle[this.#idleTop++] = k;

@@ -15,7 +15,19 @@ namespace {
 constexpr double kOffsetSpan = 1073741824.0;  // 2^30: chunks are at most 1 GiB
 // The serial of every block the JS slot cache holds; lib/ never gives an
 // allocation serial 0.
-constexpr uint32_t kCacheSerial = 0;
+constexpr uint64_t kCacheSerial = 0;
+
+// Never a serial: what ToSerial makes of a value that is not one.
+constexpr uint64_t kNoSerial = UINT64_MAX;
+
+// A serial: an integer 1 .. 2^53 - 1 (lib/views.ts nextSerial), exact as a
+// double; anything else (lib/ has a bug) names no allocation, not even the
+// slot cache's blocks (serial 0).
+uint64_t ToSerial(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 9007199254740991.0)) return kNoSerial;
+  return static_cast<uint64_t>(d);
+}
 
 size_t ToSize(const Napi::Value& v) {
   double d = v.As<Napi::Number>().DoubleValue();
@@ -31,7 +43,7 @@ Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
 // (segment, offset, length, serial) from a call's first four arguments.
 alloc::Arena::Ref RefArgs(const Napi::CallbackInfo& info) {
   return {info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]),
-          info[3].As<Napi::Number>().Uint32Value()};
+          ToSerial(info[3])};
 }
 }  // namespace
 
@@ -49,6 +61,8 @@ Napi::Function PoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&PoolWrap::Segment>("segment"),
                          InstanceMethod<&PoolWrap::View>("view"),
                          InstanceMethod<&PoolWrap::Detach>("detach"),
+                         InstanceMethod<&PoolWrap::Lose>("lose"),
+                         InstanceMethod<&PoolWrap::FindLost>("findLost"),
                          InstanceMethod<&PoolWrap::Reset>("reset"),
                          InstanceMethod<&PoolWrap::Trim>("trim"),
                          InstanceMethod<&PoolWrap::Decay>("decay"),
@@ -136,7 +150,7 @@ Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   // Only calls that cannot fail while a worker is being terminated (no
   // coercion: lib/ passes exactly a boolean and numbers).
   bool zero = info[1].As<Napi::Boolean>().Value();
-  uint32_t serial = info[2].As<Napi::Number>().Uint32Value();
+  uint64_t serial = ToSerial(info[2]);
   size_t align = info.Length() > 3 ? ToSize(info[3]) : 0;
   bool may_map = info.Length() > 4 ? info[4].As<Napi::Boolean>().Value() : true;
   alloc::Handle h;
@@ -273,6 +287,60 @@ Napi::Value PoolWrap::View(const Napi::CallbackInfo& info) {
 Napi::Value PoolWrap::Detach(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(info.Env(), false);
   return Napi::Boolean::New(info.Env(), napi_detach_arraybuffer(info.Env(), info[0]) == napi_ok);
+}
+
+// lose(id[, guarded]): true when segment `id`'s ArrayBuffer was detached by
+// someone else (a web byte stream, ArrayBuffer.prototype.transfer()), now
+// or before: the arena takes it out of placement (Arena::Lose). False for
+// anything else, a segment detached here (released, recycled) included.
+// In a guarded pool the segment has no ArrayBuffer of its own: `guarded`,
+// an allocation's own ArrayBuffer found detached, stands for it.
+// The first time, the reference to the detached ArrayBuffer becomes strong:
+// Release must find it to see that someone else detached it (and leave the
+// memory mapped for its new owner until the backing store's finalizer),
+// and Expose must never make a second ArrayBuffer over memory that is
+// someone else's.
+Napi::Value PoolWrap::Lose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  auto* seg = static_cast<JsSegment*>(arena_->FindSegment(id));
+  if (seg == nullptr) return Napi::Boolean::New(env, false);
+  if (seg->buffer_ref == nullptr && info.Length() > 1 && info[1].IsArrayBuffer()) {
+    bool gone = false;
+    if (napi_is_detached_arraybuffer(env, info[1], &gone) != napi_ok || !gone ||
+        napi_create_reference(env, info[1], 0, &seg->buffer_ref) != napi_ok) {
+      return Napi::Boolean::New(env, false);
+    }
+  }
+  if (seg->buffer_ref == nullptr || seg->detached_here) return Napi::Boolean::New(env, false);
+  napi_value buffer = nullptr;
+  bool detached = false;
+  if (napi_get_reference_value(env, seg->buffer_ref, &buffer) != napi_ok || buffer == nullptr ||
+      napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || !detached) {
+    return Napi::Boolean::New(env, false);
+  }
+  alloc::Arena::Lost lost = arena_->Lose(id);
+  // (kNow may have released the segment already, a chunk with nothing
+  // live: Release has seen the detach and deleted the reference.)
+  if (lost == alloc::Arena::Lost::kNow && arena_->FindSegment(id) == seg) {
+    napi_reference_ref(env, seg->buffer_ref, nullptr);
+  }
+  return Napi::Boolean::New(env, lost != alloc::Arena::Lost::kNo);
+}
+
+// findLost(id, serial): [offset, length] of the live allocation under
+// `serial` in lost segment `id` (its views are detached: byteOffset and
+// byteLength read 0), or undefined.
+Napi::Value PoolWrap::FindLost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0, length = 0;
+  if (!arena_->FindLost(info[0].As<Napi::Number>().Uint32Value(), ToSerial(info[1]), &offset, &length)) {
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(offset)));
+  out.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(length)));
+  return out;
 }
 
 Napi::Value PoolWrap::Reset(const Napi::CallbackInfo& info) {

@@ -65,6 +65,8 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   Napi::Value Segment(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
+  Napi::Value Lose(const Napi::CallbackInfo& info);
+  Napi::Value FindLost(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value Trim(const Napi::CallbackInfo& info);
   Napi::Value Decay(const Napi::CallbackInfo& info);

@@ -56,7 +56,7 @@ Arena::~Arena() { Close(); }
 // The fast path: pop a slot from the class's current slab, its lowest slab
 // with room; when that one fills, the next lowest takes over.
 MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zero,
-                                             uint32_t serial, Handle* out, SourceError* err,
+                                             uint64_t serial, Handle* out, SourceError* err,
                                              bool may_map) {
   ClassState& cs = classes_[cls];
   Slab* slab = cs.cur;
@@ -78,7 +78,7 @@ MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zer
   return Status::kOk;
 }
 
-Status Arena::Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+Status Arena::Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                     size_t align, bool may_map) {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return Status::kClosed;
@@ -124,7 +124,7 @@ void Arena::SlabReused(Slab* slab) {
   if (c->busy++ == 0) ChunkReused(c);
 }
 
-Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                          SourceError* err, bool may_map) {
   const size_t ps = opt_.page_size;
   uint32_t pages = static_cast<uint32_t>(RoundUp(ClassSize(cls), ps) / ps);
@@ -157,7 +157,7 @@ Status Arena::AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, 
 
 // A kept mapping of exactly `mapped` bytes if there is one (its pages may
 // hold old bytes), else a new one from the source (zero-filled).
-Status Arena::AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out,
+Status Arena::AllocHuge(size_t size, bool zero, uint64_t serial, Handle* out,
                         SourceError* err) {
   size_t mapped = RoundUp(size, source_->Granularity());
   if (mapped < size) return Status::kExhausted;
@@ -314,6 +314,7 @@ void Arena::SetTopChunk(uint32_t id) {
 
 // Indexes a chunk's free runs again under RunKey (after top_chunk_ moved).
 void Arena::RekeyRuns(Chunk* c) {
+  if (c->lost) return;  // its free runs are not indexed
   const uint32_t id = c->id();
   for (uint32_t p = 0; p < c->npages; p += c->pages[p].pages) {
     if (c->pages[p].used) continue;
@@ -384,7 +385,10 @@ MMAP_POOL_FAST_PATH Status Arena::Locate(const Ref& ref, Located* at) {
 MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
   ClassState& cs = classes_[slab->cls];
   const uint16_t req = slab->meta(slot).req;
-  if (opt_.zero_on_free) std::memset(slab->base + size_t{slot} * slab->slot_size, 0, req);
+  // (A lost chunk's bytes are its new owner's: not ours to wipe.)
+  if (opt_.zero_on_free && !slab->chunk->lost) {
+    std::memset(slab->base + size_t{slot} * slab->slot_size, 0, req);
+  }
   CountFree(req);
   cs.live--;
   slab->Put(slot);
@@ -395,6 +399,7 @@ MMAP_POOL_FAST_PATH void Arena::FreeSlot(Slab* slab, uint32_t slot) {
 // A full slab has a free slot again. The current slab stays the class's
 // lowest with room: this one takes over if it is lower.
 void Arena::SlabGotRoom(Slab* slab) {
+  if (slab->chunk->lost) return;  // nothing is placed there again
   ClassState& cs = classes_[slab->cls];
   Slab* cur = cs.cur;
   if (cur == nullptr) {
@@ -413,6 +418,10 @@ void Arena::SlabEmptied(Slab* slab) {
   ClassState& cs = classes_[slab->cls];
   Chunk* c = slab->chunk;
   c->busy--;
+  if (c->lost) {
+    if (c->busy == 0) ReleaseLost(c);
+    return;
+  }
   Slab* kept = cs.empty;
   if (kept == nullptr) {
     cs.empty = slab;
@@ -447,11 +456,17 @@ Status Arena::FreeLocated(const Located& at) {
   }
   Chunk* c = r.chunk;
   PageMeta& head = c->pages[at.first_page];
-  if (opt_.zero_on_free) {
+  if (opt_.zero_on_free && !c->lost) {
     std::memset(c->segment->base + size_t{at.first_page} * opt_.page_size, 0, head.req);
   }
   CountFree(head.req);
   classes_[head.cls].live--;
+  if (c->lost) {
+    // Not indexed: nothing is placed in a lost chunk again.
+    c->MarkFree(at.first_page, head.pages);
+    if (--c->busy == 0) ReleaseLost(c);
+    return Status::kOk;
+  }
   FreeRun(c, at.first_page, head.pages);
   if (--c->busy == 0) ChunkIdle(c);
   return Status::kOk;
@@ -679,7 +694,7 @@ void Arena::ReleaseSegment(uint32_t id) {
   if (id == top_chunk_) {
     uint32_t top = UINT32_MAX;
     for (uint32_t i = id; i-- > 0;) {
-      if (records_[i].chunk != nullptr) {
+      if (records_[i].chunk != nullptr && !records_[i].chunk->lost) {
         top = i;
         break;
       }
@@ -720,6 +735,92 @@ size_t Arena::AllocatedBytes() const {
     bytes += classes_[c].live * each;
   }
   return bytes;
+}
+
+// ---- segments someone else took ----------------------------------------------
+
+Arena::Lost Arena::Lose(uint32_t id) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_ || id >= records_.size() || records_[id].segment == nullptr) return Lost::kNo;
+  Record& r = records_[id];
+  if (r.lost) return Lost::kBefore;
+  r.lost = true;
+  Chunk* c = r.chunk;
+  if (c == nullptr) return Lost::kNow;  // huge: one allocation, freed as ever
+  // Out of placement: its free runs leave the index (under the keys they
+  // have now), its slabs with room their class lists, its empty slab its
+  // class's `empty`; it is no longer idle.
+  for (uint32_t p = 0; p < c->npages; p += c->pages[p].pages) {
+    const PageMeta& m = c->pages[p];
+    if (!m.used) {
+      free_runs_.erase(RunKey(id, p, m.pages));
+      continue;
+    }
+    if (m.kind != RunKind::kSlab) continue;
+    Slab* slab = m.slab;
+    ClassState& cs = classes_[slab->cls];
+    if (cs.empty == slab) cs.empty = nullptr;
+    if (slab->nfree > 0) Unlist(slab);
+  }
+  if (c->idle) idle_.Remove(c);
+  c->lost = true;
+  if (id == top_chunk_) {
+    uint32_t top = UINT32_MAX;
+    for (uint32_t i = static_cast<uint32_t>(records_.size()); i-- > 0;) {
+      if (records_[i].chunk != nullptr && !records_[i].chunk->lost) {
+        top = i;
+        break;
+      }
+    }
+    SetTopChunk(top);
+  }
+  if (c->busy == 0) ReleaseLost(c);
+  return Lost::kNow;
+}
+
+// The last live allocation of a lost chunk went: its slabs (empty now) and
+// the chunk go. The source keeps the memory for its new owner.
+void Arena::ReleaseLost(Chunk* c) {
+  for (uint32_t p = 0; p < c->npages; p++) {
+    PageMeta& m = c->pages[p];
+    if (m.used && m.head == p && m.kind == RunKind::kSlab) {
+      classes_[m.slab->cls].capacity -= m.slab->nslots;
+      Slab::Destroy(m.slab);
+      m.slab = nullptr;
+    }
+  }
+  ReleaseSegment(c->id());
+}
+
+bool Arena::FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_ || serial == 0 || id >= records_.size() || !records_[id].lost) return false;
+  const Record& r = records_[id];
+  if (r.chunk == nullptr) {
+    if (r.huge_serial != serial) return false;
+    *offset = 0;
+    *length = r.huge_req;
+    return true;
+  }
+  const Chunk& c = *r.chunk;
+  for (uint32_t p = 0; p < c.npages; p += c.pages[p].pages) {
+    const PageMeta& m = c.pages[p];
+    if (!m.used) continue;
+    if (m.kind == RunKind::kLarge) {
+      if (m.serial != serial) continue;
+      *offset = size_t{p} << page_shift_;
+      *length = m.req;
+      return true;
+    }
+    const Slab& s = *m.slab;
+    for (uint32_t i = 0; i < s.nslots; i++) {
+      if (!s.IsLive(i) || s.meta(i).serial != serial) continue;
+      *offset = s.run_offset + size_t{i} * s.slot_size;
+      *length = s.meta(i).req;
+      return true;
+    }
+  }
+  return false;
 }
 
 Segment* Arena::FindSegment(uint32_t id) {

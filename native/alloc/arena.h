@@ -154,7 +154,7 @@ class Arena {
     uint32_t segment;
     size_t offset;
     size_t length;
-    uint32_t serial;
+    uint64_t serial;
   };
 
   // Allocates `size` bytes under the caller's `serial`; zero-fills them when
@@ -169,7 +169,7 @@ class Arena {
   // the classes' empty slabs and looks again, then fails with kNeedsChunk
   // (no allocation changes): the pool then flushes its slot cache and asks
   // again (lib/pool.ts). Huge allocations map as ever.
-  Status Alloc(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err,
+  Status Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                size_t align = 0, bool may_map = true);
   Status Free(const Ref& ref);
   Status Retain(const Ref& ref, uint32_t* count);
@@ -200,6 +200,20 @@ class Arena {
   // The segment with this id, or nullptr. The pointer stays valid until the
   // segment is released (Free of a huge allocation, Trim, Reset, Close).
   Segment* FindSegment(uint32_t id);
+
+  // Segment `id`'s memory was taken by someone else (the addon saw its
+  // ArrayBuffer detached, not by the source): nothing is placed in it
+  // again. A chunk's free runs leave the index and its slabs the class
+  // lists; its live allocations stay counted and can be freed (Free,
+  // Release, by the same Ref), and the free of the last one releases it
+  // (the source keeps the memory mapped for its new owner). A huge segment
+  // is one allocation, freed as ever. False when there is no such segment.
+  enum class Lost { kNo, kNow, kBefore };  // no such segment; lost by this call; lost already
+  Lost Lose(uint32_t id);
+  // The live allocation of a lost segment `id` under `serial` (not the slot
+  // cache's 0): its offset and requested size, found by a scan (its views
+  // are detached and no longer say where they were). False when none is.
+  bool FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length);
   size_t page_size() const { return opt_.page_size; }
 
  private:
@@ -207,8 +221,9 @@ class Arena {
     Segment* segment = nullptr;
     Chunk* chunk = nullptr;  // null for a huge segment
     size_t huge_req = 0;     // huge: the requested size
-    uint32_t huge_serial = 0;
+    uint64_t huge_serial = 0;
     uint32_t huge_born = 0;
+    bool lost = false;       // Lose(): someone else holds its memory
   };
   // A class's slabs with a free slot are `cur`, the lowest by Slab::order,
   // and `avail`, the others; full slabs are in neither. At most one slab of
@@ -245,11 +260,11 @@ class Arena {
     uint32_t first_page = 0;
   };
 
-  Status AllocSmall(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+  Status AllocSmall(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                     SourceError* err, bool may_map);
-  Status AllocLarge(uint32_t cls, size_t size, bool zero, uint32_t serial, Handle* out,
+  Status AllocLarge(uint32_t cls, size_t size, bool zero, uint64_t serial, Handle* out,
                     SourceError* err, bool may_map);
-  Status AllocHuge(size_t size, bool zero, uint32_t serial, Handle* out, SourceError* err);
+  Status AllocHuge(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err);
   Segment* TakeSpare(size_t mapped);
   void FreeHuge(uint32_t id);
   void ReleaseSpare(size_t i);
@@ -273,6 +288,7 @@ class Arena {
   void ChunkReused(Chunk* chunk);
   void ReleaseIdleChunk(Chunk* chunk);
   void ReleaseSegment(uint32_t id);
+  void ReleaseLost(Chunk* chunk);
   uint32_t NewId(Segment* segment);
 
   Status Locate(const Ref& ref, Located* at);

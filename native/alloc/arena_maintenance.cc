@@ -29,6 +29,11 @@ void Arena::Reset() {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return;
   s_.total_frees += LiveAllocations();  // before the counts it sums are cleared
+  // Lost chunks (Lose) go, their allocations with the rest; while the
+  // index is whole (a release may move the top chunk and re-key runs).
+  for (uint32_t id = 0; id < records_.size(); id++) {
+    if (records_[id].chunk != nullptr && records_[id].chunk->lost) ReleaseLost(records_[id].chunk);
+  }
   free_runs_.clear();
   for (uint32_t id = 0; id < records_.size(); id++) {
     Record& r = records_[id];

@@ -20,6 +20,12 @@
 //   busy: the runs holding a live allocation (large runs, slabs that are
 //   not empty). At 0 the chunk is idle and sits in the Arena's ChunkList.
 //
+//   lost: someone else took the chunk's memory (a web byte stream or
+//   ArrayBuffer.prototype.transfer() detached its ArrayBuffer): nothing is
+//   placed in it again. Its free runs are not indexed, its slabs are in no
+//   class list, it is never idle; its live allocations can still be freed,
+//   and the last one's free releases it (Arena::Lose).
+//
 // Free runs of all chunks are indexed by the Arena (best fit, lowest chunk id
 // and page first, the top chunk last), not here. Threads: guarded by the
 // owning Arena's mutex.
@@ -39,10 +45,10 @@ struct Slab;
 enum class RunKind : uint8_t { kFree = 0, kSlab = 1, kLarge = 2 };
 
 struct PageMeta {
+  uint64_t serial = 0;  // head of a large run: the allocation's serial number
   uint32_t head = 0;    // used page: first page of its run
   uint32_t pages = 0;   // head page of any run, last page of a free run: run length
   uint32_t req = 0;     // head of a large run: the requested size in bytes
-  uint32_t serial = 0;  // head of a large run: the allocation's serial number
   uint32_t born = 0;    // head of a large run: when it was allocated (ms)
   uint8_t used = 0;     // 1 while the page is part of a slab or large run
   RunKind kind = RunKind::kFree;  // head page: what the run is
@@ -58,6 +64,7 @@ struct Chunk {
   uint32_t free_pages = 0;
   uint32_t busy = 0;    // runs holding a live allocation: large runs, slabs not empty
   bool idle = false;    // busy == 0 and in the arena's idle list (ChunkList)
+  bool lost = false;    // taken out of placement for good (Arena::Lose)
   Chunk* idle_prev = nullptr;
   Chunk* idle_next = nullptr;
   std::vector<PageMeta> pages;

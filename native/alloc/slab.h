@@ -3,7 +3,7 @@
 //   run in the chunk:  | slot 0 | slot 1 | slot 2 | ... | slot n-1 | waste |
 //
 //   metadata (heap, outside the mapping): the Slab and, right after it in
-//   the same heap block, one 12-byte SlotMeta per slot, so an alloc or a
+//   the same heap block, one 16-byte SlotMeta per slot, so an alloc or a
 //   free touches one line of slot metadata (not five arrays) and a slab
 //   costs one heap allocation:
 //
@@ -38,7 +38,7 @@ namespace alloc {
 struct Chunk;
 
 struct SlotMeta {
-  uint32_t serial;
+  uint64_t serial;  // 53 bits used (lib/views.ts): never reused within a process's life
   uint32_t born;
   uint16_t req;
   uint16_t next;
@@ -119,7 +119,7 @@ struct Slab {
   bool IsLive(uint32_t i) const { return meta(i).next == kLive; }
 
   // Pops the first free slot; the caller checked nfree > 0.
-  uint32_t Take(uint16_t size, uint32_t serial_number, uint32_t now) {
+  uint32_t Take(uint16_t size, uint64_t serial_number, uint32_t now) {
     uint32_t i = free_head;
     SlotMeta& m = meta(i);
     free_head = m.next;

@@ -1264,3 +1264,71 @@ TEST("DumpJson is JSON that lists the pool's shape and every allocation") {
 }
 
 int main(int argc, char** argv) { return check::RunAll(argc, argv); }
+
+TEST("a lost chunk is never placed in again; its allocations are found by serial and freed, and the last free releases it") {
+  Pool p;
+  Got a = Alloc(p.arena, 40);
+  Got b = Alloc(p.arena, 40);
+  Got l = Alloc(p.arena, 40000);
+  const uint32_t lost = a.segment;
+  CHECK_EQ(l.segment, lost);
+  CHECK(p.arena.Lose(lost) == Arena::Lost::kNow);
+  CHECK(p.arena.Lose(lost) == Arena::Lost::kBefore);
+  CHECK(p.arena.Lose(kNoSegment) == Arena::Lost::kNo);
+  // Nothing new lands in it, not even in its slab's free slots.
+  Got c = Alloc(p.arena, 40);
+  Got d = Alloc(p.arena, 40000);
+  CHECK(c.segment != lost);
+  CHECK(d.segment != lost);
+  size_t off = 0, len = 0;
+  CHECK(p.arena.FindLost(lost, l.serial, &off, &len));
+  CHECK_EQ(off, l.offset);
+  CHECK_EQ(len, size_t{40000});
+  CHECK(p.arena.FindLost(lost, b.serial, &off, &len));
+  CHECK_EQ(off, b.offset);
+  CHECK_EQ(len, size_t{40});
+  CHECK(!p.arena.FindLost(lost, c.serial, &off, &len));
+  CHECK(!p.arena.FindLost(c.segment, c.serial, &off, &len));  // not a lost segment
+  CHECK(!p.arena.FindLost(lost, 0, &off, &len));              // the slot cache's serial
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  Got e = Alloc(p.arena, 40);
+  CHECK(e.segment != lost);  // a's slot is not reused
+  p.arena.Trim();  // the other chunk's free pages: discarded now
+  CHECK_EQ(p.arena.Free(l.ref()), Status::kOk);
+  CHECK_EQ(p.arena.Free(l.ref()), Status::kDoubleFree);
+  // Trim discards no page of the lost chunk (its memory is someone else's now).
+  const uint64_t discards = p.src.discard_calls;
+  p.arena.Trim();
+  CHECK_EQ(p.src.discard_calls, discards);
+  const uint64_t releases = p.src.release_calls;
+  CHECK_EQ(p.arena.Free(b.ref()), Status::kOk);  // the last one
+  CHECK_EQ(p.src.release_calls, releases + 1);
+  CHECK(p.arena.FindSegment(lost) == nullptr);
+  const Stats s = p.arena.GetStats();
+  CHECK_EQ(s.live_allocations, uint64_t{3});
+  CHECK_EQ(s.chunks, uint64_t{1});
+}
+
+TEST("a lost chunk with nothing live goes at once; Reset releases a lost chunk with its allocations") {
+  Pool p;
+  Got a = Alloc(p.arena, 40);
+  CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
+  uint64_t releases = p.src.release_calls;
+  CHECK(p.arena.Lose(a.segment) == Arena::Lost::kNow);
+  CHECK_EQ(p.src.release_calls, releases + 1);
+  Got b = Alloc(p.arena, 40);
+  Got l = Alloc(p.arena, 40000);
+  CHECK(p.arena.Lose(b.segment) == Arena::Lost::kNow);
+  Got c = Alloc(p.arena, 40);
+  CHECK(c.segment != b.segment);
+  releases = p.src.release_calls;
+  p.arena.Reset();
+  CHECK_EQ(p.src.release_calls, releases + 1);
+  CHECK(p.arena.FindSegment(b.segment) == nullptr);
+  CHECK_EQ(p.arena.Free(l.ref()), Status::kForeign);
+  const Stats s = p.arena.GetStats();
+  CHECK_EQ(s.live_allocations, uint64_t{0});
+  CHECK_EQ(s.chunks, uint64_t{1});
+  Got d = Alloc(p.arena, 40000);
+  CHECK_EQ(p.arena.Free(d.ref()), Status::kOk);
+}
