@@ -310,7 +310,7 @@ export class Pool extends EventEmitter {
    * a huge allocation's views, and the view of every allocation in a
    * `guard` or `secure` pool, are detached (length 0), as are the views of
    * a chunk the allocator later unmaps because nothing in it is live
-   * (README, "Lifetimes and safety").
+   * (docs/safety.md).
    * @throws TypeError ERR_INVALID_ARG_TYPE (not a Buffer/TypedArray/DataView), PoolError
    * ERR_DOUBLE_FREE (already freed, or a stale Buffer of a reused slot), ERR_FOREIGN_BUFFER
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
@@ -428,8 +428,8 @@ export class Pool extends EventEmitter {
 
   /**
    * Frees every allocation at once and keeps the chunks mapped. Huge
-   * allocations are unmapped and their views detached (in a `guard` or
-   * `secure` pool, every view). @throws ERR_POOL_CLOSED
+   * allocations' memory goes back and their views are detached (in a
+   * `guard` or `secure` pool, every view). @throws ERR_POOL_CLOSED
    */
   reset(): void {
     this.#checkOpen(this.reset);
@@ -445,9 +445,10 @@ export class Pool extends EventEmitter {
   }
 
   /**
-   * Gives free memory back to the OS: unmaps empty chunks (detaching their
-   * ArrayBuffers first) and discards the free pages of the others. Returns
-   * the bytes given back. @throws ERR_POOL_CLOSED
+   * Gives free memory back to the OS: empty chunks go (their ArrayBuffers
+   * detached first; their addresses stay reserved until the collector has
+   * taken every view, docs/safety.md) and the free pages of the others are
+   * discarded. Returns the bytes given back. @throws ERR_POOL_CLOSED
    */
   trim(): number {
     this.#checkOpen(this.trim);
@@ -522,8 +523,10 @@ export class Pool extends EventEmitter {
 
   /**
    * Detaches every ArrayBuffer the pool made (old views read as length 0 and
-   * their read and write methods throw), then unmaps everything. Temp files
-   * were never visible in the file system. Idempotent.
+   * their read and write methods throw), then gives all its memory back
+   * (addresses a pending native job may still use stay reserved until the
+   * collector has taken every view: docs/safety.md). Temp files go with
+   * their mappings. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
