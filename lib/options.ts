@@ -11,7 +11,11 @@ export type Backing = 'anonymous' | 'file' | 'heap';
 export interface PoolOptions {
   /** Where the memory comes from. Default: 'file' on Windows, 'anonymous' elsewhere. */
   backing?: Backing;
-  /** Directory for the 'file' backing's temp files (created already unlinked). Default: os.tmpdir(). */
+  /**
+   * Directory for the 'file' backing's temp files: nameless on POSIX (unlinked
+   * from the start); on Windows named `.mmap-pool-<pid>-<n>-<time>.tmp` while
+   * the pool holds them, deleted by the system with their last handle. Default: os.tmpdir().
+   */
   dir?: string;
   /** Bytes per chunk: a power of two from 64 KiB to 1 GiB. Default: 4 MiB, or less to fit `maxBytes`. */
   chunkSize?: number;

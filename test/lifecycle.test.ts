@@ -82,7 +82,9 @@ function mapPath(line: string): string {
   return m ? m[1]! : '';
 }
 
-describe.runIf(linux)('a file-backed pool leaves no file behind', () => {
+// The three ends below run everywhere; the signal cases read /proc (Linux),
+// and test/windows.test.ts has Windows' own (the files have names there).
+describe('a file-backed pool leaves no file behind', () => {
   it('after a normal end (one pool closed, one left to the exit hook)', () => {
     const dir = freshDir();
     const r = run('lifecycle-file-pool.js', ['normal', dir]);
@@ -113,44 +115,46 @@ describe.runIf(linux)('a file-backed pool leaves no file behind', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it.each(['SIGTERM', 'SIGKILL'] as const)(
-    'after %s while it holds live allocations; while alive its memory is mapped from unnamed files in dir',
-    async (signal) => {
-      const dir = freshDir();
-      const { child, output, closed } = start('lifecycle-file-pool.js', ['wait', dir]);
-      try {
-        await waitForLine(child, output, 'ready', 15_000);
-        // Alive and holding file-backed memory: the directory already has no entry...
+  describe.runIf(linux)('killed by a signal (Linux: reads /proc/<pid>/maps)', () => {
+    it.each(['SIGTERM', 'SIGKILL'] as const)(
+      'after %s while it holds live allocations; while alive its memory is mapped from unnamed files in dir',
+      async (signal) => {
+        const dir = freshDir();
+        const { child, output, closed } = start('lifecycle-file-pool.js', ['wait', dir]);
+        try {
+          await waitForLine(child, output, 'ready', 15_000);
+          // Alive and holding file-backed memory: the directory already has no entry...
+          expect(fs.readdirSync(dir)).toEqual([]);
+          expect(output.stdout).toContain('entries []\n');
+          // ...yet the memory is mapped from files there: O_TMPFILE files show
+          // as "<dir>/#<inode> (deleted)", mkstemp+unlink ones as
+          // "<dir>/.mmap-pool-XXXXXX (deleted)". Two pools, each with a chunk
+          // and a huge allocation: at least four such mappings, all shared and
+          // read/write, except the one-page guard (---s) after each huge one.
+          const maps = fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').split('\n').filter(Boolean);
+          const ours = maps.filter((l) => mapPath(l).startsWith(`${dir}/`));
+          const data = ours.filter((l) => l.split(/\s+/)[1] === 'rw-s');
+          const guards = ours.filter((l) => l.split(/\s+/)[1] === '---s');
+          expect(data.length).toBeGreaterThanOrEqual(4);
+          expect(data.length + guards.length).toBe(ours.length);
+          for (const line of guards) {
+            const [from, to] = line.split(/\s+/)[0].split('-').map((h) => parseInt(h, 16));
+            expect(to - from).toBe(4096);
+          }
+          for (const line of ours) {
+            expect(mapPath(line)).toMatch(/\/(#\d+|\.mmap-pool-\w{6}) \(deleted\)$/);
+          }
+        } finally {
+          child.kill(signal);
+        }
+        const r = await closed;
+        expect(r.status).toBeNull();
+        expect(r.signal).toBe(signal);
+        expect(r.stderr).toBe('');
         expect(fs.readdirSync(dir)).toEqual([]);
-        expect(output.stdout).toContain('entries []\n');
-        // ...yet the memory is mapped from files there: O_TMPFILE files show
-        // as "<dir>/#<inode> (deleted)", mkstemp+unlink ones as
-        // "<dir>/.mmap-pool-XXXXXX (deleted)". Two pools, each with a chunk
-        // and a huge allocation: at least four such mappings, all shared and
-        // read/write, except the one-page guard (---s) after each huge one.
-        const maps = fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').split('\n').filter(Boolean);
-        const ours = maps.filter((l) => mapPath(l).startsWith(`${dir}/`));
-        const data = ours.filter((l) => l.split(/\s+/)[1] === 'rw-s');
-        const guards = ours.filter((l) => l.split(/\s+/)[1] === '---s');
-        expect(data.length).toBeGreaterThanOrEqual(4);
-        expect(data.length + guards.length).toBe(ours.length);
-        for (const line of guards) {
-          const [from, to] = line.split(/\s+/)[0].split('-').map((h) => parseInt(h, 16));
-          expect(to - from).toBe(4096);
-        }
-        for (const line of ours) {
-          expect(mapPath(line)).toMatch(/\/(#\d+|\.mmap-pool-\w{6}) \(deleted\)$/);
-        }
-      } finally {
-        child.kill(signal);
-      }
-      const r = await closed;
-      expect(r.status).toBeNull();
-      expect(r.signal).toBe(signal);
-      expect(r.stderr).toBe('');
-      expect(fs.readdirSync(dir)).toEqual([]);
-    },
-  );
+      },
+    );
+  });
 });
 
 interface WorkerResult {

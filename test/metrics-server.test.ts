@@ -9,6 +9,10 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const SERVER = path.join(__dirname, '..', 'dist', 'examples', 'metrics-server.js');
+// On Windows child.kill(signal) is TerminateProcess: the example's SIGTERM and
+// SIGINT handlers never run there, and the child ends as killed by that
+// signal (no exit code). Everything before the signal runs everywhere.
+const win32 = process.platform === 'win32';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -61,7 +65,7 @@ function fetchText(url: string): Promise<{ res: IncomingMessage; body: string }>
 }
 
 describe('examples/metrics-server', () => {
-  it('serves pool metrics at /metrics and exits 0 on SIGTERM', async () => {
+  it('serves pool metrics at /metrics and exits 0 on SIGTERM (on Windows: is terminated, no handler runs)', async () => {
     const { child, url, exit } = await start(['0']);
     expect(Number(new URL(url).port)).toBeGreaterThan(0);
     const { res, body } = await fetchText(url);
@@ -78,17 +82,16 @@ describe('examples/metrics-server', () => {
     child.kill('SIGTERM');
     const { code, signal, stderr } = await exit;
     expect(stderr).toBe('');
-    expect(signal).toBeNull();
-    expect(code).toBe(0);
+    expect({ code, signal }).toEqual(win32 ? { code: null, signal: 'SIGTERM' } : { code: 0, signal: null });
   });
 
-  it('takes the port from PORT and stops on SIGINT too', async () => {
+  it('takes the port from PORT and stops on SIGINT too (on Windows: is terminated, no handler runs)', async () => {
     const { child, url, exit } = await start([], { PORT: '0' });
     expect(new URL(url).hostname).toBe('127.0.0.1');
     const { res } = await fetchText(url);
     expect(res.statusCode).toBe(200);
     child.kill('SIGINT');
-    expect(await exit).toMatchObject({ code: 0, signal: null });
+    expect(await exit).toMatchObject(win32 ? { code: null, signal: 'SIGINT' } : { code: 0, signal: null });
   });
 
   it('refuses a port that is not one, with exit code 1', async () => {
