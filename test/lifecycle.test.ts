@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { childEnv, fixture, LIB, resultOf, run, type Outcome } from './fixture-run.js';
+import { childEnv, fixture, LIB, resultOf, run, runAsync, SLOWDOWN, type Outcome } from './fixture-run.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -122,7 +122,7 @@ describe('a file-backed pool leaves no file behind', () => {
         const dir = freshDir();
         const { child, output, closed } = start('lifecycle-file-pool.js', ['wait', dir]);
         try {
-          await waitForLine(child, output, 'ready', 15_000);
+          await waitForLine(child, output, 'ready', 15_000 * SLOWDOWN);
           // Alive and holding file-backed memory: the directory already has no entry...
           expect(fs.readdirSync(dir)).toEqual([]);
           expect(output.stdout).toContain('entries []\n');
@@ -187,9 +187,9 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(res.entries).toEqual([]);
   };
 
-  it('worker.terminate() x20 on idle workers: main thread unharmed, no fd, mapping or file left', () => {
+  it('worker.terminate() x20 on idle workers: main thread unharmed, no fd, mapping or file left', async () => {
     const dir = freshDir();
-    const r = run('lifecycle-worker.js', ['terminate', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    const r = await runAsync('lifecycle-worker.js', ['terminate', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
@@ -200,11 +200,11 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('worker.terminate() x40 landing in the middle of alloc()/free() calls: no crash, nothing left', () => {
+  it('worker.terminate() x40 landing in the middle of alloc()/free() calls: no crash, nothing left', async () => {
     const dir = freshDir();
     // 40 rounds with varying delays: the termination has to land inside a
     // native call, which is a matter of timing.
-    const r = run('lifecycle-worker.js', ['terminate-busy', '40', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    const r = await runAsync('lifecycle-worker.js', ['terminate-busy', '40', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
     // A native call made after terminate() was requested must not turn into
     // a napi_fatal_error ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw").
     expect(r.stderr).toBe('');
@@ -217,9 +217,9 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('workers that call process.exit(7) while holding pools leave nothing behind', () => {
+  it('workers that call process.exit(7) while holding pools leave nothing behind', async () => {
     const dir = freshDir();
-    const r = run('lifecycle-worker.js', ['exit', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    const r = await runAsync('lifecycle-worker.js', ['exit', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
@@ -230,9 +230,9 @@ describe.runIf(linux)('worker threads holding pools', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('workers that simply end while holding pools leave nothing behind', () => {
+  it('workers that simply end while holding pools leave nothing behind', async () => {
     const dir = freshDir();
-    const r = run('lifecycle-worker.js', ['end', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    const r = await runAsync('lifecycle-worker.js', ['end', '20', dir], { execArgv: ['--expose-gc'], timeout: 30_000 });
     expect(r.stderr).toBe('');
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);

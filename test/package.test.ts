@@ -4,10 +4,11 @@
 // processes (not through vitest's module loader), because what is tested is
 // Node's and tsc's own resolution. Needs the compiled dist/ (`npm test` runs
 // tsc first) and the native addon.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -101,7 +102,7 @@ describe('declaration files', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('a consumer type-checks under --strict with module nodenext as ESM (.mts) and CommonJS (.cts), and runs', () => {
+  it('a consumer type-checks under --strict with module nodenext as ESM (.mts) and CommonJS (.cts), and runs', async () => {
     // A project outside the repository with mmap-pool in its node_modules
     // (a link to this checkout), built from scripts/consumer.
     const dir = mkdtempSync(join(tmpdir(), 'mmap-pool-consumer-'));
@@ -127,12 +128,14 @@ describe('declaration files', () => {
     }
 
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    // Asynchronously: tsc can take minutes on a slow machine (Node under
+    // QEMU), and vitest fails a run whose worker stays blocked for 60 s.
     let log: string;
     try {
-      log = execFileSync(process.execPath, [
+      ({ stdout: log } = await promisify(execFile)(process.execPath, [
         tsc, '-p', 'tsconfig.json', '--strict',
         '--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', '--explainFiles',
-      ], { cwd: dir, encoding: 'utf8' });
+      ], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }));
     } catch (err) {
       const out = (err as { stdout?: string }).stdout ?? '';
       throw new Error(`tsc failed:\n${out.split('\n').filter((l) => /error TS/.test(l)).join('\n') || out}`);
