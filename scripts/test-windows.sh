@@ -155,6 +155,10 @@ const EXPECTED_SKIPS = [
   ['test/metrics.test.ts', 'registerMetrics with prom-client passes promtool', 'promtool is a Linux program; the exposition text is the same JS everywhere'],
   ['test/errors.test.ts', "ERR_MAP_FAILED a 'file' pool whose dir went away", 'a directory holding open files cannot be removed on Windows'],
   ['test/detach.test.ts', 'detaching the ArrayBuffers a pool made memory whose ArrayBuffer was transferred away', 'ArrayBuffer.prototype.transfer: Node 22 and later only', (major) => major < 22],
+  ['test/streams.test.ts', 'a chunk taken by a web byte stream ArrayBuffer.prototype.transfer() of a chunk', 'ArrayBuffer.prototype.transfer: Node 22 and later only', (major) => major < 22],
+  ['test/io-jobs.test.ts', 'a thread-pool job over pool memory outlives the memory being given back memory freed while a view of it stays reachable keeps its addresses only until a new mapping takes them over', 'MAP_FIXED reuse of retired ranges, read from /proc/self/maps; Windows keeps a retired view until the collector and never maps over it'],
+  ['test/oom.test.ts', 'RLIMIT_AS reached while a pool holds', 'prlimit and RLIMIT_AS, measured from /proc/self/status'],
+  ['test/nospace.test.ts', 'a file pool that cannot preallocate', 'posix_fallocate, a tmpfs of its own (unshare) and RLIMIT_FSIZE (prlimit)'],
 ];
 const fs = require('node:fs');
 const path = require('node:path');

@@ -64,6 +64,9 @@ describe('a thread-pool job over pool memory outlives the memory being given bac
     expect(res.outputBytes).toBeGreaterThan(0);
   });
 
+  // Linux only: it reads /proc/self/maps, and what it checks is MAP_FIXED
+  // reuse of a retired range, which Windows does not do (a retired view stays
+  // until the collector; native/platform/windows.cc: Retire, MapOver).
   it.runIf(linux)('memory freed while a view of it stays reachable keeps its addresses only until a new mapping takes them over', () => {
     const r = runJob('reuse');
     expect(r.stderr).toBe('');
@@ -74,7 +77,9 @@ describe('a thread-pool job over pool memory outlives the memory being given bac
     expect(res.growth).toBeLessThan(100 * 1024 * 1024);
   });
 
-  it.runIf(linux)(
+  // On Windows (no /proc/self/maps) only that the process survives, the
+  // job completes and no file is left behind; the mapping checks are Linux's.
+  it.runIf(linux || process.platform === 'win32')(
     "zlib.deflate() in a 'file' pool, then close(): the process survives, the file mapping ends at close() and the addresses once the views are collected",
     () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-io-'));
@@ -85,6 +90,11 @@ describe('a thread-pool job over pool memory outlives the memory being given bac
         rangeMappedAfterClose: boolean;
         rangeMappedAfterGc: boolean;
       };
+      expect(res.outputBytes).toBeGreaterThan(0);
+      if (!linux) {
+        expect(fs.readdirSync(dir)).toEqual([]);
+        return;
+      }
       expect(res.fileMappingsBefore).toBeGreaterThan(0);
       // close(): the temp file is no longer mapped (its blocks are free), ...
       expect(res.fileMappingsAfterClose).toBe(0);

@@ -80,6 +80,8 @@ const places = [
   { where: `a ${FSIZE}-byte RLIMIT_FSIZE`, runs: true, prefix: () => ['prlimit', `--fsize=${FSIZE}`], errno: 'EFBIG' },
 ] as const;
 
+// Linux only (posix_fallocate, unshare and tmpfs, prlimit and RLIMIT_FSIZE);
+// on Windows these are expected skips in scripts/test-windows.sh.
 describe.runIf(linux).each(places)('a file pool that cannot preallocate, on $where (child process)', ({ runs, prefix, errno }) => {
   let outcome: Outcome;
   let res: Result;

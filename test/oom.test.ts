@@ -57,6 +57,8 @@ const modes = [
   { mode: 'cached', holds: 'a 64 MiB chunk kept only by the slot cache’s free blocks', asks: 'a 40 MiB huge allocation', size: 40 * MiB },
 ] as const;
 
+// Linux only (prlimit, RLIMIT_AS, /proc/self/status); on Windows these are
+// expected skips in scripts/test-windows.sh.
 describe.runIf(linux).each(modes)('RLIMIT_AS reached while a pool holds $holds (child process)', ({ mode, asks, size }) => {
   let outcome: Outcome;
   let res: Result;
