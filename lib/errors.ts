@@ -1,4 +1,4 @@
-// Errors: PoolError with the stable codes of DESIGN.md, and Node's own
+// Errors: PoolError with the stable codes README lists, and Node's own
 // argument errors (TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE)
 // made the way Node's internal/errors.js makes them.
 import { constants as osConstants } from 'node:os';

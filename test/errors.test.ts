@@ -1,4 +1,4 @@
-// Every error of DESIGN.md's "Errors" table, and the rule that a failed call
+// Every error of README's "Errors" table, and the rule that a failed call
 // changes nothing: every other allocation keeps its bytes.
 import { mkdtempSync, rmSync, rmdirSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';

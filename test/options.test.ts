@@ -1,4 +1,4 @@
-// Constructor options: defaults and validation (DESIGN.md "Public API" and "Errors").
+// Constructor options: defaults and validation (README "API at a glance" and "Errors").
 import { existsSync } from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';

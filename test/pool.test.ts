@@ -1,4 +1,4 @@
-// Pool: every item of DESIGN.md's "Public API".
+// Pool: every method of README's "API at a glance".
 import * as assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // The slot cache (lib/slot-cache.ts): free blocks of the classes up to 64 KiB
-// kept per class on the JS side. Every promise of DESIGN.md must hold through
+// kept per class on the JS side. Every promise of the README must hold through
 // it: stats() and dump() show what the program holds, not what the cache
 // holds; stale Buffers are refused with ERR_DOUBLE_FREE and never touch the
 // block's new owner; foreign Buffers and slices are refused; maxBytes, trim(),
