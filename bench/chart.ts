@@ -3,7 +3,7 @@
 // slower), with each case's goal marked and, as a hollow dot, the ratio of
 // means (garbage-collector pauses included, see harness.ts). Plain SVG 1.1 with no scripts or
 // external references, so GitHub and rsvg-convert both render it.
-import { esc } from '../lib/render-map.js';
+import { esc } from '../lib/observe/render-map.js';
 
 export interface ChartRow {
   label: string;

@@ -1,8 +1,8 @@
 // What the lifetime-safety features cost, measured in one process:
 //   - the serial number that tells a stale Buffer from the slot's new owner:
-//     PoolBuffer's private fields (serial and slot-cache block id), set by its
+//     PoolBuffer's private fields (serial and block-cache block id), set by its
 //     constructor and read on free (the other side is one compare against the
-//     slot cache's table, or in the allocator under a lock it already holds);
+//     block cache's table, or in the allocator under a lock it already holds);
 //   - guard: true, one external ArrayBuffer per allocation, detached on free;
 //   - leak detection at each level.
 // `npm run bench` runs these with the rest (bench/run.ts puts them in
@@ -14,7 +14,7 @@ import { Buffer } from 'node:buffer';  // not the global: its getter costs ~8 ns
 import { arch, cpus, platform } from 'node:os';
 
 import { Pool } from '../lib/index.js';
-import { PoolBuffer } from '../lib/views.js';
+import { PoolBuffer } from '../lib/buffers/pool-buffer.js';
 import { compare, SINK_MASK as HARNESS_SINK_MASK, type CaseResult } from './harness.js';
 
 const BATCH = 1000;
@@ -30,7 +30,7 @@ let sink = 0;
 /** The four cases, in this order: serial tag, guard, leak levels, yardstick. */
 export async function runLifetimes(): Promise<CaseResult[]> {
   const ab = new ArrayBuffer(1 << 20);
-  const serials = new Float64Array(1024);  // as SlotCache.serial
+  const serials = new Float64Array(1024);  // as BlockCache.serial
   const results: CaseResult[] = [];
 
   // The serial tag: the same view creation with and without the store + load.
@@ -45,7 +45,7 @@ export async function runLifetimes(): Promise<CaseResult[]> {
       for (let i = 0; i < BATCH; i++) {
         const b = new PoolBuffer(ab, (i & 1023) * 64, 64, i & 1023, i);
         serials[i & 1023] = i;
-        sink = (sink + PoolBuffer.liveSlot(b, serials)) & SINK_MASK;
+        sink = (sink + PoolBuffer.liveBlock(b, serials)) & SINK_MASK;
       }
     } },
   ], BATCH));

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { Pool } = require('../dist/lib/index.js');
-const { renderMap } = require('../dist/lib/render-map.js');
+const { renderMap } = require('../dist/lib/observe/render-map.js');
 
 const pool = new Pool({ name: 'http-buffers', chunkSize: 1024 * 1024, hugeThreshold: 512 * 1024 });
 let seed = 42;

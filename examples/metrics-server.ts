@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 
 import { Pool } from '../lib/index.js';
-import { toPrometheus } from '../lib/metrics.js';
+import { toPrometheus } from '../lib/observe/metrics.js';
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

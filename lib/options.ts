@@ -2,9 +2,9 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { tmpdir } from 'node:os';
 
-import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
-import { LEAK_LEVELS, type LeakDetection } from './leaks.js';
-import type { PressureThresholds } from './pressure.js';
+import { invalidArgType, invalidArgValue, outOfRange, type Caller } from './errors.js';
+import { LEAK_LEVELS, type LeakDetection } from './observe/leaks.js';
+import type { PressureThresholds } from './observe/pressure.js';
 
 export type Backing = 'anonymous' | 'file' | 'heap';
 
@@ -186,4 +186,21 @@ function share(value: unknown, fallback: number, name: string): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!(value > 0 && value <= 1)) throw outOfRange(name, '> 0 && <= 1', value);
   return value;
+}
+
+export interface AllocOptions {
+  /** A power of two up to the page size: the Buffer's byteOffset (and address) is a multiple of it. */
+  align?: number;
+}
+
+/** The `align` of alloc()'s options, checked; 0 for none. */
+export function alignOf(options: AllocOptions, pageSize: number, caller: Caller): number {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller);
+  const align = options.align;
+  if (align === undefined) return 0;
+  if (typeof align !== 'number') throw invalidArgType('options.align', 'of type number', align, caller);
+  if (!(Number.isInteger(align) && align >= 1 && align <= pageSize && (align & (align - 1)) === 0)) {
+    throw outOfRange('options.align', `a power of two >= 1 && <= ${pageSize} (the page size)`, align, caller);
+  }
+  return align;
 }

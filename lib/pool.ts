@@ -12,7 +12,7 @@
 // instead of freeing the new owner.
 //
 // Sizes up to 64 KiB (unguarded, non-secure pools, no `align`) take a fast
-// path: lib/slot-cache.ts keeps free blocks of each class on the JS side, so
+// path: lib/cache/block-cache.ts keeps free blocks of each class on the JS side, so
 // alloc() pops one and free() pushes it back without a native call; blocks
 // move to and from the allocator in batches. Those Buffers also carry their
 // block id, and the cache keeps the serial of the Buffer holding each block:
@@ -24,7 +24,7 @@
 // leaves it.
 //
 // The ArrayBuffers the pool has shown to JS, and which ones are stale, are
-// kept by lib/segment-table.ts. Guarded and secure pools give each
+// kept by lib/native/segment-table.ts. Guarded and secure pools give each
 // allocation an ArrayBuffer of its own over its slot and detach it on free
 // (so, in a secure pool, buf.buffer, structuredClone() and postMessage()
 // reach that allocation's bytes only).
@@ -41,7 +41,7 @@
 // A chunk's ArrayBuffer detached by someone else (a web byte stream's
 // enqueue() or BYOB read(), ArrayBuffer.prototype.transfer()) takes the
 // whole chunk with it. The pool finds out where it would build a view over
-// it (SlotCache.take(), #reserve(), #refill(), allocTyped()) or sees it
+// it (BlockCache.take(), #reserve(), #refill(), allocTyped()) or sees it
 // detached (trim(), reset(), free() of one of its views), and loses the
 // segment (#lose()): nothing is placed there again, its memory stays mapped
 // for its new owner, and its allocations still count and can be freed, a
@@ -49,24 +49,27 @@
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
-import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from './binding.js';
-import { convert, type Source } from './convert.js';
+import { binding, NativeStatus, type NativePool } from './native/binding.js';
+import { handleOf, offsetOf, segmentOf } from './native/handle.js';
+import { convert, type Source } from './buffers/convert.js';
 import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
-import { statusError, type PoolDescription } from './status.js';
+import { statusError, type PoolDescription } from './native/status.js';
 import { track, untrack } from './exit.js';
-import { LeakTracker, type LeakDetection } from './leaks.js';
-import { monitor as startMonitor, type Monitor, type MonitorOptions } from './monitor.js';
-import { PressureWatch } from './pressure.js';
-import { MAX_BUFFER, resolveOptions, type Backing, type PoolOptions } from './options.js';
+import { LeakTracker, type LeakDetection } from './observe/leaks.js';
+import { monitor as startMonitor, type Monitor, type MonitorOptions } from './observe/monitor.js';
+import { PressureWatch } from './observe/pressure.js';
+import { alignOf, MAX_BUFFER, resolveOptions, type AllocOptions, type Backing, type PoolOptions } from './options.js';
 import { Scope } from './scope.js';
-import type { PoolDump, PoolStats } from './stats.js';
-import { alignOf, elementSize, isFreshView, nextSerial, PoolBuffer, serialOf, slotOf, tagView, type AllocOptions, type TypedArrayConstructor } from './views.js';
+import type { PoolDump, PoolStats } from './observe/stats.js';
+import { PoolBuffer, serialOf, blockOf, tagView } from './buffers/pool-buffer.js';
+import { nextSerial } from './buffers/serials.js';
+import { elementSize, isFreshView, type TypedArrayConstructor } from './buffers/typed.js';
 import { dispose } from './dispose.js';
-import { SlotCache } from './slot-cache.js';
-import { fixClasses, fixDump } from './slot-cache-view.js';
-import { keepUntilCollected, SegmentTable } from './segment-table.js';
-import { startCoarseClock, tick } from './clock.js';
-import { Counts } from './counts.js';
+import { BlockCache } from './cache/block-cache.js';
+import { fixClasses, fixDump } from './observe/dump.js';
+import { keepUntilCollected, SegmentTable } from './native/segment-table.js';
+import { startCoarseClock, tick } from './observe/clock.js';
+import { Counts } from './observe/counts.js';
 
 /**
  * How long a freed huge allocation's mapping (a spare, kept for the next
@@ -86,15 +89,6 @@ function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab
   return (Type as unknown) === Buffer ? Buffer.from(ab, offset, length) as unknown as T : new Type(ab, offset, length);
 }
 
-/** The segment id of an allocator handle. */
-function segmentOf(handle: number): number {
-  return Math.floor(handle / HANDLE_SPAN);
-}
-
-/** The byte offset in its segment of an allocator handle. */
-function offsetOf(handle: number): number {
-  return handle % HANDLE_SPAN;
-}
 
 export class Pool extends EventEmitter {
   readonly #native: NativePool;
@@ -119,8 +113,8 @@ export class Pool extends EventEmitter {
   /** Set while a decay of spare huge mappings is due (SPARE_DECAY_MS). */
   #decayTimer: ReturnType<typeof setTimeout> | undefined;
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
-  #cache: SlotCache | undefined;
-  /** What the program holds, counted at every allocation and free; shared with the slot cache (lib/counts.ts). */
+  #cache: BlockCache | undefined;
+  /** What the program holds, counted at every allocation and free; shared with the block cache (lib/observe/counts.ts). */
   readonly #counts = new Counts();
   /** Allocations that ended with close() (live = allocs - frees - #closedLive). */
   #closedLive = 0;
@@ -190,7 +184,7 @@ export class Pool extends EventEmitter {
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
     if (!o.guard && !o.secure) {
-      const cache = new SlotCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
+      const cache = new BlockCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
       cache.segments = this.#segments;
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
@@ -316,10 +310,10 @@ export class Pool extends EventEmitter {
    * (not handed out by this pool, or a slice or copy-view of one), ERR_POOL_CLOSED
    */
   free(buf: ArrayBufferView): void {
-    // The fast path (lib/slot-cache.ts): a live PoolBuffer from the cache.
+    // The fast path (lib/cache/block-cache.ts): a live PoolBuffer from the cache.
     const cache = this.#cache;
     if (cache !== undefined) {
-      const k = Buf.liveSlot(buf, cache.serial);
+      const k = Buf.liveBlock(buf, cache.serial);
       if (k >= 0) {
         cache.freeBlock(k);
         return;
@@ -332,7 +326,7 @@ export class Pool extends EventEmitter {
   #freeOther(buf: ArrayBufferView): void {
     const k = this.#cached(buf);
     if (k >= 0) {
-      (this.#cache as SlotCache).freeBlock(k);
+      (this.#cache as BlockCache).freeBlock(k);
       return;
     }
     const handle = this.#locate(buf, this.free);
@@ -355,7 +349,7 @@ export class Pool extends EventEmitter {
   retain(buf: ArrayBufferView): number {
     const k = this.#cached(buf);
     if (k >= 0) {
-      const cache = this.#cache as SlotCache;
+      const cache = this.#cache as BlockCache;
       if (cache.refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
       return cache.retain(k);
     }
@@ -370,12 +364,12 @@ export class Pool extends EventEmitter {
   release(buf: ArrayBufferView): boolean {
     const k = this.#cached(buf);
     if (k >= 0) {
-      const refs = (this.#cache as SlotCache).refs;
+      const refs = (this.#cache as BlockCache).refs;
       if (refs[k] > 1) {
         refs[k]--;
         return false;
       }
-      (this.#cache as SlotCache).freeBlock(k);
+      (this.#cache as BlockCache).freeBlock(k);
       return true;
     }
     const handle = this.#locate(buf, this.release);
@@ -401,7 +395,7 @@ export class Pool extends EventEmitter {
   /** The reference count of a live allocation (1 unless retained). Same errors as free(). */
   refCount(buf: ArrayBufferView): number {
     const k = this.#cached(buf);
-    if (k >= 0) return (this.#cache as SlotCache).refs[k];
+    if (k >= 0) return (this.#cache as BlockCache).refs[k];
     const handle = this.#locate(buf, this.refCount);
     const serial = serialOf(buf) as number;
     const count = this.#native.refCount(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial);
@@ -464,7 +458,7 @@ export class Pool extends EventEmitter {
    * Samples stats() every `intervalMs` and emits 'growth' when used bytes
    * grow steadily across the last `window` samples: a least-squares slope
    * above max(1 KiB/s, 1% of used bytes per window span) with r² >= 0.8
-   * (lib/monitor.ts). The timer never keeps the process alive; it stops with
+   * (lib/observe/monitor.ts). The timer never keeps the process alive; it stops with
    * dispose(), stop() or close().
    * @throws TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, PoolError ERR_POOL_CLOSED
    */
@@ -550,7 +544,7 @@ export class Pool extends EventEmitter {
   // allocUnsafe() take from the cache themselves.
   #buffer(size: number, zero: boolean, options: AllocOptions | undefined, caller: Caller): Buffer {
     // Before any memory is taken: the getter of `align` is user code.
-    const align = options === undefined ? 0 : alignOf(options, caller);
+    const align = options === undefined ? 0 : alignOf(options, binding.pageSize, caller);
     const cache = this.#cache;
     // Every cached block starts at a multiple of 16.
     if (cache !== undefined && align <= 16 && cache.serves(size)) {
@@ -573,10 +567,10 @@ export class Pool extends EventEmitter {
     }
   }
 
-  // A size the slot cache serves, its class's stack empty when take() came
+  // A size the block cache serves, its class's stack empty when take() came
   // (or left so by a 'pressure' listener): refill it and take a block. The
   // refill may map a chunk, whose event comes once the Buffer is counted.
-  #cachedBuffer(cache: SlotCache, size: number, caller: Caller): PoolBuffer {
+  #cachedBuffer(cache: BlockCache, size: number, caller: Caller): PoolBuffer {
     for (let quiet = false; ; quiet = true) {
       const view = cache.take(size, caller);
       if (view !== undefined) return view;
@@ -588,9 +582,9 @@ export class Pool extends EventEmitter {
     }
   }
 
-  // allocTyped() of a size the slot cache serves: undefined when Type's
+  // allocTyped() of a size the block cache serves: undefined when Type's
   // constructor reset the pool (the caller starts again).
-  #typedFromCache<T extends ArrayBufferView>(cache: SlotCache, Type: TypedArrayConstructor<T>, length: number, size: number, resets: number): T | undefined {
+  #typedFromCache<T extends ArrayBufferView>(cache: BlockCache, Type: TypedArrayConstructor<T>, length: number, size: number, resets: number): T | undefined {
     let k: number;
     let ab: ArrayBuffer;
     for (;;) {
@@ -624,7 +618,7 @@ export class Pool extends EventEmitter {
     return view;
   }
 
-  // allocTyped() of any other size, or in a pool without a slot cache:
+  // allocTyped() of any other size, or in a pool without a block cache:
   // undefined when Type's constructor reset the pool.
   #typedFromAllocator<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, length: number, size: number, unit: number, resets: number): T | undefined {
     const serial = nextSerial();
@@ -665,19 +659,19 @@ export class Pool extends EventEmitter {
     return bytes;
   }
 
-  // The block id of a view handed out from the slot cache and still live,
+  // The block id of a view handed out from the block cache and still live,
   // or -1 (anything else: the slow path decides). Its tags are private
   // fields (a PoolBuffer's, or a typed array's from allocTyped()), which no
   // copy of its properties carries.
   #cached(buf: ArrayBufferView): number {
     const cache = this.#cache;
     if (cache === undefined) return -1;
-    const k = slotOf(buf);
+    const k = blockOf(buf);
     return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
   }
 
   // An allocator call that failed with `status`, asked again by `ask` as
-  // the slot cache's memory allows: when only a new chunk has room, the
+  // the block cache's memory allows: when only a new chunk has room, the
   // free blocks the cache holds go back first and then the allocator may
   // map (bench/NOTES.md, "Churn memory: idle chunks and new chunks"); when
   // maxBytes is reached, every block the cache holds free goes back and it
@@ -685,7 +679,7 @@ export class Pool extends EventEmitter {
   // given back its own spares and empty chunks then, and the cache's blocks
   // may be what keeps a chunk mapped). Returns the last call's result. Only
   // failures come here, so the closure costs nothing on the way that succeeds.
-  #retry(cache: SlotCache, status: number, ask: (mayMap: boolean) => number): number {
+  #retry(cache: BlockCache, status: number, ask: (mayMap: boolean) => number): number {
     let n = status;
     if (n === NativeStatus.NeedsChunk && cache.holdingFree) {
       cache.flushAll();
@@ -704,7 +698,7 @@ export class Pool extends EventEmitter {
   // caller settles once its Buffer is made.
   // Blocks of a segment someone else took go back at once (#lose()), and
   // it asks again until the class has a block.
-  #refill(cache: SlotCache, size: number, caller: Caller): void {
+  #refill(cache: BlockCache, size: number, caller: Caller): void {
     const c = cache.classOf(size);
     do {
       let n = cache.refill(c, false);
@@ -726,8 +720,8 @@ export class Pool extends EventEmitter {
   }
 
   // Tags a view with the serial of its allocation, counts it and shows it
-  // to the leak detector: the last step of every allocation the slot cache
-  // does not serve (SlotCache.take() and track() do the same for its own).
+  // to the leak detector: the last step of every allocation the block cache
+  // does not serve (BlockCache.take() and track() do the same for its own).
   #handOut<V extends ArrayBufferView>(view: V, size: number, serial: number, caller: Caller): V {
     // A PoolBuffer got its serial in its constructor.
     if (!(view instanceof PoolBuffer)) tagView(view, -1, serial);
@@ -757,12 +751,12 @@ export class Pool extends EventEmitter {
   }
 
   // Allocates `size` valid bytes under `serial`: returns the allocator's
-  // handle (segment * HANDLE_SPAN + offset).
+  // handle (lib/native/handle.ts).
   #reserve(size: number, zero: boolean, align: number, serial: number, caller: Caller): number {
     if (this.#closed) throw closedError(caller);
     const cache = this.#cache;
     for (;;) {
-      // With a slot cache, as in #refill(): its memory is used before a new chunk.
+      // With a block cache, as in #refill(): its memory is used before a new chunk.
       let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
       if (handle < 0 && cache !== undefined) {
         handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
@@ -865,12 +859,12 @@ export class Pool extends EventEmitter {
       if (id === undefined || !this.#lose(id)) return -1;
     }
     const at = this.#native.findLost(id, serial);
-    return at === undefined ? -1 : id * HANDLE_SPAN + at[0];
+    return at === undefined ? -1 : handleOf(id, at[0]);
   }
 
   // Segment `id`'s ArrayBuffer was found detached. True when someone else
   // did that (a web byte stream, transfer()), now or before: the allocator
-  // places nothing there again, the slot cache gives its free blocks back
+  // places nothing there again, the block cache gives its free blocks back
   // and the table keeps its ArrayBuffer for #findLost(). False when this
   // pool did (the segment went back; the id may name a new one). No event:
   // this may run in the middle of an allocation, and mapped memory does

@@ -177,7 +177,7 @@ canary=$(env -i MMAP_POOL_LIB="$work/repo/dist/lib/index.js" "$node_arm64" -e "
   const b = pool.alloc(100).fill(7);
   const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
   const addon = [...new Set(maps.split('\n').map((l) => l.split(/ +/)[5]).filter((p) => /mmap_pool\.node$/.test(p || '')))];
-  const { binding } = require('$work/repo/dist/lib/binding.js');
+  const { binding } = require('$work/repo/dist/lib/native/binding.js');
   console.log(JSON.stringify({ arch: process.arch, version: process.version, addon, pageSize: binding.pageSize, byte: b[99] }));
   pool.close();")
 echo "$canary"

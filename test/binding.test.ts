@@ -1,10 +1,11 @@
-// The addon's NativePool as lib/ uses it (lib/binding.ts; not public API):
-// the slot cache's side of it (setScratch, refill, flush), and that a
+// The addon's NativePool as lib/ uses it (lib/native/binding.ts; not public API):
+// the block cache's side of it (setScratch, refill, flush), and that a
 // malformed call to a method off the hot path throws rather than aborts the
 // process (the binding is reachable by its file path).
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { binding, type NativePool, type NativePoolOptions } from '../lib/binding.js';
+import { binding, NativeStatus, type NativePool, type NativePoolOptions } from '../lib/native/binding.js';
+import { HANDLE_SPAN, handleOf, offsetOf, segmentOf } from '../lib/native/handle.js';
 import { MiB } from './helpers.js';
 
 const OPTIONS: NativePoolOptions = {
@@ -22,6 +23,23 @@ function native(): NativePool {
   return n;
 }
 
+describe('what C++ and TypeScript each write down once', () => {
+  it('the handle layout: lib/native/handle.ts and native/addon/handle.h agree, and a handle from alloc() decodes to its segment and offset', () => {
+    expect(binding.contract.handleSpan).toBe(HANDLE_SPAN);
+    const n = native();
+    const a = n.alloc(100, false, 1, 0);
+    const b = n.alloc(100, false, 2, 0);
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(handleOf(segmentOf(a), offsetOf(a))).toBe(a);
+    expect(segmentOf(b)).toBe(segmentOf(a));
+    expect(offsetOf(b) - offsetOf(a)).toBe(112);  // the 100-byte class is 112 bytes
+  });
+
+  it("the status codes: lib/native/binding.ts NativeStatus is alloc::Status, name for name", () => {
+    expect(binding.contract.status).toEqual({ ...NativeStatus });
+  });
+});
+
 describe('new NativePool(options)', () => {
   it('throws a TypeError for malformed options instead of aborting', () => {
     const bad: unknown[] = [undefined, 42, {}, { ...OPTIONS, backing: 1 }, { ...OPTIONS, chunkSize: '4' }, { ...OPTIONS, maxBytes: undefined }];
@@ -32,7 +50,7 @@ describe('new NativePool(options)', () => {
   });
 });
 
-describe("the allocator's side of the slot cache (NativePool setScratch, refill, flush)", () => {
+describe("the allocator's side of the block cache (NativePool setScratch, refill, flush)", () => {
   it('setScratch() takes a Float64Array and nothing else', () => {
     const n = native();
     for (const bad of [new Uint8Array(16), new Float32Array(16), new BigInt64Array(4), new ArrayBuffer(64), {}, undefined]) {

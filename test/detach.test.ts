@@ -33,7 +33,7 @@ describe('detaching the ArrayBuffers a pool made', () => {
     expect(res.detachedHere).toEqual([0, 0]);
     // Both allocations the transfers took along can still be freed: the huge
     // one found by its serial (its view reads length 0), the chunk's block by
-    // its slot-cache block id.
+    // its block-cache block id.
     expect(res.freeCodes).toEqual(['freed', 'freed']);
     expect(res.hugePagesIntact).toBe(true);
     expect(res.chunkBytesIntact).toBe(true);

@@ -33,7 +33,7 @@ interface Scene {
 /**
  * A pool with live allocations of each kind (cached, page run, huge), each
  * filled with its own byte, and the sizes the failing calls ask for used
- * once already (so a call that gives its memory back leaves the slot cache,
+ * once already (so a call that gives its memory back leaves the block cache,
  * the chunks and the spare huge mapping as they were: the freed 2 MiB one
  * is kept as a spare, which the failing call takes and gives back).
  */

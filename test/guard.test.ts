@@ -42,7 +42,7 @@ function slots(pool: Pool): Map<string, { offset: number; size: number }> {
 }
 
 /** The dump key of the one allocation `make` adds to the pool. */
-function slotOf(pool: Pool, fn: () => unknown): string {
+function blockOf(pool: Pool, fn: () => unknown): string {
   const before = slots(pool);
   fn();
   const added = [...slots(pool).keys()].filter((k) => !before.has(k));
@@ -106,10 +106,10 @@ describe('free() in a guarded pool', () => {
     const pool = guarded();
     const other = pool.alloc(64).fill(0x5b);
     let stale!: Buffer;
-    const staleSlot = slotOf(pool, () => (stale = pool.alloc(64).fill(0x11)));
+    const staleSlot = blockOf(pool, () => (stale = pool.alloc(64).fill(0x11)));
     pool.free(stale);
     let next!: Buffer;
-    const nextSlot = slotOf(pool, () => (next = pool.alloc(64)));
+    const nextSlot = blockOf(pool, () => (next = pool.alloc(64)));
     expect(nextSlot, 'the freed slot is reused (precondition)').toBe(staleSlot);
     stale[0] = 1;
     stale[63] = 2;

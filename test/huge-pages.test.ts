@@ -227,7 +227,7 @@ describe.runIf(linux && THP)(`hugePages on Linux: what /proc/self/smaps shows (n
 
   it('after trim() discards free pages inside a huge page, alloc() of them reads zero and the neighbours keep their bytes', () => {
     const pool = make({ hugePages: true });
-    // Page runs above 64 KiB: the JS slot cache holds none of them back.
+    // Page runs above 64 KiB: the JS block cache holds none of them back.
     const keep = hold(pool.alloc(100 * KiB).fill(0x11));
     const dirty = pool.alloc(512 * KiB).fill(0xaa);
     pool.free(dirty);

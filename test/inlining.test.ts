@@ -11,9 +11,9 @@ import { resultOf, run } from './fixture-run.js';
 
 /**
  * Every function of the fast path of allocUnsafe(64) + free() (lib/pool.ts,
- * lib/slot-cache.ts, lib/views.ts). take() has claim() written out.
+ * lib/cache/block-cache.ts, lib/buffers/pool-buffer.ts and serials.ts). take() has claim() written out.
  */
-const FAST_PATH = ['allocUnsafe', 'take', 'nextSerial', 'PoolBuffer', 'free', 'liveSlot', 'freeBlock', 'push'];
+const FAST_PATH = ['allocUnsafe', 'take', 'nextSerial', 'PoolBuffer', 'free', 'liveBlock', 'freeBlock', 'push'];
 
 // 'simple' is the default: its sampling is a countdown on the fast path,
 // and the rare sampled allocation a call that is not inlined.

@@ -68,7 +68,7 @@ describe('leak detection', () => {
   });
 
   it('every way in and out: cached Buffers and typed arrays, the allocator\'s own, release() to zero', () => {
-    // Each kind is tracked in its own way (the slot cache keeps a flag per
+    // Each kind is tracked in its own way (the block cache keeps a flag per
     // block, other views carry a mark): all 400 are reported when dropped...
     const dropped = run('paranoid', 400, 'mixed-drop');
     expect(dropped.events).toBe(400);

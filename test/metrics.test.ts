@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
 import { hold, KiB, make, MiB } from './helpers.js';
-import { METRIC_NAMES, registerMetrics, toPrometheus } from '../lib/metrics.js';
+import { METRIC_NAMES, registerMetrics, toPrometheus } from '../lib/observe/metrics.js';
 
 
 /** A pool with small, large and huge allocations, some freed. */

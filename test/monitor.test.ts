@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type PoolStats } from '../lib/index.js';
 import { KiB, MiB } from './helpers.js';
-import { growthSlope, monitor, type GrowthInfo, type Monitor } from '../lib/monitor.js';
+import { growthSlope, monitor, type GrowthInfo, type Monitor } from '../lib/observe/monitor.js';
 
 const DIST = path.join(__dirname, '..', 'dist', 'lib');
 
@@ -270,7 +270,7 @@ describe('monitor', () => {
   it('never keeps the process alive: a child that only starts a monitor exits on its own', () => {
     const script = `
       const { Pool } = require(${JSON.stringify(path.join(DIST, 'index.js'))});
-      const { monitor } = require(${JSON.stringify(path.join(DIST, 'monitor.js'))});
+      const { monitor } = require(${JSON.stringify(path.join(DIST, 'observe', 'monitor.js'))});
       const pool = new Pool({ name: 'child' });
       monitor(pool, { intervalMs: 10, window: 5 });
       console.log('started');

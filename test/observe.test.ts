@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { KiB, make, MiB } from './helpers.js';
-import { CLOCK_MS } from '../lib/clock.js';
+import { CLOCK_MS } from '../lib/observe/clock.js';
 
 describe('stats().residentBytes', () => {
   it('counts touched pages of mapped memory: 0 for untouched huge memory, all of it once written', () => {
@@ -49,7 +49,7 @@ describe('dump()', () => {
   it('gives every live allocation its serial and age; older allocations are older', async () => {
     const pool = make({ leakDetection: 'disabled' });
     const old = pool.alloc(64);
-    const oldLarge = pool.alloc(100 * KiB);   // not from the slot cache: the allocator's clock
+    const oldLarge = pool.alloc(100 * KiB);   // not from the block cache: the allocator's clock
     await new Promise((r) => setTimeout(r, 250));
     const young = pool.alloc(64);
     const youngLarge = pool.alloc(100 * KiB);

@@ -1,6 +1,6 @@
 // Running out of memory is an error, not a signal: when the OS refuses a
 // mapping, the pool first gives back what it holds but does not need
-// (spare huge mappings, idle chunks, the slot cache's free blocks), asks once
+// (spare huge mappings, idle chunks, the block cache's free blocks), asks once
 // more, and only then throws ERR_MAP_FAILED, changing nothing. Each case runs
 // in a child process (test/fixtures/oom.js) that lowers its own RLIMIT_AS to
 // what it measures of its address space plus 8 MiB, loading the compiled
@@ -54,7 +54,7 @@ interface Result {
 const modes = [
   { mode: 'spares', holds: 'four 16 MiB spare huge mappings', asks: 'its first (64 MiB) chunk', size: 512 * 1024 },
   { mode: 'idle', holds: 'sixteen idle 4 MiB chunks', asks: 'a 40 MiB huge allocation', size: 40 * MiB },
-  { mode: 'cached', holds: 'a 64 MiB chunk kept only by the slot cache’s free blocks', asks: 'a 40 MiB huge allocation', size: 40 * MiB },
+  { mode: 'cached', holds: 'a 64 MiB chunk kept only by the block cache’s free blocks', asks: 'a 40 MiB huge allocation', size: 40 * MiB },
 ] as const;
 
 // Linux only (prlimit, RLIMIT_AS, /proc/self/status); on Windows these are

@@ -72,7 +72,7 @@ describe('alloc()', () => {
   });
 
   it('alloc() of a large buffer in pages that slabs used before is zero-filled', () => {
-    // `align` above 16 bypasses the slot cache: this is the allocator's own
+    // `align` above 16 bypasses the block cache: this is the allocator's own
     // zeroing of pages it knows were written.
     const pool = make({ chunkSize: 64 * KiB, hugeThreshold: 64 * KiB });
     const keep = pool.alloc(16); // keeps the chunk

@@ -4,7 +4,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { binding } from '../lib/binding.js';
+import { binding } from '../lib/native/binding.js';
 import { Pool } from '../lib/index.js';
 import { KiB, MiB } from './helpers.js';
 

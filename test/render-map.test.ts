@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Pool, type PoolDump, type PoolOptions } from '../lib/index.js';
 import { hold, KiB, make, MiB } from './helpers.js';
-import { formatSize, renderMap } from '../lib/render-map.js';
+import { formatSize, renderMap } from '../lib/observe/render-map.js';
 
 
 interface Element {

@@ -1,11 +1,12 @@
 // Serials: a stale Buffer is refused however many allocations came since
 // (at least 2^52). The counter starts near each boundary through
-// setLastSerial(), a hook of lib/views.ts the package does not export; every
+// setLastSerial(), a hook of lib/buffers/serials.ts the package does not export; every
 // allocation and free below then takes the production path.
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PoolError, type Pool } from '../lib/index.js';
-import { MAX_SERIAL, serialOf, setLastSerial } from '../lib/views.js';
+import { serialOf } from '../lib/buffers/pool-buffer.js';
+import { MAX_SERIAL, setLastSerial } from '../lib/buffers/serials.js';
 import { expectThrow, KiB, make, MiB } from './helpers.js';
 
 /** The serials of the earlier design ran 1 .. 2^30 - 1 and round again: n and n + WRAP named the same allocation. */

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { binding } from '../lib/binding.js';
+import { binding } from '../lib/native/binding.js';
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
 import { childEnv, fixture, resultOf, run, type Outcome } from './fixture-run.js';
 import { KiB, MiB, expectThrow } from './helpers.js';

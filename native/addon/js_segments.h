@@ -41,7 +41,7 @@
 // A detach counts only when it was
 // made here: an ArrayBuffer found detached by someone else was transferred
 // (postMessage moves its memory to another thread, where Node 24 and later
-// no longer let the pool forbid it: lib/segment-table.ts), so its memory
+// no longer let the pool forbid it: lib/native/segment-table.ts), so its memory
 // stays mapped and untouched until the last ArrayBuffer finalizer. When a
 // pool is collected without close() the arena lets go without detaching
 // ("abandon"), and a chunk that Buffers still point into stays mapped until

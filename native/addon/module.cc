@@ -10,9 +10,11 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "../alloc/size_classes.h"
 #include "../platform/mapping.h"
+#include "handle.h"
 #include "pool_wrap.h"
 
 namespace mmap_pool {
@@ -58,13 +60,30 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               }));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
   // Every small and large class size up to 64 KiB, ascending (native/alloc/size_classes.h):
-  // lib/slot-cache.ts rounds requests with the allocator's own table.
+  // lib/cache/block-cache.ts rounds requests with the allocator's own table.
   Napi::Array classes = Napi::Array::New(env);
   for (uint32_t i = 0; alloc::ClassSize(i) <= 65536; i++) {
     classes.Set(i, Napi::Number::New(env, static_cast<double>(alloc::ClassSize(i))));
   }
   exports.Set("classSizes", classes);
   exports.Set("smallMax", Napi::Number::New(env, static_cast<double>(alloc::kSmallMax)));
+  // What lib/native/ writes down as constants of its own; test/binding.test.ts
+  // compares them, so the two languages cannot drift apart.
+  Napi::Object contract = Napi::Object::New(env);
+  contract.Set("handleSpan", Napi::Number::New(env, kHandleSpan));
+  Napi::Object status = Napi::Object::New(env);
+  const std::pair<const char*, alloc::Status> kStatuses[] = {
+      {"Ok", alloc::Status::kOk},           {"SegmentReleased", alloc::Status::kSegmentReleased},
+      {"DoubleFree", alloc::Status::kDoubleFree}, {"Foreign", alloc::Status::kForeign},
+      {"Exhausted", alloc::Status::kExhausted},   {"MapFailed", alloc::Status::kMapFailed},
+      {"Closed", alloc::Status::kClosed},         {"TooLarge", alloc::Status::kTooLarge},
+      {"NeedsChunk", alloc::Status::kNeedsChunk},
+  };
+  for (const auto& [name, value] : kStatuses) {
+    status.Set(name, Napi::Number::New(env, static_cast<double>(static_cast<int32_t>(value))));
+  }
+  contract.Set("status", status);
+  exports.Set("contract", contract);
   exports.Set("mapGranularity",
               Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));
   return exports;

@@ -7,22 +7,22 @@
 #include <utility>
 
 #include "../platform/clock.h"
+#include "handle.h"
 
 namespace mmap_pool {
 namespace addon {
 
 namespace {
-constexpr double kOffsetSpan = 1073741824.0;  // 2^30: chunks are at most 1 GiB
-// The serial of every block the JS slot cache holds; lib/ never gives an
+// The serial of every block the JS block cache holds; lib/ never gives an
 // allocation serial 0.
 constexpr uint64_t kCacheSerial = 0;
 
 // Never a serial: what ToSerial makes of a value that is not one.
 constexpr uint64_t kNoSerial = UINT64_MAX;
 
-// A serial: an integer 1 .. 2^53 - 1 (lib/views.ts nextSerial), exact as a
+// A serial: an integer 1 .. 2^53 - 1 (lib/buffers/serials.ts nextSerial), exact as a
 // double; anything else (lib/ has a bug) names no allocation, not even the
-// slot cache's blocks (serial 0).
+// block cache's blocks (serial 0).
 uint64_t ToSerial(const Napi::Value& v) {
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 1 && d <= 9007199254740991.0)) return kNoSerial;
@@ -116,7 +116,7 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   opt.zero_on_free = secure;
   opt.clock = platform::MonotonicMillis;
   if (opt.chunk_size == 0 || opt.chunk_size % opt.page_size != 0 ||
-      opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kOffsetSpan ||
+      opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kHandleSpan ||
       opt.huge_threshold > opt.chunk_size) {
     Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
     return;
@@ -156,7 +156,7 @@ Napi::Value PoolWrap::Alloc(const Napi::CallbackInfo& info) {
   alloc::Handle h;
   alloc::Status st = arena_->Alloc(size, zero, serial, &h, &last_error_, align, may_map);
   if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
-  return Napi::Number::New(info.Env(), h.segment * kOffsetSpan + static_cast<double>(h.offset));
+  return Napi::Number::New(info.Env(), EncodeHandle(h.segment, h.offset));
 }
 
 Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
@@ -172,9 +172,7 @@ uint32_t PoolWrap::FreePairs(uint32_t n) {
   uint32_t refused = 0;
   for (uint32_t i = 0; i < n; i++) {
     double handle = pairs[2 * i];
-    double segment = std::floor(handle / kOffsetSpan);
-    alloc::Arena::Ref ref{static_cast<uint32_t>(segment),
-                          static_cast<size_t>(handle - segment * kOffsetSpan),
+    alloc::Arena::Ref ref{HandleSegment(handle), HandleOffset(handle),
                           static_cast<size_t>(pairs[2 * i + 1]), kCacheSerial};
     if (arena_->Free(ref) < alloc::Status::kOk) refused++;
   }
@@ -224,7 +222,7 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
     alloc::Handle h;
     st = arena_->Alloc(size, false, kCacheSerial, &h, &last_error_, 0, may_map);
     if (st != alloc::Status::kOk) break;
-    handles[n] = h.segment * kOffsetSpan + static_cast<double>(h.offset);
+    handles[n] = EncodeHandle(h.segment, h.offset);
   }
   if (n == 0 && count > 0) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), n);

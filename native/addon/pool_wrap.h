@@ -7,7 +7,7 @@
 // refCount take (segment, offset, length, serial). Arguments are validated in lib/; here they are only
 // asserted to be numbers.
 //
-// refill and flush serve lib/slot-cache.ts, the JS-side cache of free slots,
+// refill and flush serve lib/cache/block-cache.ts, the JS-side cache of free slots,
 // through one Float64Array the cache hands over once (setScratch), so that
 // these calls take numbers only (reading a typed array argument's data
 // pointer through Node-API cost about a quarter of a refill):
@@ -80,7 +80,7 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
   std::unique_ptr<alloc::Arena> arena_;
   PoolRegistry* registry_ = nullptr;
   alloc::SourceError last_error_;
-  // The slot cache's Float64Array (setScratch): held by a strong reference,
+  // The block cache's Float64Array (setScratch): held by a strong reference,
   // so that its data stays where scratch_ points while this pool lives.
   napi_ref scratch_ref_ = nullptr;
   double* scratch_ = nullptr;

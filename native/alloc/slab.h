@@ -38,7 +38,7 @@ namespace alloc {
 struct Chunk;
 
 struct SlotMeta {
-  uint64_t serial;  // 53 bits used (lib/views.ts): never reused within a process's life
+  uint64_t serial;  // 53 bits used (the JS client's serials): never reused within a process's life
   uint32_t born;
   uint16_t req;
   uint16_t next;

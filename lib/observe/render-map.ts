@@ -14,7 +14,7 @@
 // allocation of whole pages) are orange, huge mappings red, free pages a
 // hatched light grey. The output depends on the dump alone: no dates, no
 // random ids, no locale.
-import { invalidArgType, outOfRange } from './errors.js';
+import { invalidArgType, outOfRange } from '../errors.js';
 import type { ChunkDump, PoolDump, RunDump } from './stats.js';
 
 export interface RenderMapOptions {

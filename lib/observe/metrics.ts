@@ -16,8 +16,8 @@
 // registerMetrics() hands the user's Registry plain collector objects of the
 // shape its registerMetric() takes (name, help, type, aggregator, get(),
 // reset()), the shape prom-client's own Gauge and Counter have.
-import { dispose } from './dispose.js';
-import { invalidArgType, type Caller } from './errors.js';
+import { dispose } from '../dispose.js';
+import { invalidArgType, type Caller } from '../errors.js';
 import type { PoolStats } from './stats.js';
 
 /** What the metrics need of a pool: its stats. A Pool is one. */
@@ -63,7 +63,7 @@ const SCALARS: readonly { name: string; help: string; type: 'gauge' | 'counter';
   { name: 'mmap_pool_free_bytes', type: 'gauge', field: 'freeBytes',
     help: 'Bytes in free page runs of the chunks.' },
   { name: 'mmap_pool_cached_bytes', type: 'gauge', field: 'cachedBytes',
-    help: 'Bytes of freed blocks kept on the JS side for reuse (the slot cache); trim() gives them back.' },
+    help: 'Bytes of freed blocks kept on the JS side for reuse (the block cache); trim() gives them back.' },
   { name: 'mmap_pool_resident_bytes', type: 'gauge', field: 'residentBytes',
     help: 'Bytes of mapped memory resident in RAM; no sample where the OS does not tell.' },
   { name: 'mmap_pool_max_bytes', type: 'gauge', field: 'maxBytes',

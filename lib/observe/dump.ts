@@ -1,18 +1,19 @@
-// What stats() and dump() show of a pool's slot cache (lib/slot-cache.ts).
+// What stats() and dump() show of a pool's block cache (lib/cache/block-cache.ts).
 // To the allocator every block the cache holds is one live allocation; to
 // the program a free block in the cache is free memory, and a block handed
 // out is the allocation of the Buffer holding it, with that Buffer's size,
 // serial and age. These two functions turn the allocator's figures into the
 // program's.
-import { binding, HANDLE_SPAN, type NativeClassStats } from './binding.js';
-import type { SlotCache } from './slot-cache.js';
+import { binding, type NativeClassStats } from '../native/binding.js';
+import { handleOf } from '../native/handle.js';
+import type { BlockCache } from '../cache/block-cache.js';
 import type { AllocationDump, PoolDump } from './stats.js';
 
 /**
  * Takes the free cached blocks out of the allocator's class rows; returns
  * their bytes (taken out of allocatedBytes, shown as cachedBytes).
  */
-export function fixClasses(cache: SlotCache, classes: NativeClassStats[]): number {
+export function fixClasses(cache: BlockCache, classes: NativeClassStats[]): number {
   // Per class: the blocks on its stack, and those of its waiting to go back.
   const free = cache.top.slice();
   for (const k of cache.pendingIds()) free[cache.cls[k]]++;
@@ -34,7 +35,7 @@ export function fixClasses(cache: SlotCache, classes: NativeClassStats[]): numbe
  * size, serial and age; a free one is left out of the allocations and of
  * its run's live count.
  */
-export function fixDump(cache: SlotCache, raw: Pick<PoolDump, 'chunks' | 'allocations' | 'pageSize'>, now: number): void {
+export function fixDump(cache: BlockCache, raw: Pick<PoolDump, 'chunks' | 'allocations' | 'pageSize'>, now: number): void {
   // Every held block by handle: its id when handed out, -1 when free here.
   const held = new Map<number, number>();
   for (let k = 0; k < cache.idCount; k++) {
@@ -43,7 +44,7 @@ export function fixDump(cache: SlotCache, raw: Pick<PoolDump, 'chunks' | 'alloca
   for (const k of cache.freeIds()) held.set(cache.addr[k], -1);
   const out: AllocationDump[] = [];
   for (const a of raw.allocations) {
-    const k = a.serial === 0 ? held.get(a.segment * HANDLE_SPAN + a.offset) : undefined;
+    const k = a.serial === 0 ? held.get(handleOf(a.segment, a.offset)) : undefined;
     if (k === undefined) {
       out.push(a);
     } else if (k < 0) {

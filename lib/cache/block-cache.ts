@@ -1,8 +1,8 @@
-// SlotCache: free blocks of the classes up to 64 KiB, kept on the JS side so
+// BlockCache: free blocks of the classes up to 64 KiB, kept on the JS side so
 // that most allocations and frees never cross into native code (the idea of
 // jemalloc's thread cache and Netty's PoolThreadCache).
 //
-//   native Arena                       SlotCache (one per pool; not for guard/secure)
+//   native Arena                       BlockCache (one per pool; not for guard/secure)
 //   ┌──────────────────────┐  refill   ┌───────────────────────────────────────────────┐
 //   │ blocks of class c,   │ ────────> │ stack: one Int32Array; class c's free ids at  │
 //   │ allocated with the   │  (batch)  │   base[c] .. base[c] + top[c], next out last  │
@@ -18,13 +18,13 @@
 // To the allocator every block here is one live allocation, whether it sits
 // in a stack or is handed out; this class keeps what it knows of the
 // handed-out ones, and Pool.stats() / dump() take the free ones out of the
-// allocator's figures (lib/slot-cache-view.ts). A Buffer handed out from the cache
+// allocator's figures (lib/observe/dump.ts). A Buffer handed out from the cache
 // carries k and its serial; free(buf) accepts it when serial[k] still equals
 // its serial. A stale Buffer (freed, reset, or its block flushed and reused)
 // fails that check and goes the slow way, to the allocator, which refuses it.
 //
 // Where blocks sit matters as much as how many are kept (bench/NOTES.md,
-// "The slot cache and memory efficiency"): the allocator fills memory from
+// "The block cache and memory efficiency"): the allocator fills memory from
 // the bottom so that the highest chunk empties and can go back, and a cache
 // that hands the last freed block out again defeats that. So:
 //   - when blocks of this cache sit in more than 2 * DRAIN_DEPTH segments, a
@@ -33,7 +33,7 @@
 //     the lowest free id up, and the allocator fills the lowest ids first,
 //     so these are the chunks that can empty);
 //   - the classes from 4 KiB up (slabs of four slots, and page runs; see
-//     lib/slot-classes.ts) keep their stacks in address order: the lowest
+//     lib/cache/classes.ts) keep their stacks in address order: the lowest
 //     block is handed out first, the highest given back first when full;
 //   - blocks going back wait in `pending` and ride along with the next
 //     refill (one native call gives back and brings), or go on their own
@@ -52,13 +52,15 @@
 // nothing there again, and each of its blocks handed out has seg[k] = LOST,
 // so that its free() sends it back too (push() sees it as drained). take()
 // finds out by the view it cannot build over the detached ArrayBuffer.
-import { HANDLE_SPAN, type NativePool } from './binding.js';
-import { classTable } from './slot-classes.js';
-import { coarseClock } from './clock.js';
-import { Counts } from './counts.js';
-import type { Caller } from './errors.js';
-import type { LeakTracker } from './leaks.js';
-import { nextSerial, PoolBuffer } from './views.js';
+import type { NativePool } from '../native/binding.js';
+import { offsetOf, segmentOf } from '../native/handle.js';
+import { classTable } from './classes.js';
+import { coarseClock } from '../observe/clock.js';
+import { Counts } from '../observe/counts.js';
+import type { Caller } from '../errors.js';
+import type { LeakTracker } from '../observe/leaks.js';
+import { PoolBuffer } from '../buffers/pool-buffer.js';
+import { nextSerial } from '../buffers/serials.js';
 
 // What the fast path calls, as module constants: an imported binding is a
 // property of another module's exports object, read at every use.
@@ -72,9 +74,9 @@ const DRAIN_DEPTH = 2;
 const PENDING_MAX = 64;
 /** Initial length of the per-block tables; trim() (everything flushed, nothing held) shrinks them back to it. */
 const INITIAL_BLOCKS = 8;
-/** SlotCache.gap while leak detection is off (a small integer: counting down from it takes 2^30 allocations). */
+/** BlockCache.gap while leak detection is off (a small integer: counting down from it takes 2^30 allocations). */
 const NEVER = 0x3fffffff;
-/** SlotCache.flags bits. */
+/** BlockCache.flags bits. */
 const TRACKED = 1;
 const RETAINED = 2;
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
@@ -82,7 +84,7 @@ const NONE = 0x3fffffff;
 /** seg[k] of a handed-out block of a lost segment: not below #drainFrom, so its free gives it back. */
 const LOST = NONE;
 
-export class SlotCache {
+export class BlockCache {
   /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
   readonly binOf: Uint8Array;
   /** The largest size the cache serves. */
@@ -184,10 +186,10 @@ export class SlotCache {
     this.stack = new Int32Array(t.stackLength);
     this.#room = t.room;
     this.#scratch = new Float64Array(Math.max(2 * PENDING_MAX, ...t.batch));
-    if (!native.setScratch(this.#scratch)) throw new Error('NativePool refused the slot cache\'s scratch array');
+    if (!native.setScratch(this.#scratch)) throw new Error('NativePool refused the block cache\'s scratch array');
   }
 
-  // The fast path: take() and freeBlock() (after PoolBuffer.liveSlot()) are
+  // The fast path: take() and freeBlock() (after PoolBuffer.liveBlock()) are
   // what alloc() and free() run for a cached size. They are kept small, with plain fields,
   // so that V8 can inline the whole of alloc() and free() into a caller's
   // loop within its inlining budget (bench/NOTES.md, "inlining budget").
@@ -436,9 +438,9 @@ export class SlotCache {
     for (let i = n - 1; i >= 0; i--) {
       const k = this.#newId();
       const h = handles[i];
-      const s = Math.floor(h / HANDLE_SPAN);
+      const s = segmentOf(h);
       this.seg[k] = s;
-      this.off[k] = h - s * HANDLE_SPAN;
+      this.off[k] = offsetOf(h);
       this.addr[k] = h;
       this.cls[k] = c;
       this.serial[k] = 0;
@@ -577,7 +579,7 @@ export class SlotCache {
     for (let i = 0; i < n; i++) {
       const k = pending[from + i];
       // (From the handle: a lost segment's seg[k] is LOST.)
-      const s = Math.floor(this.addr[k] / HANDLE_SPAN);
+      const s = segmentOf(this.addr[k]);
       out[2 * i] = this.addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
       this.#idle[this.#idleTop++] = k;

@@ -1,4 +1,4 @@
-// Which size classes a pool's slot cache (lib/slot-cache.ts) serves, and
+// Which size classes a pool's block cache (lib/cache/block-cache.ts) serves, and
 // how much it keeps of each: the free blocks a class may hold, how many one
 // refill brings, and from which class up a stack is kept in address order.
 // Computed once per (limit, chunk size) and shared by every pool alike.

@@ -1,6 +1,6 @@
 // The shapes of stats() and dump(), and a plain-text table of stats for
 // people reading a terminal.
-import type { Backing } from './options.js';
+import type { Backing } from '../options.js';
 
 /** One row per size class: what it holds and what its slabs could hold. */
 export interface SizeClassStats {
@@ -48,7 +48,7 @@ export interface PoolStats {
   freeBytes: number;
   /**
    * Bytes of freed blocks (classes up to 64 KiB) the pool keeps on the JS
-   * side to hand out again without a native call (its slot cache). Free to
+   * side to hand out again without a native call (its block cache). Free to
    * the program, so not in `allocatedBytes`, but still taken from the
    * chunks; trim(), maxBytes pressure and an OS refusal of memory give
    * them back. 0 for guard and secure pools, which keep none.
@@ -88,7 +88,7 @@ export interface AllocationDump {
   classSize: number | null;
   /** The allocation's serial number (its order among this pool's allocations). */
   serial: number;
-  /** Milliseconds since it was allocated: coarse, to within about 100 ms for sizes up to 64 KiB (the slot cache reads the clock every 100 ms), a few ms for larger ones (wraps after 49 days). */
+  /** Milliseconds since it was allocated: coarse, to within about 100 ms for sizes up to 64 KiB (the block cache reads the clock every 100 ms), a few ms for larger ones (wraps after 49 days). */
   ageMs: number;
   /** Where it was allocated, for allocations the leak detector tracks with stacks ('advanced', 'paranoid'). */
   createdAt?: string;

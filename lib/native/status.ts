@@ -1,8 +1,8 @@
 // The errors for the allocator's negative statuses (alloc::Status in
 // native/alloc/arena.h), worded for the pool they came from.
 import { NativeStatus } from './binding.js';
-import { closedError, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
-import type { Backing } from './options.js';
+import { closedError, mapFailed, outOfRange, PoolError, withStack, type Caller } from '../errors.js';
+import type { Backing } from '../options.js';
 
 /** What an error message says about its pool. */
 export interface PoolDescription {

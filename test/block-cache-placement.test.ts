@@ -1,17 +1,18 @@
-// Where the slot cache (lib/slot-cache.ts) keeps its free blocks, and which
+// Where the block cache (lib/cache/block-cache.ts) keeps its free blocks, and which
 // it gives back: the policy that lets the allocator empty its highest chunks
-// under churn. SlotCache runs here against a scripted allocator that records
+// under churn. BlockCache runs here against a scripted allocator that records
 // every block given back, so each rule is seen exactly; the last tests run
 // real pools: one new chunk avoided, and the benchmark's churn and the
 // memory it maps.
 import { describe, expect, it } from 'vitest';
 
 import { Pool } from '../lib/index.js';
-import { binding, HANDLE_SPAN, NativeStatus, type NativePool } from '../lib/binding.js';
-import { SlotCache } from '../lib/slot-cache.js';
+import { binding, NativeStatus, type NativePool } from '../lib/native/binding.js';
+import { handleOf } from '../lib/native/handle.js';
+import { BlockCache } from '../lib/cache/block-cache.js';
 import { KiB, MiB, mulberry32 } from './helpers.js';
 
-const handle = (segment: number, offset: number): number => segment * HANDLE_SPAN + offset;
+const handle = handleOf;
 
 /** The allocator side of the cache's two native calls, scripted: hands out queued handles, records what comes back. */
 class ScriptedAllocator {
@@ -70,14 +71,14 @@ class ScriptedAllocator {
   }
 }
 
-function setup(): { alloc: ScriptedAllocator; cache: SlotCache } {
+function setup(): { alloc: ScriptedAllocator; cache: BlockCache } {
   const alloc = new ScriptedAllocator();
-  const cache = new SlotCache(alloc as unknown as NativePool, binding.classSizes, 64 * KiB, 4 * MiB);
+  const cache = new BlockCache(alloc as unknown as NativePool, binding.classSizes, 64 * KiB, 4 * MiB);
   return { alloc, cache };
 }
 
 /** What Pool does to hand out a block of class size `size`: its id (a refill when the stack is empty). */
-function take(cache: SlotCache, size: number): number {
+function take(cache: BlockCache, size: number): number {
   const c = cache.classSize.indexOf(size);
   let k = cache.pop(c);
   if (k < 0) {
@@ -89,12 +90,12 @@ function take(cache: SlotCache, size: number): number {
 }
 
 /** What Pool does at free(): the block is free again and goes to the cache. */
-function give(cache: SlotCache, k: number): void {
+function give(cache: BlockCache, k: number): void {
   cache.serial[k] = 0;
   cache.push(k);
 }
 
-const addr = (cache: SlotCache, k: number): number => handle(cache.seg[k], cache.off[k]);
+const addr = (cache: BlockCache, k: number): number => handle(cache.seg[k], cache.off[k]);
 
 function shuffled<T>(xs: T[], seed: number): T[] {
   const rand = mulberry32(seed);
@@ -106,7 +107,7 @@ function shuffled<T>(xs: T[], seed: number): T[] {
   return out;
 }
 
-describe('the order in which the slot cache hands blocks out', () => {
+describe('the order in which the block cache hands blocks out', () => {
   it('classes of 4 KiB and up hand out their lowest free block first, whatever order they were freed in', () => {
     const { alloc, cache } = setup();
     alloc.add(4096, Array.from({ length: 16 }, (_, i) => handle(0, (15 - i) * 4096)));
@@ -151,7 +152,7 @@ describe('the order in which the slot cache hands blocks out', () => {
 
 describe('blocks of the highest segments go back to the allocator', () => {
   /** A cache holding `perSegment` 1 KiB blocks in each of `segments` segments, all handed out; their ids by segment. */
-  function spread(segments: number, perSegment: number): { alloc: ScriptedAllocator; cache: SlotCache; bySeg: number[][] } {
+  function spread(segments: number, perSegment: number): { alloc: ScriptedAllocator; cache: BlockCache; bySeg: number[][] } {
     const { alloc, cache } = setup();
     for (let s = 0; s < segments; s++) alloc.add(1024, Array.from({ length: perSegment }, (_, i) => handle(s, i * 1024)));
     const bySeg: number[][] = Array.from({ length: segments }, () => []);

@@ -5,7 +5,7 @@
 //              made once by the addon (pools without guard or secure)
 //   ids        ArrayBuffer -> segment id, to find a view's segment at free()
 //   guarded    guard and secure pools: each live allocation's own
-//              ArrayBuffer -> its allocator handle (segment * HANDLE_SPAN + offset)
+//              ArrayBuffer -> its allocator handle (lib/native/handle.ts)
 //   retired    ArrayBuffers given back (segments, guarded allocations): a
 //              view of one is stale (ERR_DOUBLE_FREE), not foreign
 //   lost       ArrayBuffers of segments someone else detached (a web byte
@@ -15,7 +15,8 @@
 // Threads: the pool's JS thread only, like the pool.
 import { markAsUntransferable } from 'node:worker_threads';
 
-import { HANDLE_SPAN, type NativePool } from './binding.js';
+import type { NativePool } from './binding.js';
+import { handleOf, segmentOf } from './handle.js';
 
 /**
  * Whether markAsUntransferable() leaves an ArrayBuffer detachable by the
@@ -103,12 +104,12 @@ export class SegmentTable {
     const ab = this.#native.view(id, offset, size);
     if (ab === undefined) return undefined;
     pin(ab);
-    this.#guarded.set(ab, id * HANDLE_SPAN + offset);
+    this.#guarded.set(ab, handleOf(id, offset));
     return ab;
   }
 
   /**
-   * The allocator handle (segment * HANDLE_SPAN + offset) of a view's
+   * The allocator handle (lib/native/handle.ts) of a view's
    * allocation; -1 if it is not over live memory of this pool. `own`: the
    * pool gives every allocation an ArrayBuffer of its own (guard, secure).
    */
@@ -120,7 +121,7 @@ export class SegmentTable {
     }
     const id = this.#ids.get(ab);
     if (id === undefined || ab.byteLength === 0) return -1;
-    return id * HANDLE_SPAN + buf.byteOffset;
+    return handleOf(id, buf.byteOffset);
   }
 
   /** Segment `id` is lost (someone else detached its ArrayBuffer): its views are found by lostId() from now on. */
@@ -163,7 +164,7 @@ export class SegmentTable {
    */
   detachGuarded(): void {
     for (const [ab, handle] of this.#guarded) {
-      if (ab.byteLength !== 0 || !this.#native.lose(Math.floor(handle / HANDLE_SPAN), ab)) this.#native.detach(ab);
+      if (ab.byteLength !== 0 || !this.#native.lose(segmentOf(handle), ab)) this.#native.detach(ab);
       this.#retired.add(ab);
     }
     this.#guarded.clear();

@@ -18,8 +18,6 @@ export const NativeStatus = {
   NeedsChunk: -7,
 } as const;
 
-/** Handles are segment id * 2^30 + byte offset (chunks are at most 1 GiB). */
-export const HANDLE_SPAN = 1073741824;
 
 export interface NativePoolOptions {
   backing: 'anonymous' | 'file' | 'heap';
@@ -78,13 +76,13 @@ export interface NativePool {
    */
   alloc(size: number, zero: boolean, serial: number, align: number, mayMap?: boolean): number;
   /**
-   * Slot cache (lib/slot-cache.ts): the array refill() and flush() read and
+   * Block cache (lib/cache/block-cache.ts): the array refill() and flush() read and
    * write from now on (held by the pool); false for anything but a
    * Float64Array. Handing it over once keeps those calls to plain numbers.
    */
   setScratch(array: Float64Array): boolean;
   /**
-   * Slot cache: first frees the `nflush` cached blocks given as (handle,
+   * Block cache: first frees the `nflush` cached blocks given as (handle,
    * class size) pairs in scratch[0 .. 2 * nflush), then allocates up to
    * `count` blocks of class size `size`, not zeroed, under serial 0; their
    * handles in scratch[0..n). Returns n >= 1, 0 when `count` is 0, or a
@@ -131,7 +129,7 @@ export interface NativePool {
   stats(): NativeStats;
   /** Bytes mapped now for chunks and live huge allocations: mappedBytes less spareBytes (spares go back before maxBytes would be passed). */
   mapped(): number;
-  /** JSON text; see PoolDump in lib/stats.ts. */
+  /** JSON text; see PoolDump in lib/observe/stats.ts. */
   dump(): string;
   close(): void;
   lastError(): { errno: number; syscall: string };
@@ -141,6 +139,8 @@ export interface Binding {
   NativePool: new (options: NativePoolOptions) => NativePool;
   pageSize: number;
   mapGranularity: number;
+  /** The addon's own values of what lib/native/ writes down as constants (test/binding.test.ts compares them). */
+  contract: { handleSpan: number; status: Record<string, number> };
   /** The allocator's class sizes up to 64 KiB, ascending (index = class index). */
   classSizes: number[];
   /** The largest small (slab) class; larger classes are runs of whole pages. */
@@ -151,11 +151,12 @@ export interface Binding {
   claimOnce(key: string): boolean;
 }
 
-// lib/ (sources, under vitest) or dist/lib/ (compiled): the package root is
-// the nearest parent holding package.json.
+// lib/native/ (sources, under vitest) or dist/lib/native/ (compiled): the
+// package root is the nearest parent holding package.json.
 function packageRoot(): string {
-  const up = join(__dirname, '..');
-  return existsSync(join(up, 'package.json')) ? up : join(up, '..');
+  let dir = join(__dirname, '..', '..');
+  if (!existsSync(join(dir, 'package.json'))) dir = join(dir, '..');
+  return dir;
 }
 
 export const binding: Binding = load(packageRoot()) as Binding;

@@ -1,4 +1,4 @@
-// A coarse clock for the ages of slot-cache allocations in dump(): reading
+// A coarse clock for the ages of block-cache allocations in dump(): reading
 // performance.now() costs more (~50 ns) than a whole allocation from the
 // cache, so a timer reads it every CLOCK_MS instead (and tick() between, for
 // a loop that keeps the timer from running). The timer is unref'd (it never
@@ -27,7 +27,7 @@ export function startCoarseClock(): void {
 let ticks = 0;
 
 /**
- * Reads the clock on every 16th call: what a slot cache's refill calls, so
+ * Reads the clock on every 16th call: what a block cache's refill calls, so
  * that ages stay right in a busy loop that never lets the timer run, at a
  * small fraction of a read per refill.
  */

@@ -1,5 +1,5 @@
 // What Pool.from() accepts, turned into bytes the way Buffer.from() does it.
-import { invalidArgType, unknownEncoding } from './errors.js';
+import { invalidArgType, unknownEncoding } from '../errors.js';
 
 export type Source = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer | ArrayLike<number>;
 

@@ -1,4 +1,4 @@
-// The slot cache (lib/slot-cache.ts): free blocks of the classes up to 64 KiB
+// The block cache (lib/cache/block-cache.ts): free blocks of the classes up to 64 KiB
 // kept per class on the JS side. Every promise of the README must hold through
 // it: stats() and dump() show what the program holds, not what the cache
 // holds; stale Buffers are refused with ERR_DOUBLE_FREE and never touch the
@@ -8,11 +8,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { Pool, PoolError, type PoolStats } from '../lib/index.js';
-import { binding } from '../lib/binding.js';
-import { serialOf, slotOf } from '../lib/views.js';
+import { binding } from '../lib/native/binding.js';
+import { serialOf, blockOf } from '../lib/buffers/pool-buffer.js';
 import { KiB, MiB, allZero, expectThrow, hold, make, mulberry32 } from './helpers.js';
 
-/** The class sizes the slot cache serves (up to 64 KiB), ascending. */
+/** The class sizes the block cache serves (up to 64 KiB), ascending. */
 const CACHED_CLASSES: readonly number[] = binding.classSizes;
 
 /** The smallest of `classes` that holds `size` bytes and is a multiple of `align`. */
@@ -23,7 +23,7 @@ function classOf(size: number, classes: readonly number[] = CACHED_CLASSES, alig
 }
 
 /**
- * More free blocks than a class cache keeps (lib/slot-cache.ts keeps at most
+ * More free blocks than a class cache keeps (lib/cache/block-cache.ts keeps at most
  * 256 blocks of a class, and far less than 1 MiB of one): freeing this many
  * makes it flush to the allocator, however the budgets are tuned.
  */
@@ -117,7 +117,7 @@ function expectHolds(pool: Pool, held: Iterable<Buffer>, classes: readonly numbe
   for (const row of s.classes) expect(runLiveByClass.get(row.size) ?? 0, `runs of class ${row.size} ${where}`).toBe(row.live);
 }
 
-describe('stats() and dump() with the slot cache', () => {
+describe('stats() and dump() with the block cache', () => {
   it('count exactly what the program holds after cached allocs and frees that overflow every class cache', () => {
     const pool = make({ leakDetection: 'disabled' });
     const classes = pool.stats().classes.map((c) => c.size);
@@ -245,7 +245,7 @@ describe('stats() and dump() with the slot cache', () => {
   });
 });
 
-describe('stale Buffers from the slot cache', () => {
+describe('stale Buffers from the block cache', () => {
   it('free() twice throws ERR_DOUBLE_FREE, as do retain(), release() and refCount() of the freed Buffer', () => {
     const pool = make({ leakDetection: 'disabled' });
     for (const size of [1, 100, 4000, 40 * KiB, 64 * KiB]) {
@@ -321,7 +321,7 @@ describe('stale Buffers from the slot cache', () => {
     expect(pool.stats().liveAllocations).toBe(0);
     const after = [1, 100, 100, 5000, 64 * KiB].map((n) => pool.allocUnsafe(n).fill(0xcc));
     expect(after.some((a, i) => sameMemory(a, before[i])), 'blocks are handed out again (precondition)').toBe(true);
-    expect(after.some((a, i) => slotOf(a) === slotOf(before[i])), 'block ids are used again (precondition)').toBe(true);
+    expect(after.some((a, i) => blockOf(a) === blockOf(before[i])), 'block ids are used again (precondition)').toBe(true);
     for (const b of [...before, freedBefore]) expectRefused(pool, b, 'ERR_DOUBLE_FREE');
     for (const a of after) {
       expect(filledWith(a, 0xcc)).toBe(true);
@@ -412,7 +412,7 @@ describe('retain(), release() and refCount() of cached allocations', () => {
   });
 });
 
-describe('foreign Buffers and the slot cache', () => {
+describe('foreign Buffers and the block cache', () => {
   it("a cached Buffer of pool A given to pool B throws ERR_FOREIGN_BUFFER and neither pool changes", () => {
     const a = make({ leakDetection: 'disabled' });
     const b = make({ leakDetection: 'disabled' });
@@ -448,7 +448,7 @@ describe('foreign Buffers and the slot cache', () => {
 
   it("a typed array from allocTyped(): another view over its bytes with its properties copied onto it is refused and frees nothing", () => {
     const pool = make({ leakDetection: 'disabled' });
-    for (const length of [4, 20_000]) {   // from the slot cache, and a page run of its own
+    for (const length of [4, 20_000]) {   // from the block cache, and a page run of its own
       const arr = pool.allocTyped(Float64Array, length).fill(1.5);
       const before = counters(pool.stats());
       const copy = Object.assign(new Float64Array(arr.buffer, arr.byteOffset, arr.length), arr);
@@ -494,7 +494,7 @@ describe('foreign Buffers and the slot cache', () => {
     const fromA = sizes.map((n) => a.allocUnsafe(n).fill(0xa1));
     const fromB = sizes.map((n) => b.allocUnsafe(n).fill(0xb1));
     for (let i = 0; i < sizes.length; i++) {
-      expect(slotOf(fromA[i]), 'same block ids in both pools (precondition)').toBe(slotOf(fromB[i]));
+      expect(blockOf(fromA[i]), 'same block ids in both pools (precondition)').toBe(blockOf(fromB[i]));
       expect(fromA[i].byteOffset).toBe(fromB[i].byteOffset);
     }
     const serials = new Set([...fromA, ...fromB].map(serialOf));
@@ -516,7 +516,7 @@ describe('foreign Buffers and the slot cache', () => {
   });
 });
 
-describe('maxBytes with the slot cache', () => {
+describe('maxBytes with the block cache', () => {
   /** Fills a 4-chunk pool with small cached blocks of 4 classes, then frees them all: they sit in the cache. */
   function filledThenFreed(): Pool {
     const pool = make({ chunkSize: 64 * KiB, maxBytes: 256 * KiB, leakDetection: 'disabled' });
@@ -602,7 +602,7 @@ describe('maxBytes with the slot cache', () => {
   });
 });
 
-describe('trim() with the slot cache', () => {
+describe('trim() with the block cache', () => {
   it('after everything is freed, trim() returns every chunk byte and stats().mappedBytes is 0: cached blocks do not pin chunks', () => {
     const pool = make({ chunkSize: 256 * KiB, leakDetection: 'disabled' });
     const rand = mulberry32(77);
@@ -641,13 +641,13 @@ describe('trim() with the slot cache', () => {
     for (const b of [...bufs.slice(0, 10), ...bufs.slice(-10), keep]) expectRefused(pool, b, 'ERR_DOUBLE_FREE');
     // The cache works on from small tables.
     const again = Array.from({ length: 100 }, () => pool.alloc(16));
-    expect(again.every((b) => slotOf(b)! >= 0 && allZero(b))).toBe(true);
+    expect(again.every((b) => blockOf(b)! >= 0 && allZero(b))).toBe(true);
     for (const b of again) pool.free(b);
     expect(pool.stats().liveAllocations).toBe(0);
   });
 });
 
-describe('zero-fill and alignment through the slot cache', () => {
+describe('zero-fill and alignment through the block cache', () => {
   it.each([1, 16, 100, 1000, 4096, 20_000, 40 * KiB, 64 * KiB])('alloc(%i) of a reused cached block that was written is zero-filled', (size) => {
     const pool = make({ leakDetection: 'disabled' });
     const dirty = pool.allocUnsafe(size).fill(0xff);
@@ -721,7 +721,7 @@ describe('zero-fill and alignment through the slot cache', () => {
   });
 });
 
-describe('guard and secure pools do not use the slot cache', () => {
+describe('guard and secure pools do not use the block cache', () => {
   it('guard: true: a freed small Buffer is detached at once and every allocation has its own ArrayBuffer', () => {
     const pool = make({ guard: true, leakDetection: 'disabled' });
     const a = pool.allocUnsafe(100).fill(1);

@@ -1,5 +1,5 @@
 // What the program holds of one pool, counted where every allocation and
-// free passes: by Pool on the slow path and by its SlotCache on the fast
+// free passes: by Pool on the slow path and by its BlockCache on the fast
 // path, in this one object they share. (The allocator's own count sees a
 // cached block as one allocation from when it enters the cache to when it
 // leaves it, which is not what the program holds.)

@@ -11,7 +11,7 @@
 // was collected unfreed, not that no view of its memory is left, so a leaked
 // slot is reported, never freed behind the program's back.
 import { channel } from 'node:diagnostics_channel';
-import type { Caller } from './errors.js';
+import type { Caller } from '../errors.js';
 
 export type LeakDetection = 'disabled' | 'simple' | 'advanced' | 'paranoid';
 export const LEAK_LEVELS: readonly LeakDetection[] = ['disabled', 'simple', 'advanced', 'paranoid'];
@@ -75,14 +75,14 @@ export class LeakTracker {
     this.track(view, size, serial, caller);
   }
 
-  /** How many allocations from now the next one to track is (1 at 'paranoid'): the slot cache counts them down itself. */
+  /** How many allocations from now the next one to track is (1 at 'paranoid'): the block cache counts them down itself. */
   nextGap(): number {
     return this.#every ? 1 : nextCountdown();
   }
 
   /**
    * Tracks this allocation: records it by serial and watches its view. The
-   * slot cache calls it for the allocation it picked (nextGap()), and
+   * block cache calls it for the allocation it picked (nextGap()), and
    * remembers itself that it is tracked (it calls freedSerial()).
    */
   track(view: object, size: number, serial: number, caller: Caller): void {

@@ -10,9 +10,9 @@
 // alive. It stops itself when it finds the pool closed.
 //
 // Runs on the main thread only, in timer callbacks.
-import { invalidArgType, outOfRange } from './errors.js';
+import { invalidArgType, outOfRange } from '../errors.js';
 import type { PoolStats } from './stats.js';
-import { dispose } from './dispose.js';
+import { dispose } from '../dispose.js';
 
 /** What monitor() needs of a pool. A Pool is one. */
 export interface MonitoredPool {

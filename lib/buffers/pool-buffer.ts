@@ -1,0 +1,113 @@
+// The Buffer subclass a pool hands out, and the tags (serial, block id) that
+// every view a pool hands out carries in private fields.
+
+// A class whose constructor returns the object it is given: a class that
+// extends it adds its private fields to that object (a class constructor
+// may return another object, and the derived class's fields go onto it).
+class Stamp {
+  constructor(target: object) {
+    return target as Stamp;
+  }
+}
+
+/**
+ * The tags of a typed array from allocTyped(): its allocation's serial and
+ * (out of the block cache) its block id, in private fields as a PoolBuffer
+ * keeps its own, so that no copy of its properties carries them.
+ */
+class ViewTag extends Stamp {
+  #block: number;
+  #serial: number;
+
+  /** Tags `view` (`new ViewTag(...)` returns it; once: a second tag of the same view throws). */
+  constructor(view: ArrayBufferView, block: number, serial: number) {
+    super(view);
+    this.#block = block;
+    this.#serial = serial;
+  }
+
+  static blockOf(v: unknown): number {
+    return typeof v === 'object' && v !== null && #block in v ? v.#block : -1;
+  }
+
+  static serialOf(v: unknown): number | undefined {
+    return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
+  }
+}
+
+/** Tags a typed array from allocTyped() with its allocation's serial and its block-cache block id (-1: none). */
+export function tagView(view: ArrayBufferView, block: number, serial: number): void {
+  new ViewTag(view, block, serial);
+}
+
+/** The serial of the allocation `view` was handed out for, if it was handed out. */
+export function serialOf(view: ArrayBufferView): number | undefined {
+  const s = PoolBuffer.serialOf(view);
+  return s !== undefined ? s : ViewTag.serialOf(view);
+}
+
+/** The block-cache block id `view` was handed out with, or -1 (not from the cache, or not handed out). */
+export function blockOf(view: unknown): number {
+  const k = PoolBuffer.blockOf(view);
+  return k >= 0 ? k : ViewTag.blockOf(view);
+}
+
+
+/**
+ * What alloc() returns: a Uint8Array whose prototype chain holds
+ * Buffer.prototype, as Node's own FastBuffer does, so it is a Buffer in
+ * every way (Buffer.isBuffer, instanceof, every method). Constructing it
+ * directly costs about a third of Buffer.from(arrayBuffer, offset, length),
+ * which re-checks its arguments.
+ *
+ * It carries its allocation's serial and its block-cache block id in private
+ * fields: nothing can copy them onto another object (object spread and
+ * Object.assign copy symbol-keyed properties), and reading them costs no
+ * more than a property. A view made from it by a TypedArray method
+ * (subarray, map, ...) is a plain Buffer and has neither.
+ *
+ * Its prototype is PoolBuffer.prototype, not Buffer.prototype: so Node
+ * 20's assert.deepStrictEqual(), which compares prototypes, tells it from a
+ * Buffer of the same bytes (Node 22 and later do not; README, "API at a
+ * glance"). Node's own FastBuffer with the tags added after construction
+ * measured 4-8 ns more per pair (bench/NOTES.md).
+ */
+export class PoolBuffer extends Uint8Array {
+  #block: number | undefined;
+  #serial: number | undefined;
+
+  constructor(buffer: ArrayBuffer, byteOffset?: number, length?: number, block?: number, serial?: number) {
+    super(buffer, byteOffset, length);
+    this.#block = block;
+    this.#serial = serial;
+  }
+
+  /** The block-cache block id of a PoolBuffer handed out from the cache, else -1. */
+  static blockOf(v: unknown): number {
+    if (typeof v !== 'object' || v === null || !(#block in v)) return -1;
+    const k = v.#block;
+    return k === undefined ? -1 : k;
+  }
+
+  /**
+   * The block-cache block id of `v` when it is a PoolBuffer handed out from
+   * the cache and still live there: its serial equals serials[id] (one call
+   * for free()'s fast path). Else -1.
+   */
+  static liveBlock(v: unknown, serials: Float64Array): number {
+    if (typeof v !== 'object' || v === null || !(#block in v)) return -1;
+    const k = v.#block;
+    // (undefined >= 0 is false: a PoolBuffer not from the cache fails here too.)
+    return (k as number) >= 0 && serials[k as number] === v.#serial ? (k as number) : -1;
+  }
+
+  /** The serial a PoolBuffer was handed out under (undefined for anything else). */
+  static serialOf(v: unknown): number | undefined {
+    return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
+  }
+}
+Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);
+// As Node does for its own FastBuffer: `buf.constructor` is Buffer, so
+// util.inspect() prints `<Buffer ...>`, and views made by TypedArray methods
+// (subarray, slice, map: through Buffer[Symbol.species]) are plain Buffers.
+Object.defineProperty(PoolBuffer.prototype, 'constructor', { value: Buffer, writable: true, configurable: true, enumerable: false });
