@@ -23,8 +23,9 @@
 // cached block as one allocation from when it enters the cache to when it
 // leaves it.
 //
-// The ArrayBuffers the pool has shown to JS, and which ones are stale, are
-// kept by lib/native/segment-table.ts. Guarded and secure pools give each
+// Every call to the addon goes through lib/native/pool-memory.ts (the
+// allocator, and the ArrayBuffers the pool has shown to JS: which ones are
+// stale, lost or retired). Guarded and secure pools give each
 // allocation an ArrayBuffer of its own over its slot and detach it on free
 // (so, in a secure pool, buf.buffer, structuredClone() and postMessage()
 // reach that allocation's bytes only).
@@ -45,12 +46,13 @@
 // detached (trim(), reset(), free() of one of its views), and loses the
 // segment (#lose()): nothing is placed there again, its memory stays mapped
 // for its new owner, and its allocations still count and can be freed, a
-// view that reads byteLength 0 by its serial (#findLost()).
+// view that reads byteLength 0 by its serial (#find()).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
-import { binding, NativeStatus, type NativePool } from './native/binding.js';
-import { handleOf, offsetOf, segmentOf } from './native/handle.js';
+import { binding, NativeStatus } from './native/binding.js';
+import { offsetOf, segmentOf } from './native/handle.js';
+import { PoolMemory } from './native/pool-memory.js';
 import { convert, type Source } from './buffers/convert.js';
 import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
 import { statusError, type PoolDescription } from './native/status.js';
@@ -67,7 +69,6 @@ import { elementSize, isFreshView, type TypedArrayConstructor } from './buffers/
 import { dispose } from './dispose.js';
 import { BlockCache } from './cache/block-cache.js';
 import { fixClasses, fixDump } from './observe/dump.js';
-import { keepUntilCollected, SegmentTable } from './native/segment-table.js';
 import { startCoarseClock, tick } from './observe/clock.js';
 import { Counts } from './observe/counts.js';
 
@@ -91,7 +92,8 @@ function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab
 
 
 export class Pool extends EventEmitter {
-  readonly #native: NativePool;
+  /** The allocator and the ArrayBuffers over its memory: every call to the addon goes through it. */
+  readonly #memory: PoolMemory;
   readonly #name: string;
   readonly #backing: Backing;
   readonly #guard: boolean;
@@ -102,8 +104,7 @@ export class Pool extends EventEmitter {
   readonly #hugeThreshold: number;
   readonly #maxBytes: number;
   readonly #maxSize: number;
-  readonly #table: SegmentTable;
-  /** #table.list: ArrayBuffer of each live segment, by id (read on the hot path). */
+  /** #memory.segments: ArrayBuffer of each live segment, by id (read on the hot path). */
   readonly #segments: (ArrayBuffer | undefined)[];
   readonly #exitToken: WeakRef<{ close(): void }>;
   readonly #leaks: LeakTracker | undefined;
@@ -122,8 +123,6 @@ export class Pool extends EventEmitter {
   readonly #describe: PoolDescription;
   /** reset() calls so far: an allocation that sees it change while user code ran was freed under it. */
   #resets = 0;
-  /** ArrayBuffers made so far (segments exposed, own ones): one made means mapped memory may have grown. */
-  #exposures = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -163,7 +162,7 @@ export class Pool extends EventEmitter {
     this.#hugeThreshold = o.hugeThreshold;
     this.#maxBytes = o.maxBytes;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
-    this.#native = new binding.NativePool({
+    this.#memory = new PoolMemory({
       backing,
       dir: o.dir,
       chunkSize: o.chunkSize,
@@ -172,11 +171,8 @@ export class Pool extends EventEmitter {
       secure: o.secure,
       hugePages: o.hugePages,
       prefault: o.prefault,
-      heapFactory: (size: number) => new ArrayBuffer(size),
-      heapRetire: keepUntilCollected,
-    });
-    this.#table = new SegmentTable(this.#native, backing === 'heap');
-    this.#segments = this.#table.list;
+    }, this.#own);
+    this.#segments = this.#memory.segments;
     this.#leakDetection = o.leakDetection;
     this.#leaks = o.leakDetection === 'disabled' ? undefined
       : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
@@ -184,19 +180,17 @@ export class Pool extends EventEmitter {
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
     if (!o.guard && !o.secure) {
-      const cache = new BlockCache(this.#native, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
-      cache.segments = this.#segments;
+      const cache = new BlockCache(this.#memory, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
-      cache.onLost = (id) => this.#lose(id);
       this.#cache = cache;
       startCoarseClock();
     }
-    const native = this.#native;
+    const memory = this.#memory;
     this.#describe = {
       name: o.name, backing, secure: o.secure, maxBytes: o.maxBytes,
-      mappedBytes: () => native.mapped(),
-      lastError: () => native.lastError(),
+      mappedBytes: () => memory.mapped(),
+      lastError: () => memory.lastError(),
     };
   }
 
@@ -258,14 +252,14 @@ export class Pool extends EventEmitter {
     const size = length * unit;
     for (let quiet = false; ; quiet = true) {
       const resets = this.#resets;
-      const exposures = this.#exposures;
+      const exposures = this.#memory.exposures;
       const cache = this.#cache;
       const view = cache !== undefined && cache.serves(size)
         ? this.#typedFromCache(cache, Type, length, size, resets)
         : this.#typedFromAllocator(Type, length, size, unit, resets);
       // undefined: a reset() in Type's constructor freed the memory under it
       // (whether the constructor then threw or not): again.
-      if (view !== undefined && (quiet || this.#exposures === exposures || this.#settle(resets, this.allocTyped))) return view;
+      if (view !== undefined && (quiet || this.#memory.exposures === exposures || this.#settle(resets, this.allocTyped))) return view;
     }
   }
 
@@ -331,13 +325,11 @@ export class Pool extends EventEmitter {
     }
     const handle = this.#locate(buf, this.free);
     const serial = serialOf(buf) as number;
-    const segment = segmentOf(handle);
-    const offset = offsetOf(handle);
-    const length = this.#lengthOf(buf, handle, serial);  // before a guarded view is detached
-    if (this.#own) this.#unguard(buf, segment, offset, serial, this.free);
-    const status = this.#native.free(segment, offset, length, serial);
+    const length = this.#memory.lengthOf(buf, handle, serial);  // before a guarded view is detached
+    if (this.#own) this.#unguard(buf, handle, serial, this.free);
+    const status = this.#memory.free(handle, length, serial);
     if (status === NativeStatus.SegmentReleased) {
-      this.#segmentReleased(segment);
+      this.#segmentReleased(segmentOf(handle));
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', this.free);
     }
@@ -355,7 +347,7 @@ export class Pool extends EventEmitter {
     }
     const handle = this.#locate(buf, this.retain);
     const serial = serialOf(buf) as number;
-    const count = this.#native.retain(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial);
+    const count = this.#memory.retain(handle, this.#memory.lengthOf(buf, handle, serial), serial);
     if (count < 0) throw this.#statusError(count, 'retain', this.retain);
     return count;
   }
@@ -375,13 +367,12 @@ export class Pool extends EventEmitter {
     const handle = this.#locate(buf, this.release);
     const serial = serialOf(buf) as number;
     const segment = segmentOf(handle);
-    const offset = offsetOf(handle);
-    const length = this.#lengthOf(buf, handle, serial);  // before a huge allocation's view is detached
-    if (this.#own && this.#native.refCount(segment, offset, length, serial) === 1) {
+    const length = this.#memory.lengthOf(buf, handle, serial);  // before a huge allocation's view is detached
+    if (this.#own && this.#memory.refCount(handle, length, serial) === 1) {
       this.free(buf);
       return true;
     }
-    const count = this.#native.release(segment, offset, length, serial);
+    const count = this.#memory.release(handle, length, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
     if (count > 0) return false;
     // release() reports only the count: a detached segment is how a huge
@@ -398,7 +389,7 @@ export class Pool extends EventEmitter {
     if (k >= 0) return (this.#cache as BlockCache).refs[k];
     const handle = this.#locate(buf, this.refCount);
     const serial = serialOf(buf) as number;
-    const count = this.#native.refCount(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial);
+    const count = this.#memory.refCount(handle, this.#memory.lengthOf(buf, handle, serial), serial);
     if (count < 0) throw this.#statusError(count, 'refCount', this.refCount);
     return count;
   }
@@ -409,9 +400,8 @@ export class Pool extends EventEmitter {
     if (this.#cached(buf) >= 0) return true;
     const serial = serialOf(buf);
     if (serial === undefined) return false;
-    let handle = this.#table.find(buf, this.#own);
-    if (handle < 0) handle = this.#findLost(buf, serial);
-    return handle >= 0 && this.#native.refCount(segmentOf(handle), offsetOf(handle), this.#lengthOf(buf, handle, serial), serial) > 0;
+    const handle = this.#find(buf, serial);
+    return handle >= 0 && this.#memory.refCount(handle, this.#memory.lengthOf(buf, handle, serial), serial) > 0;
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */
@@ -428,9 +418,9 @@ export class Pool extends EventEmitter {
   reset(): void {
     this.#checkOpen(this.reset);
     this.#resets++;
-    this.#table.detachGuarded();
+    this.#memory.detachGuarded();
     this.#loseDetached();
-    this.#native.reset();
+    this.#memory.reset();
     this.#cache?.clear();
     this.#counts.frees = this.#counts.allocs - this.#closedLive;
     this.#counts.used = 0;
@@ -449,7 +439,7 @@ export class Pool extends EventEmitter {
     this.#cache?.flushAll();
     // (Before the allocator discards free pages: a lost chunk's are its new owner's.)
     this.#loseDetached();
-    const released = this.#native.trim();
+    const released = this.#memory.trim();
     this.#sweep();
     return released;
   }
@@ -479,7 +469,7 @@ export class Pool extends EventEmitter {
 
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
   stats(): PoolStats {
-    const n = this.#native.stats();
+    const n = this.#memory.stats();
     const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
     n.usedBytes = this.#counts.used;
@@ -504,7 +494,7 @@ export class Pool extends EventEmitter {
 
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
-    const raw = JSON.parse(this.#native.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
+    const raw = JSON.parse(this.#memory.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
     if (this.#cache !== undefined) fixDump(this.#cache, raw, performance.now());
     if (this.#leaks !== undefined) {
       for (const a of raw.allocations) {
@@ -527,13 +517,12 @@ export class Pool extends EventEmitter {
     this.#closed = true;
     untrack(this.#exitToken);
     clearTimeout(this.#decayTimer);
-    this.#table.detachGuarded();
-    this.#native.close();
+    this.#memory.detachGuarded();
+    this.#memory.close();
     this.#cache = undefined;
     this.#closedLive += this.#liveCount();
     this.#counts.used = 0;
     this.#leaks?.forgetAll();
-    this.#table.clear();
   }
 
   [dispose](): void {
@@ -557,13 +546,13 @@ export class Pool extends EventEmitter {
     }
     for (let quiet = false; ; quiet = true) {
       const resets = this.#resets;
-      const exposures = this.#exposures;
+      const exposures = this.#memory.exposures;
       const serial = nextSerial();
       const handle = this.#reserve(size, zero, align, serial, caller);
       const ab = this.#bufferOf(handle, size, serial, caller);
       const buf = new PoolBuffer(ab, this.#own ? 0 : offsetOf(handle), size, -1, serial) as unknown as Buffer;
       this.#handOut(buf, size, serial, caller);
-      if (quiet || this.#exposures === exposures || this.#settle(resets, caller)) return buf;
+      if (quiet || this.#memory.exposures === exposures || this.#settle(resets, caller)) return buf;
     }
   }
 
@@ -575,10 +564,10 @@ export class Pool extends EventEmitter {
       const view = cache.take(size, caller);
       if (view !== undefined) return view;
       const resets = this.#resets;
-      const exposures = this.#exposures;
+      const exposures = this.#memory.exposures;
       this.#refill(cache, size, caller);
       const fresh = cache.take(size, caller) as PoolBuffer;  // the stack holds a block now
-      if (quiet || this.#exposures === exposures || this.#settle(resets, caller)) return fresh;
+      if (quiet || this.#memory.exposures === exposures || this.#settle(resets, caller)) return fresh;
     }
   }
 
@@ -709,7 +698,7 @@ export class Pool extends EventEmitter {
       while (fresh.length > 0) {
         const id = fresh.pop() as number;
         if (this.#segments[id] !== undefined && this.#lose(id)) continue;
-        if (this.#expose(id) === undefined) {
+        if (this.#memory.expose(id) === undefined) {
           fresh.length = 0;
           cache.flushAll();
           throw withStack(mapFailed('napi_create_external_arraybuffer', 0,
@@ -757,9 +746,9 @@ export class Pool extends EventEmitter {
     const cache = this.#cache;
     for (;;) {
       // With a block cache, as in #refill(): its memory is used before a new chunk.
-      let handle = this.#native.alloc(size, zero, serial, align, cache === undefined);
+      let handle = this.#memory.alloc(size, zero, serial, align, cache === undefined);
       if (handle < 0 && cache !== undefined) {
-        handle = this.#retry(cache, handle, (mayMap) => this.#native.alloc(size, zero, serial, align, mayMap));
+        handle = this.#retry(cache, handle, (mayMap) => this.#memory.alloc(size, zero, serial, align, mayMap));
       }
       if (handle < 0) throw this.#statusError(handle, `alloc(${size})`, caller);
       if (this.#own) return handle;
@@ -768,7 +757,7 @@ export class Pool extends EventEmitter {
       // Someone else took the segment: the allocation goes back, and the
       // allocator, which places nothing there now, is asked again.
       if (ab === undefined || ab.byteLength !== 0 || !this.#lose(id)) return handle;
-      this.#native.free(id, offsetOf(handle), size, serial);
+      this.#memory.free(handle, size, serial);
     }
   }
 
@@ -776,42 +765,19 @@ export class Pool extends EventEmitter {
   // (guard, secure; the view starts at 0) or its segment's (the view starts
   // at its offset). If none can be made, the allocation goes back.
   #bufferOf(handle: number, size: number, serial: number, caller: Caller): ArrayBuffer {
-    const id = segmentOf(handle);
-    const offset = offsetOf(handle);
-    if (this.#own) {
-      const ab = this.#table.guard(id, offset, size);
-      if (ab === undefined) throw this.#noView(id, offset, size, serial, 'no ArrayBuffer of its own could be made for an allocation', caller);
-      this.#exposures++;
-      return ab;
-    }
-    const ab = this.#segments[id];
-    // A detached buffer here: its segment was given back to make room, and
-    // the id now names a new one.
-    if (ab !== undefined && ab.byteLength !== 0) return ab;
-    const exposed = this.#expose(id);
-    if (exposed === undefined) throw this.#noView(id, offset, size, serial, 'the runtime refused an external ArrayBuffer', caller);
-    return exposed;
-  }
-
-  // First use of a segment: its ArrayBuffer; undefined when the runtime refuses it.
-  #expose(id: number): ArrayBuffer | undefined {
-    this.#exposures++;
-    return this.#table.expose(id);
+    const ab = this.#memory.bufferOf(handle, size);
+    if (ab !== undefined) return ab;
+    // No ArrayBuffer for an allocation just made: it goes back (a failed
+    // call changes nothing).
+    this.#memory.free(handle, size, serial);
+    const why = this.#own ? 'no ArrayBuffer of its own could be made for an allocation' : 'the runtime refused an external ArrayBuffer';
+    throw withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": ${why}`), caller);
   }
 
   // An allocation made and never handed out (its view was refused): given
   // back, as if it had not been made.
   #giveBack(handle: number, size: number, serial: number, ab: ArrayBuffer): void {
-    const segment = segmentOf(handle);
-    if (this.#own) this.#table.unguard(ab);
-    if (this.#native.free(segment, offsetOf(handle), size, serial) === NativeStatus.SegmentReleased) this.#segmentReleased(segment);
-  }
-
-  // No ArrayBuffer for an allocation just made: give it back (a failed call
-  // changes nothing) and say why.
-  #noView(id: number, offset: number, size: number, serial: number, why: string, caller: Caller): Error {
-    this.#native.free(id, offset, size, serial);
-    return withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": ${why}`), caller);
+    if (this.#memory.giveBack(handle, size, serial, ab)) this.#segmentReleased(segmentOf(handle));
   }
 
   // Checks `buf` for free/retain/release/refCount: returns the handle of
@@ -822,73 +788,51 @@ export class Pool extends EventEmitter {
     }
     this.#checkOpen(caller);
     const serial = serialOf(buf);
-    let handle = serial !== undefined ? this.#table.find(buf, this.#own) : -1;
-    if (handle < 0 && serial !== undefined) handle = this.#findLost(buf, serial);
+    const handle = serial !== undefined ? this.#find(buf, serial) : -1;
     if (handle >= 0) return handle;
-    if (this.#table.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
+    if (this.#memory.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
       `${caller.name}: this buffer was not handed out by pool "${this.#name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
   }
 
   // Pools with views of their own: check that the allocation can be freed,
   // then detach its ArrayBuffer before the memory goes back.
-  #unguard(buf: ArrayBufferView, segment: number, offset: number, serial: number, caller: Caller): void {
-    const count = this.#native.refCount(segment, offset, buf.byteLength, serial);
+  #unguard(buf: ArrayBufferView, handle: number, serial: number, caller: Caller): void {
+    const count = this.#memory.unguard(buf, handle, serial);
     if (count < 0) throw this.#statusError(count, caller.name, caller);
-    this.#table.unguard(buf.buffer as ArrayBuffer);
   }
 
-  // The length of the allocation at `handle` that `buf` was handed out
-  // for: its byteLength, but for a view of a segment someone else detached,
-  // which reads 0 (the allocator has it, by serial).
-  #lengthOf(buf: ArrayBufferView, handle: number, serial: number): number {
-    if (this.#own || (buf.buffer as ArrayBuffer).byteLength !== 0) return buf.byteLength;
-    const at = this.#native.findLost(segmentOf(handle), serial);
-    return at === undefined ? 0 : at[1];
-  }
-
-  // The handle of the allocation of a view of a segment someone else
-  // detached (it reads byteOffset and byteLength 0), found by serial; -1
-  // for anything else.
-  #findLost(buf: ArrayBufferView, serial: number): number {
-    const ab = buf.buffer as ArrayBuffer;
-    if (this.#own || ab.byteLength !== 0) return -1;
-    let id = this.#table.lostId(ab);
-    if (id === undefined) {
-      id = this.#table.idOf(ab);
-      if (id === undefined || !this.#lose(id)) return -1;
-    }
-    const at = this.#native.findLost(id, serial);
-    return at === undefined ? -1 : handleOf(id, at[0]);
+  // The handle of the allocation `buf` (tagged `serial`) was handed out
+  // for, or -1. A view of a segment someone else detached is found by its
+  // serial; the block cache then gives that segment's free blocks back.
+  #find(buf: ArrayBufferView, serial: number): number {
+    const handle = this.#memory.find(buf, serial);
+    if (handle >= 0 && !this.#own && (buf.buffer as ArrayBuffer).byteLength === 0) this.#cache?.lose(segmentOf(handle));
+    return handle;
   }
 
   // Segment `id`'s ArrayBuffer was found detached. True when someone else
   // did that (a web byte stream, transfer()), now or before: the allocator
-  // places nothing there again, the block cache gives its free blocks back
-  // and the table keeps its ArrayBuffer for #findLost(). False when this
-  // pool did (the segment went back; the id may name a new one). No event:
-  // this may run in the middle of an allocation, and mapped memory does
-  // not change.
+  // places nothing there again (PoolMemory.lose()) and the block cache gives
+  // its free blocks back. False when this pool did (the segment went back;
+  // the id may name a new one). No event: this may run in the middle of an
+  // allocation, and mapped memory does not change.
   #lose(id: number): boolean {
-    if (!this.#native.lose(id)) return false;
-    this.#table.lose(id);
+    if (!this.#memory.lose(id)) return false;
     this.#cache?.lose(id);
     return true;
   }
 
   // Every segment whose ArrayBuffer someone else detached, lost now.
   #loseDetached(): void {
-    const list = this.#segments;
-    for (let id = 0; id < list.length; id++) {
-      if (list[id]?.byteLength === 0) this.#lose(id);
-    }
+    for (const id of this.#memory.loseDetached()) this.#cache?.lose(id);
   }
 
   // After trim() and reset(): lose every segment someone else detached,
   // retire every one this pool detached.
   #sweep(): void {
     this.#loseDetached();
-    this.#table.sweep();
+    this.#memory.sweep();
     this.#checkPressure();
   }
 
@@ -896,12 +840,12 @@ export class Pool extends EventEmitter {
   // let the pressure levels see the drop (so a later rise fires again).
   // Its mapping may now be a spare: decay spares not reused by then.
   #segmentReleased(id: number): void {
-    this.#table.retire(id);
+    this.#memory.retire(id);
     this.#checkPressure();
     if (this.#decayTimer === undefined) {
       this.#decayTimer = setTimeout(() => {
         this.#decayTimer = undefined;
-        if (!this.#closed) this.#native.decay();
+        if (!this.#closed) this.#memory.decay();
       }, SPARE_DECAY_MS);
       this.#decayTimer.unref();
     }
@@ -909,7 +853,7 @@ export class Pool extends EventEmitter {
 
   // Called whenever mapped memory may have changed.
   #checkPressure(): void {
-    if (this.#pressure.active) this.#pressure.check(this.#native.mapped());
+    if (this.#pressure.active) this.#pressure.check(this.#memory.mapped());
   }
 
   #checkOpen(caller: Caller): void {

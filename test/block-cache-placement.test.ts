@@ -73,7 +73,7 @@ class ScriptedAllocator {
 
 function setup(): { alloc: ScriptedAllocator; cache: BlockCache } {
   const alloc = new ScriptedAllocator();
-  const cache = new BlockCache(alloc as unknown as NativePool, binding.classSizes, 64 * KiB, 4 * MiB);
+  const cache = new BlockCache({ native: alloc as unknown as NativePool, segments: [], lose: () => false }, binding.classSizes, 64 * KiB, 4 * MiB);
   return { alloc, cache };
 }
 

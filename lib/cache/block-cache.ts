@@ -81,6 +81,15 @@ const TRACKED = 1;
 const RETAINED = 2;
 /** #drainFrom when no segment is drained (a small integer, above every segment id). */
 const NONE = 0x3fffffff;
+
+/** What a BlockCache needs of its pool's memory (lib/native/pool-memory.ts PoolMemory). */
+export interface CacheMemory {
+  readonly native: NativePool;
+  readonly segments: (ArrayBuffer | undefined)[];
+  /** True when segment `id` is lost (someone else detached its ArrayBuffer), now marked so. */
+  lose(id: number): boolean;
+}
+
 /** seg[k] of a handed-out block of a lost segment: not below #drainFrom, so its free gives it back. */
 const LOST = NONE;
 
@@ -148,9 +157,9 @@ export class BlockCache {
    * PENDING_MAX (handle, class size) pairs.
    */
   readonly #scratch: Float64Array;
+  /** The ArrayBuffer of each segment, by id (the pool memory's). */
+  readonly segments: (ArrayBuffer | undefined)[];
   // Set by the pool that owns this cache (defaults for a cache on its own, as in tests).
-  /** The ArrayBuffer of each segment, by id (the pool's SegmentTable.list). */
-  segments: (ArrayBuffer | undefined)[] = [];
   /** The pool's counts: take() and freeBlock() count there. */
   counts = new Counts();
   /** The pool's leak tracker; undefined when leak detection is disabled (set by watch()). */
@@ -163,16 +172,17 @@ export class BlockCache {
   gap = NEVER;
   /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
   readonly unexposed: number[] = [];
-  /**
-   * A view over segment `id` could not be built: true when the segment is
-   * lost (someone else detached its ArrayBuffer), after the pool has told
-   * the allocator and this cache (lose()). A cache on its own has no way to tell.
-   */
-  onLost = (_id: number): boolean => false;
+  readonly #memory: CacheMemory;
 
-  /** `classSizes`: the allocator's class sizes, ascending; the cache serves those <= `limit`. */
-  constructor(native: NativePool, classSizes: readonly number[], limit: number, chunkSize: number) {
-    this.#native = native;
+  /**
+   * `memory`: the pool's memory (lib/native/pool-memory.ts), which this
+   * cache takes blocks from and gives them back to. `classSizes`: the
+   * allocator's class sizes, ascending; the cache serves those <= `limit`.
+   */
+  constructor(memory: CacheMemory, classSizes: readonly number[], limit: number, chunkSize: number) {
+    this.#memory = memory;
+    this.#native = memory.native;
+    this.segments = memory.segments;
     const t = classTable(classSizes, limit, chunkSize);
     this.binOf = t.binOf;
     this.maxSize = t.maxSize;
@@ -186,7 +196,7 @@ export class BlockCache {
     this.stack = new Int32Array(t.stackLength);
     this.#room = t.room;
     this.#scratch = new Float64Array(Math.max(2 * PENDING_MAX, ...t.batch));
-    if (!native.setScratch(this.#scratch)) throw new Error('NativePool refused the block cache\'s scratch array');
+    if (!this.#native.setScratch(this.#scratch)) throw new Error('NativePool refused the block cache\'s scratch array');
   }
 
   // The fast path: take() and freeBlock() (after PoolBuffer.liveBlock()) are
@@ -264,17 +274,19 @@ export class BlockCache {
   /**
    * Block `k`, just claimed, cannot be handed out: its segment's
    * ArrayBuffer reads byteLength 0, and building a view over it throws
-   * `err`. The claim is undone; when onLost() says its segment is
+   * `err`. The claim is undone; when the pool's memory finds its segment
    * lost (someone else detached its ArrayBuffer), k goes back to the
    * allocator with the segment's other free blocks, else it goes back on
    * its stack and `err` is thrown.
    */
   drop(k: number, err: unknown): void {
     this.serial[k] = 0;
-    if (!this.onLost(this.seg[k])) {
+    const id = this.seg[k];
+    if (!this.#memory.lose(id)) {
       this.push(k);
       throw err;
     }
+    this.lose(id);
     this.#defer(k);
     this.#sendPending();
   }

@@ -1,0 +1,234 @@
+// PoolMemory: one pool's memory as lib/ sees it, the gateway to its native
+// allocator (NativePool) and to the ArrayBuffers over it (SegmentTable).
+//
+//   Pool ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
+//     │          └────────> SegmentTable (ArrayBuffer of each segment)
+//     └──> BlockCache ──┘   (refill, flush, lose: the cache uses it too)
+//
+// It knows handles, segments, ArrayBuffers and the allocator's status codes;
+// it knows nothing of events, counts, leak tracking or the block cache, and
+// calls nothing above it. A segment someone else detached (a web byte
+// stream's enqueue(), ArrayBuffer.prototype.transfer()) is "lost": lose()
+// tells the allocator, which places nothing there again, and the table, which
+// keeps its ArrayBuffer so that a view reading byteLength 0 is still found by
+// its serial (findLost()). docs/safety.md says what a program sees.
+//
+// Threads: the pool's JS thread only, like the pool.
+import { binding, type NativePool, type NativePoolOptions, type NativeStats } from './binding.js';
+import { handleOf, offsetOf, segmentOf } from './handle.js';
+import { keepUntilCollected, SegmentTable } from './segment-table.js';
+
+export class PoolMemory {
+  /** The addon's allocator; the block cache calls refill(), flush() and detach() on it. */
+  readonly native: NativePool;
+  /** ArrayBuffer of each live segment, by id (read on the hot path). */
+  readonly segments: (ArrayBuffer | undefined)[];
+  /** Guard and secure pools: every allocation has an ArrayBuffer of its own, starting at its first byte. */
+  readonly own: boolean;
+  /** ArrayBuffers made so far (segments exposed, own ones): one made means mapped memory may have grown. */
+  exposures = 0;
+  readonly #table: SegmentTable;
+
+  constructor(options: Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'>, own: boolean) {
+    this.native = new binding.NativePool({
+      ...options,
+      heapFactory: (size: number) => new ArrayBuffer(size),
+      heapRetire: keepUntilCollected,
+    });
+    this.#table = new SegmentTable(this.native, options.backing === 'heap');
+    this.segments = this.#table.list;
+    this.own = own;
+  }
+
+  /** A handle, or a negative NativeStatus (NeedsChunk when `mayMap` is false and only a new chunk has room). */
+  alloc(size: number, zero: boolean, serial: number, align: number, mayMap: boolean): number {
+    return this.native.alloc(size, zero, serial, align, mayMap);
+  }
+
+  /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
+  free(handle: number, length: number, serial: number): number {
+    return this.native.free(segmentOf(handle), offsetOf(handle), length, serial);
+  }
+
+  retain(handle: number, length: number, serial: number): number {
+    return this.native.retain(segmentOf(handle), offsetOf(handle), length, serial);
+  }
+
+  release(handle: number, length: number, serial: number): number {
+    return this.native.release(segmentOf(handle), offsetOf(handle), length, serial);
+  }
+
+  refCount(handle: number, length: number, serial: number): number {
+    return this.native.refCount(segmentOf(handle), offsetOf(handle), length, serial);
+  }
+
+  /**
+   * The ArrayBuffer to view the allocation at `handle` through: its own
+   * (guard, secure: the view starts at 0) or its segment's (the view starts
+   * at the handle's offset). Undefined when none can be made: the runtime
+   * refused an external ArrayBuffer.
+   */
+  bufferOf(handle: number, size: number): ArrayBuffer | undefined {
+    const id = segmentOf(handle);
+    if (this.own) {
+      const ab = this.#table.guard(id, offsetOf(handle), size);
+      if (ab !== undefined) this.exposures++;
+      return ab;
+    }
+    const ab = this.segments[id];
+    // A detached buffer here: its segment was given back to make room, and
+    // the id now names a new one.
+    if (ab !== undefined && ab.byteLength !== 0) return ab;
+    return this.expose(id);
+  }
+
+  /** First use of a segment: its ArrayBuffer; undefined when the runtime refuses it. */
+  expose(id: number): ArrayBuffer | undefined {
+    this.exposures++;
+    return this.#table.expose(id);
+  }
+
+  /**
+   * An allocation made and never handed out, given back as if it had not
+   * been made. True when its segment went with it (a huge mapping).
+   */
+  giveBack(handle: number, size: number, serial: number, ab: ArrayBuffer | undefined): boolean {
+    if (this.own && ab !== undefined) this.#table.unguard(ab);
+    return this.free(handle, size, serial) === binding.contract.status.SegmentReleased;
+  }
+
+  /**
+   * Whether the allocation at `handle` just made lies in a segment someone
+   * else took (its ArrayBuffer reads byteLength 0 and the segment is lost
+   * now): the caller gives it back and asks again.
+   */
+  inLostSegment(handle: number): boolean {
+    if (this.own) return false;
+    const id = segmentOf(handle);
+    const ab = this.segments[id];
+    return ab !== undefined && ab.byteLength === 0 && this.lose(id);
+  }
+
+  /**
+   * The handle of the allocation `buf` (tagged with `serial`) was handed out
+   * for, found by its ArrayBuffer or, for a view of a lost segment, by its
+   * serial; -1 when this pool has none.
+   */
+  find(buf: ArrayBufferView, serial: number): number {
+    const handle = this.#table.find(buf, this.own);
+    return handle >= 0 ? handle : this.findLost(buf, serial);
+  }
+
+  /** True when `ab` is an ArrayBuffer this pool gave back (a view of it is stale, not foreign). */
+  isRetired(ab: ArrayBuffer): boolean {
+    return this.#table.isRetired(ab);
+  }
+
+  /**
+   * The length of the allocation at `handle` that `buf` was handed out
+   * for: its byteLength, but for a view of a lost segment, which reads 0
+   * (the allocator has it, by serial).
+   */
+  lengthOf(buf: ArrayBufferView, handle: number, serial: number): number {
+    if (this.own || (buf.buffer as ArrayBuffer).byteLength !== 0) return buf.byteLength;
+    const at = this.native.findLost(segmentOf(handle), serial);
+    return at === undefined ? 0 : at[1];
+  }
+
+  /**
+   * Guard and secure pools: the reference count of the allocation `buf`
+   * views (a negative NativeStatus if it cannot be freed); when it can, its
+   * ArrayBuffer is detached before the memory goes back.
+   */
+  unguard(buf: ArrayBufferView, handle: number, serial: number): number {
+    const count = this.refCount(handle, buf.byteLength, serial);
+    if (count >= 0) this.#table.unguard(buf.buffer as ArrayBuffer);
+    return count;
+  }
+
+  /**
+   * Segment `id`'s ArrayBuffer was found detached. True when someone else
+   * did that, now or before: the allocator places nothing there again and
+   * the table keeps its ArrayBuffer for findLost(). False when this pool
+   * did (the segment went back; the id may name a new one).
+   */
+  lose(id: number): boolean {
+    if (!this.native.lose(id)) return false;
+    this.#table.lose(id);
+    return true;
+  }
+
+  /** The ids of the segments whose ArrayBuffer someone else detached, each lost now (usually none). */
+  loseDetached(): number[] {
+    const lost: number[] = [];
+    const list = this.segments;
+    for (let id = 0; id < list.length; id++) {
+      if (list[id]?.byteLength === 0 && this.lose(id)) lost.push(id);
+    }
+    return lost;
+  }
+
+  /** A huge allocation's mapping went back to the OS: its ArrayBuffer is retired. */
+  retire(id: number): void {
+    this.#table.retire(id);
+  }
+
+  /** After trim() and reset(): retire every segment this pool detached. */
+  sweep(): void {
+    this.#table.sweep();
+  }
+
+  /** Detaches the ArrayBuffer of every live allocation of a guard or secure pool. */
+  detachGuarded(): void {
+    this.#table.detachGuarded();
+  }
+
+  reset(): void {
+    this.native.reset();
+  }
+
+  trim(): number {
+    return this.native.trim();
+  }
+
+  decay(): void {
+    this.native.decay();
+  }
+
+  /** Gives every mapping back (ArrayBuffers detached; addresses kept until collected: docs/safety.md). */
+  close(): void {
+    this.native.close();
+    this.#table.clear();
+  }
+
+  mapped(): number {
+    return this.native.mapped();
+  }
+
+  lastError(): ReturnType<NativePool['lastError']> {
+    return this.native.lastError();
+  }
+
+  stats(): NativeStats {
+    return this.native.stats();
+  }
+
+  /** The allocator's dump, as JSON text. */
+  dump(): string {
+    return this.native.dump();
+  }
+
+  // The handle of the allocation of a view of a lost segment (it reads
+  // byteOffset and byteLength 0), found by serial; -1 for anything else.
+  private findLost(buf: ArrayBufferView, serial: number): number {
+    const ab = buf.buffer as ArrayBuffer;
+    if (this.own || ab.byteLength !== 0) return -1;
+    let id = this.#table.lostId(ab);
+    if (id === undefined) {
+      id = this.#table.idOf(ab);
+      if (id === undefined || !this.lose(id)) return -1;
+    }
+    const at = this.native.findLost(id, serial);
+    return at === undefined ? -1 : handleOf(id, at[0]);
+  }
+}
