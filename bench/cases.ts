@@ -12,7 +12,7 @@
 // (a getter call through a global load IC) on every use, which a module's
 // own import does not. The pool's side reads its pool from a closure, so a
 // Buffer side that paid the getter would be judged on work that is not
-// Buffer's (bench/NOTES.md, "The global Buffer getter").
+// Buffer's (docs/performance.md, "How it is measured").
 import { Buffer } from 'node:buffer';
 
 import { Pool, type PoolOptions } from '../lib/index.js';
@@ -305,8 +305,8 @@ export const speedCases: SpeedCase[] = [
   zeroed4k,
   hugeCase('huge-16m', {}, 1),
   churnCase('churn', {}, 3),
-  // Notes (no goals): the trade-off options of bench/NOTES.md, "huge
-  // allocations: prefault, hugePages, chunk size".
+  // Notes (no goals): the trade-off options of docs/performance.md,
+  // "Options: prefault, hugePages, chunkSize".
   hugeCase('huge-16m-prefault', { prefault: true }),
   hugeCase('huge-16m-hugepages', { hugePages: true }),
   hugeCase('huge-16m-both', { prefault: true, hugePages: true }),

@@ -7,7 +7,7 @@
  * SINK_MASK`), so that neither side can be optimised away: it keeps the sink
  * a V8 small integer. A sink that grew past 2^30 became a heap number, which
  * cost an allocation per operation on both sides and made V8 deoptimise and
- * recompile every loop once it happened (bench/NOTES.md, "the sink").
+ * recompile every loop once it happened (docs/performance.md, "How it is measured").
  */
 export const SINK_MASK = 0x3fffffff;
 

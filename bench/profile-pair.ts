@@ -4,8 +4,8 @@
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/profile-pair.js [seconds] [leakDetection]
 //   node dist/bench/profile-pair.js --summary /tmp/prof/<file>.cpuprofile
 //
-// The second form prints the top functions by self time from a .cpuprofile
-// (what bench/NOTES.md quotes). For native frames, perf does better:
+// The second form prints the top functions by self time from a .cpuprofile.
+// For native frames, perf does better:
 //   perf record -g node --perf-basic-prof dist/bench/profile-pair.js 5
 import { readFileSync } from 'node:fs';
 

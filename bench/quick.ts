@@ -2,7 +2,7 @@
 // `npm run bench -- --quick`: three cases of bench/cases.ts with tiny time
 // budgets, about half a second in all. Good enough to show the order of
 // magnitude, no more: Buffer's side swings by 2x from run to run with the
-// garbage collector's background threads (bench/NOTES.md); `npm run bench`
+// garbage collector's background threads (docs/performance.md); `npm run bench`
 // measures properly.
 import type { CompareOptions } from './harness.js';
 import { runSpeedCase, speedCases, type SpeedResult } from './cases.js';

@@ -12,7 +12,7 @@
 // The fast paths (AllocSmall, Locate, FreeSlot) are forced inline into the
 // public methods (g++ left Locate, with four callers, out of line): called,
 // they cost ~3 ns of a 20 ns small pair, in prologues and in the Located
-// struct going through memory (bench/NOTES.md).
+// struct going through memory (docs/design.md, "The allocator's fast path").
 #if defined(_MSC_VER)
 #define MMAP_POOL_FAST_PATH __forceinline
 #elif defined(__GNUC__)

@@ -15,8 +15,7 @@
 //   └── refs_           reference counts above 1, by (segment id, offset)
 //
 // Placement keeps memory at the low end, so that the highest chunk empties
-// and can go back when the pool shrinks (bench/NOTES.md, "Memory efficiency
-// under churn"):
+// and can go back when the pool shrinks (docs/design.md, "Placement"):
 //   small   the slot comes from the class's lowest slab with room, by
 //           (chunk id, first page), as jemalloc picks its lowest non-full
 //           slab; a new slab only when no slab of the class has room. Of two
@@ -104,7 +103,7 @@ constexpr uint64_t kIdleKeepChunks = 2;
 // A freed huge allocation's mapping of at most kSpareMaxBytes is kept, if
 // the source can recycle it, for the next huge allocation of the same mapped
 // size: faulting fresh pages in is most of what a huge allocation costs
-// (bench/NOTES.md, "Huge allocations: spare mappings"). Decay() hands the
+// (docs/design.md, "Huge allocations and spares"). Decay() hands the
 // pages of spares that were not reused to the OS lazily (MADV_FREE); the
 // addon calls it 100 ms after a huge free. 32 MiB is glibc's largest mmap
 // threshold: above it malloc, and so Buffer, maps fresh memory every time

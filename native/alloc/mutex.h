@@ -2,8 +2,9 @@
 // unlock() one exchange, inline, with no call: std::mutex on glibc costs
 // about 4 ns more per alloc+free pair (two calls into libc per method, each
 // with its mutex-kind dispatch and owner bookkeeping), a fifth of the pair's
-// 20 ns budget (bench/NOTES.md). Contended, a waiter sleeps on a condition
-// variable, as it would on std::mutex: it neither spins nor busy-waits.
+// 20 ns budget (docs/design.md, "The arena's lock"). Contended, a waiter
+// sleeps on a condition variable, as it would on std::mutex: it neither
+// spins nor busy-waits.
 //
 //   state_   0 free, 1 locked, 2 locked and a waiter may be asleep
 //
