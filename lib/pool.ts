@@ -77,7 +77,7 @@ import { Counts } from './observe/counts.js';
  * huge allocation of its size) stays as it is before its pages are handed to
  * the OS lazily (MADV_FREE): a program that frees and allocates huge buffers
  * back to back reuses warm pages; one that stops gives them up this soon
- * after (bench/NOTES.md, "Huge allocations: spare mappings").
+ * after (docs/design.md, "Huge allocations and spares").
  */
 const SPARE_DECAY_MS = 100;
 
@@ -662,7 +662,7 @@ export class Pool extends EventEmitter {
   // An allocator call that failed with `status`, asked again by `ask` as
   // the block cache's memory allows: when only a new chunk has room, the
   // free blocks the cache holds go back first and then the allocator may
-  // map (bench/NOTES.md, "Churn memory: idle chunks and new chunks"); when
+  // map (docs/design.md, "Idle chunks"); when
   // maxBytes is reached, every block the cache holds free goes back and it
   // tries once more; so too when the OS refused memory (the allocator has
   // given back its own spares and empty chunks then, and the cache's blocks

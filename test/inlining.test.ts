@@ -1,8 +1,8 @@
 // The alloc/free fast path fits V8's inlining budget: TurboFan inlines at
 // most 920 bytes of bytecode into one function (--max-inlined-bytecode-size-
 // cumulative), and when allocUnsafe() + free() of a cached size outgrow it,
-// a caller's loop calls part of the fast path instead (bench/NOTES.md,
-// "inlining budget"; it went over once, unnoticed, by a few bytes). Not a
+// a caller's loop calls part of the fast path instead (docs/design.md,
+// "The JS fast path"). Not a
 // timing: what the compiler decided, read from --trace-turbo-inlining in a
 // child that has the loop compiled on purpose (test/fixtures/inlining.js).
 import { expect, it } from 'vitest';

@@ -70,7 +70,7 @@ export function blockOf(view: unknown): number {
  * 20's assert.deepStrictEqual(), which compares prototypes, tells it from a
  * Buffer of the same bytes (Node 22 and later do not; README, "API at a
  * glance"). Node's own FastBuffer with the tags added after construction
- * measured 4-8 ns more per pair (bench/NOTES.md).
+ * measured 4-8 ns more per pair (docs/design.md, "Serials and stale Buffers").
  */
 export class PoolBuffer extends Uint8Array {
   #block: number | undefined;

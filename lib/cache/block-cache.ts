@@ -23,8 +23,8 @@
 // its serial. A stale Buffer (freed, reset, or its block flushed and reused)
 // fails that check and goes the slow way, to the allocator, which refuses it.
 //
-// Where blocks sit matters as much as how many are kept (bench/NOTES.md,
-// "The block cache and memory efficiency"): the allocator fills memory from
+// Where blocks sit matters as much as how many are kept (docs/design.md,
+// "Cache placement"): the allocator fills memory from
 // the bottom so that the highest chunk empties and can go back, and a cache
 // that hands the last freed block out again defeats that. So:
 //   - when blocks of this cache sit in more than 2 * DRAIN_DEPTH segments, a
@@ -202,7 +202,7 @@ export class BlockCache {
   // The fast path: take() and freeBlock() (after PoolBuffer.liveBlock()) are
   // what alloc() and free() run for a cached size. They are kept small, with plain fields,
   // so that V8 can inline the whole of alloc() and free() into a caller's
-  // loop within its inlining budget (bench/NOTES.md, "inlining budget").
+  // loop within its inlining budget (docs/design.md, "The JS fast path").
 
   /**
    * A block of `size`'s class (an integer 1 .. maxSize) for a new
