@@ -1,4 +1,7 @@
 // mmap-pool: mmap-backed memory pools whose memory JS sees as ordinary Buffers.
+export type { CollectOptions } from './io/collect.js';
+export type { ReadFileOptions } from './io/read-file.js';
+export type { PoolReader } from './io/onread.js';
 export { Pool } from './pool.js';
 export type { AllocOptions } from './options.js';
 export type { TypedArrayConstructor } from './buffers/typed.js';

@@ -71,6 +71,10 @@ import { BlockCache } from './cache/block-cache.js';
 import { fixClasses, fixDump } from './observe/dump.js';
 import { startCoarseClock, tick } from './observe/clock.js';
 import { Counts } from './observe/counts.js';
+import { collect, type CollectOptions } from './io/collect.js';
+import { readFile, type ReadFileOptions } from './io/read-file.js';
+import { onread, type PoolReader } from './io/onread.js';
+import { releaseAfter } from './io/release-after.js';
 
 /**
  * How long a freed huge allocation's mapping (a spare, kept for the next
@@ -402,6 +406,53 @@ export class Pool extends EventEmitter {
     if (serial === undefined) return false;
     const handle = this.#find(buf, serial);
     return handle >= 0 && this.#memory.refCount(handle, this.#memory.lengthOf(buf, handle, serial), serial) > 0;
+  }
+
+  /**
+   * Every byte of `source` (a Readable, an HTTP request, any async iterable
+   * of Uint8Array) in one pool Buffer of exactly that length, which the
+   * caller owns. `sizeHint` (say, Content-Length) sizes the first buffer;
+   * without it the buffer starts at 64 KiB and doubles (lib/io/collect.ts).
+   * Rejects, with nothing left allocated and the source stopped: RangeError
+   * ERR_OUT_OF_RANGE past `limit`; the source's own error; an AbortError
+   * (code ABORT_ERR) when `signal` aborts; and alloc()'s errors.
+   */
+  collect(source: AsyncIterable<Uint8Array>, options?: CollectOptions): Promise<Buffer> {
+    return collect(this, source, options, this.#maxSize, this.collect);
+  }
+
+  /**
+   * The whole file (a path, or a FileHandle read from its current
+   * position) in one pool Buffer, read straight into it after one fstat.
+   * Rejects as Node's fs does (ENOENT, EISDIR, ...), with an AbortError
+   * when `signal` aborts between reads, or with alloc()'s errors; nothing
+   * stays allocated, and a file opened here is closed.
+   */
+  readFile(file: string | Buffer | URL | import('node:fs/promises').FileHandle, options?: ReadFileOptions): Promise<Buffer> {
+    return readFile(this, file, options, this.#maxSize, this.readFile);
+  }
+
+  /**
+   * The `onread` option of net.Socket: every read lands in a fresh pool
+   * Buffer of `size` bytes that `callback(nread, buf)` receives and owns
+   * (free or release it; bytes past nread are unspecified). The Buffer of
+   * the read still to come is freed when the socket closes.
+   * @throws TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, PoolError ERR_POOL_CLOSED
+   */
+  onread(size: number, callback: (nread: number, buf: Buffer) => boolean | void): PoolReader {
+    this.#checkOpen(this.onread);
+    return onread(this, size, callback, this.#maxSize, this.onread);
+  }
+
+  /**
+   * Releases one reference of `buf` when `stream` is done with it: finished,
+   * errored, destroyed or closed (stream.finished()), so a response whose
+   * client went away never keeps it. With `res.end(buf)` it replaces the
+   * write callback, which never fires in that case.
+   * @throws TypeError ERR_INVALID_ARG_TYPE, and refCount()'s errors for `buf`
+   */
+  releaseAfter(stream: NodeJS.EventEmitter, buf: ArrayBufferView): void {
+    releaseAfter(this, stream, buf, this.releaseAfter);
   }
 
   /** A Scope: allocations made through it are released together by its close() (or `using`). @throws ERR_POOL_CLOSED */

@@ -1,0 +1,104 @@
+// pool.collect(): every byte of a stream (an HTTP request body, a file
+// stream, any async iterable of Uint8Array) in one pool Buffer.
+//
+//   sizeHint known (Content-Length):  one allocation of that size, filled in place
+//   otherwise:                        64 KiB, doubled as needed (the old buffer freed)
+//   at the end:                       the exact length; a bigger buffer is copied
+//                                     once into one of the exact size and freed
+//
+// Whatever happens (the limit passed, the source failing, an abort), nothing
+// stays allocated: every buffer taken is freed before the promise rejects,
+// and the source is told to stop (its iterator's return(): a Readable is
+// destroyed).
+import { invalidArgType, outOfRange, type Caller } from '../errors.js';
+import { abortError, signalOf, type IoPool } from './io-pool.js';
+
+export interface CollectOptions {
+  /** The most bytes accepted; past it, RangeError ERR_OUT_OF_RANGE. Default: the pool's largest allocation. */
+  limit?: number;
+  /** The bytes expected (say, Content-Length): the first allocation's size. */
+  sizeHint?: number;
+  /** Aborts the collection: the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+const FIRST = 64 * 1024;
+
+function integerOption(value: unknown, name: string, max: number, caller: Caller): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value, caller);
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) throw outOfRange(name, `an integer >= 0 && <= ${max}`, value, caller);
+  return value;
+}
+
+export async function collect(pool: IoPool, source: unknown, options: CollectOptions | undefined, maxSize: number, caller: Caller): Promise<Buffer> {
+  const iterate = (source as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator];
+  if (typeof iterate !== 'function') throw invalidArgType('source', 'a Readable or an async iterable of Uint8Array', source, caller);
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options, caller);
+  const limit = integerOption(options?.limit, 'options.limit', maxSize, caller) ?? maxSize;
+  const hint = integerOption(options?.sizeHint, 'options.sizeHint', maxSize, caller);
+  const signal = signalOf(options?.signal, caller, invalidArgType);
+  if (signal?.aborted) throw abortError(signal, caller);
+
+  const it = (iterate as () => AsyncIterator<unknown>).call(source);
+  let buf: Buffer | undefined;
+  let length = 0;
+  let stop: ((err: Error) => void) | undefined;
+  const aborted = signal === undefined ? undefined : new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  const onAbort = (): void => stop?.(abortError(signal as AbortSignal, caller));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  // A rejection nobody awaits must not become an unhandled one.
+  aborted?.catch(() => {});
+  let done = false;
+  try {
+    if (hint !== undefined && hint > 0) buf = pool.allocUnsafe(Math.min(hint, limit));
+    for (;;) {
+      const step = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted]);
+      if (step.done === true) {
+        done = true;
+        break;
+      }
+      const chunk = step.value;
+      if (!(chunk instanceof Uint8Array)) throw invalidArgType('a chunk of source', 'an instance of Uint8Array', chunk, caller);
+      const need = length + chunk.length;
+      if (need > limit) throw outOfRange('the bytes of source', `<= options.limit (${limit})`, need, caller);
+      if (buf === undefined || need > buf.length) {
+        let size = Math.max(buf === undefined ? FIRST : buf.length * 2, need);
+        if (size > limit) size = limit;
+        const grown = pool.allocUnsafe(size);
+        if (buf !== undefined) {
+          buf.copy(grown, 0, 0, length);
+          pool.free(buf);
+        }
+        buf = grown;
+      }
+      buf.set(chunk, length);
+      length = need;
+    }
+    if (buf === undefined) return pool.allocUnsafe(0);
+    if (buf.length === length) return buf;
+    const exact = pool.allocUnsafe(length);
+    buf.copy(exact, 0, 0, length);
+    pool.free(buf);
+    buf = undefined;
+    return exact;
+  } catch (err) {
+    if (buf !== undefined) pool.free(buf);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // Tell the source to stop when it was not read to its end: a stream is
+    // destroyed; an iterator's return() is called and not awaited (an async
+    // generator waiting inside next() would only run it after that wait).
+    if (!done) {
+      const destroy = (source as { destroy?: unknown }).destroy;
+      if (typeof destroy === 'function') destroy.call(source);
+      if (typeof it.return === 'function') {
+        // Its own error on stopping is not what the caller is told about.
+        Promise.resolve(it.return()).catch(() => {});
+      }
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// What the I/O helpers need of a pool: its public allocation methods only.
+// They sit on top of Pool's public API, as a program's own code would.
+import type { Caller } from '../errors.js';
+
+export interface IoPool {
+  allocUnsafe(size: number): Buffer;
+  free(buf: ArrayBufferView): void;
+  release(buf: ArrayBufferView): boolean;
+  refCount(buf: ArrayBufferView): number;
+}
+
+/** An AbortError as Node's own APIs reject with (name 'AbortError', code 'ABORT_ERR', the signal's reason as cause). */
+export function abortError(signal: AbortSignal, caller: Caller): Error {
+  const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  Error.captureStackTrace(err, caller);
+  return err;
+}
+
+/** `options.signal`, checked: an AbortSignal or undefined. */
+export function signalOf(signal: unknown, caller: Caller, invalid: (name: string, expected: string, actual: unknown, caller: Caller) => Error): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (typeof signal !== 'object' || signal === null || !('aborted' in signal) || typeof (signal as AbortSignal).addEventListener !== 'function') {
+    throw invalid('options.signal', 'an instance of AbortSignal', signal, caller);
+  }
+  return signal as AbortSignal;
+}

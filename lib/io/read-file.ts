@@ -1,0 +1,74 @@
+// pool.readFile(): a whole file in one pool Buffer, read straight into it.
+//
+//   open (unless given a FileHandle) -> fstat -> one Buffer of st.size -> read until full or EOF
+//
+// A file that reports size 0 (/proc, pipes, character devices) is read in
+// 64 KiB steps into a buffer that doubles, as collect() does. A file that
+// shrank between fstat and the reads gives the bytes it had (copied into
+// a Buffer of the exact length); one that grew gives st.size bytes.
+// Errors reject as Node's own (ENOENT, EISDIR, ...); an abort rejects with
+// an AbortError; either way nothing stays allocated and a handle opened
+// here is closed.
+import { open, type FileHandle } from 'node:fs/promises';
+
+import { invalidArgType, outOfRange, type Caller } from '../errors.js';
+import { abortError, signalOf, type IoPool } from './io-pool.js';
+
+export interface ReadFileOptions {
+  /** Aborts the read between two reads: the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+const STEP = 64 * 1024;
+
+function isFileHandle(v: unknown): v is FileHandle {
+  return typeof v === 'object' && v !== null && typeof (v as FileHandle).read === 'function' &&
+    typeof (v as FileHandle).stat === 'function' && typeof (v as FileHandle).fd === 'number';
+}
+
+export async function readFile(pool: IoPool, file: unknown, options: ReadFileOptions | undefined, maxSize: number, caller: Caller): Promise<Buffer> {
+  const own = !isFileHandle(file);
+  if (own && typeof file !== 'string' && !(file instanceof URL) && !Buffer.isBuffer(file)) {
+    throw invalidArgType('path', 'of type string or an instance of Buffer, URL or FileHandle', file, caller);
+  }
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options, caller);
+  const signal = signalOf(options?.signal, caller, invalidArgType);
+  if (signal?.aborted) throw abortError(signal, caller);
+  const fh = own ? await open(file as string | URL | Buffer, 'r') : file as FileHandle;
+  let buf: Buffer | undefined;
+  try {
+    const { size } = await fh.stat();
+    if (size > maxSize) throw outOfRange('the file size', `<= ${maxSize}`, size, caller);
+    buf = pool.allocUnsafe(size > 0 ? size : STEP);
+    let length = 0;
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal, caller);
+      if (length === buf.length) {
+        if (size > 0) break;
+        if (buf.length === maxSize) throw outOfRange('the file size', `<= ${maxSize}`, buf.length + 1, caller);
+        const grown = pool.allocUnsafe(Math.min(buf.length * 2, maxSize));
+        buf.copy(grown, 0, 0, length);
+        pool.free(buf);
+        buf = grown;
+      }
+      const { bytesRead } = await fh.read(buf, length, buf.length - length, own ? length : null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length === buf.length) {
+      const whole = buf;
+      buf = undefined;
+      return whole;
+    }
+    const exact = pool.allocUnsafe(length);
+    buf.copy(exact, 0, 0, length);
+    pool.free(buf);
+    buf = undefined;
+    return exact;
+  } catch (err) {
+    if (buf !== undefined) pool.free(buf);
+    throw err;
+  } finally {
+    if (own) await fh.close();
+  }
+}

@@ -1,0 +1,31 @@
+// pool.releaseAfter(stream, buf): one reference of `buf` goes back when the
+// stream is done with it, in every way a stream can be done: finished,
+// errored, destroyed or closed (stream.finished() fires for each). A write
+// callback (`res.end(buf, cb)`) does not fire when the client has gone; this
+// does.
+import { finished } from 'node:stream';
+
+import { invalidArgType, type Caller } from '../errors.js';
+import type { IoPool } from './io-pool.js';
+
+export function releaseAfter(pool: IoPool, stream: unknown, buf: ArrayBufferView, caller: Caller): void {
+  if (typeof stream !== 'object' || stream === null || typeof (stream as NodeJS.EventEmitter).on !== 'function') {
+    throw invalidArgType('stream', 'an instance of Stream', stream, caller);
+  }
+  if (!ArrayBuffer.isView(buf)) throw invalidArgType('buf', 'an instance of Buffer, TypedArray, or DataView', buf, caller);
+  // Checked now, so that a Buffer the pool does not know fails here and not
+  // later, in a callback, where nobody could catch it.
+  pool.refCount(buf);
+  finished(stream as NodeJS.ReadableStream, () => {
+    try {
+      pool.release(buf);
+    } catch (err) {
+      // Never an uncaught exception from here. A closed pool has given
+      // everything back already; anything else (the program freed the
+      // Buffer itself) is its mistake, reported without ending the process.
+      if ((err as { code?: unknown }).code !== 'ERR_POOL_CLOSED') {
+        process.emitWarning(`releaseAfter: ${(err as Error).message}`, { code: 'MMAP_POOL_RELEASE_AFTER' });
+      }
+    }
+  });
+}
