@@ -130,7 +130,7 @@ export function formatStats(s: PoolStats): string {
       `${s.spareBytes > 0 ? ` + ${bytes(s.spareBytes)} spare` : ''}` +
       `${s.residentBytes === null ? '' : ` (${bytes(s.residentBytes)} resident)`}; ` +
       `used ${bytes(s.usedBytes)} (allocated ${bytes(s.allocatedBytes)}, peak ${bytes(s.peakUsedBytes)}` +
-      `${s.cachedBytes > 0 ? `; ${bytes(s.cachedBytes)} freed, kept for reuse` : ''})`,
+      `${s.cachedBytes > 0 ? `; ${bytes(s.cachedBytes)} held free for the next allocations` : ''})`,
     `  live ${s.liveAllocations}; ${s.totalAllocations} allocations and ${s.totalFrees} frees in all`,
   );
   return lines.join('\n');
