@@ -22,6 +22,7 @@ import { fmtNs, formatVsBuffer, QUICK_CASES, QUICK_OPTIONS } from './quick.js';
 import { runReclaim, type ReclaimResult } from './reclaim.js';
 import { renderResults, RECLAIM_GOAL, type FullRun } from './report.js';
 import type { CaseResult } from './harness.js';
+import { serviceBlock } from './service/results-block.js';
 
 const OTHER = [
   { id: 'reclaim', what: 'RSS after freeing 1 GiB of 64 KiB buffers: pool + trim() vs Buffer + gc() (child processes)' },
@@ -163,7 +164,9 @@ async function main(argv: string[]): Promise<number> {
       },
       cases: speedCases, speed, reclaim, arena, lifetimes,
     };
-    writeFileSync(join(benchDir, 'RESULTS.md'), renderResults(run));
+    // The service section is `npm run bench:service`'s: kept as it is.
+    const service = serviceBlock(join(benchDir, 'RESULTS.md'));
+    writeFileSync(join(benchDir, 'RESULTS.md'), renderResults(run) + (service === '' ? '' : `\n${service}`));
     writeFileSync(join(benchDir, 'ratios.svg'), renderRatios(
       // Goal cases only: the notes are in RESULTS.md's table of variants.
       speed.flatMap((r) => (r.goal === undefined ? [] : [{ label: r.label, ratio: r.ratio, goal: r.goal, meanRatio: r.meanRatio }])),

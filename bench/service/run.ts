@@ -1,0 +1,211 @@
+// `npm run bench:service`: the HTTP transform service (bench/service/http-server.ts)
+// measured as a service, pool version against the idiomatic Buffer version,
+// with autocannon as the load generator, on loopback.
+//
+//   npm run bench:service                 bodies 1 KiB, 64 KiB, 256 KiB, 1 MiB; 3 pairs of 10 s runs;
+//                                         rewrites the service section of bench/RESULTS.md
+//   npm run bench:service -- --smoke      one pair of 1 s runs at 1 KiB and 64 KiB; prints only
+//   npm run bench:service -- --pairs 5 --seconds 15 --sizes 65536,262144
+//
+// Each run is its own server process, started fresh, warmed for a second,
+// then measured: requests per second and latency from autocannon; CPU time,
+// collector time, minor page faults and peak RSS from the server itself. The
+// two versions alternate (buffer first in odd pairs, pool first in even
+// ones), and each ratio is taken within its pair; the table shows the median
+// over the pairs. Every run first checks one response byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import autocannon from 'autocannon';
+
+import { withServiceBlock } from './results-block.js';
+
+type Variant = 'pool' | 'buffer';
+interface Run {
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReq: number;
+  gcMs: number;
+  faultsPerReq: number;
+  maxRssMiB: number;
+  errors: number;
+  poolLive: number;
+}
+
+const KiB = 1024;
+const args = process.argv.slice(2);
+const smoke = args.includes('--smoke');
+function opt(name: string, fallback: string): string {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}
+const SIZES = opt('--sizes', smoke ? '1024,65536' : '1024,65536,262144,1048576').split(',').map(Number);
+const PAIRS = Number(opt('--pairs', smoke ? '1' : '3'));
+const SECONDS = Number(opt('--seconds', smoke ? '1' : '10'));
+const CONNECTIONS = 32;
+const custom = args.some((a) => a.startsWith('--') && a !== '--smoke');
+const serverJs = join(__dirname, 'http-server.js');
+
+function sizeText(n: number): string {
+  return n >= 1024 * KiB ? `${n / (1024 * KiB)} MiB` : `${n / KiB} KiB`;
+}
+
+async function request(port: number, method: string, path: string, body?: Buffer): Promise<Buffer> {
+  const req = http.request({ host: '127.0.0.1', port, method, path, agent: false,
+    headers: body === undefined ? {} : { 'content-length': String(body.length) } });
+  req.end(body);
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  const parts: Buffer[] = [];
+  for await (const c of res) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function start(variant: Variant): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [serverJs, variant], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  for await (const line of lines) {
+    const m = /^ready (\d+)$/.exec(line);
+    if (m !== null) return { child, port: Number(m[1]) };
+  }
+  throw new Error(`the ${variant} server exited before it was ready`);
+}
+
+async function runOne(variant: Variant, size: number): Promise<Run> {
+  const { child, port } = await start(variant);
+  try {
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
+    const answer = await request(port, 'POST', '/', body);
+    if (answer.length !== size || answer.some((b, i) => b !== (body[i] ^ 0x5a))) {
+      throw new Error(`the ${variant} server answered a ${size}-byte body wrongly`);
+    }
+    const load = { url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, method: 'POST', body,
+      headers: { 'content-type': 'application/octet-stream' } };
+    await autocannon({ ...load, duration: 1 });  // warm-up
+    await request(port, 'GET', '/stats');        // starts the server's counts afresh
+    const r = await autocannon({ ...load, duration: SECONDS });
+    const s = JSON.parse((await request(port, 'GET', '/stats')).toString()) as
+      { cpuUs: number; gcMs: number; minorFaults: number; requests: number; maxRssKiB: number; poolLive: number };
+    const n = Math.max(1, s.requests);
+    return {
+      reqPerSec: r.requests.total / SECONDS,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      cpuUsPerReq: s.cpuUs / n,
+      gcMs: s.gcMs,
+      faultsPerReq: s.minorFaults / n,
+      maxRssMiB: s.maxRssKiB / 1024,
+      errors: r.errors + r.timeouts + r.non2xx,
+      poolLive: s.poolLive,
+    };
+  } finally {
+    child.kill();
+    await once(child, 'exit');
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ratio = (pool: number, buffer: number): number => (buffer === 0 ? (pool === 0 ? 1 : Infinity) : pool / buffer);
+const fx = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
+
+interface Row {
+  size: number;
+  pool: Run[];
+  buffer: Run[];
+}
+
+/** The goals, per body size: [what, ratio (pool / Buffer, median of pairs), met]. */
+function goals(row: Row): [string, number, boolean][] {
+  const r = (f: (x: Run) => number): number => median(row.pool.map((p, i) => ratio(f(p), f(row.buffer[i]))));
+  const out: [string, number, boolean][] = [];
+  const rps = r((x) => x.reqPerSec);
+  const cpu = r((x) => x.cpuUsPerReq);
+  const gc = r((x) => x.gcMs);
+  const p99 = r((x) => x.p99);
+  if (row.size >= 64 * KiB) {
+    out.push(['req/s >= 1.1x', rps, rps >= 1.1]);
+    out.push(['CPU per request <= 0.9x', cpu, cpu <= 0.9]);
+  } else {
+    out.push(['req/s >= 0.95x', rps, rps >= 0.95]);
+  }
+  out.push(['GC time <= 0.5x', gc, gc <= 0.5]);
+  out.push(['p99 <= 1.0x', p99, p99 <= 1.0]);
+  return out;
+}
+
+function table(rows: Row[]): string {
+  const lines = [
+    '| body | req/s pool / Buffer | CPU per request | p50 | p99 | GC time | minor faults per request | peak RSS | goals |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const row of rows) {
+    const r = (f: (x: Run) => number): string => fx(median(row.pool.map((p, i) => ratio(f(p), f(row.buffer[i])))));
+    const abs = (f: (x: Run) => number, digits: number): string =>
+      `${median(row.pool.map(f)).toFixed(digits)} / ${median(row.buffer.map(f)).toFixed(digits)}`;
+    const met = goals(row).map(([what, , ok]) => `${what}: ${ok ? 'met' : '**not met**'}`).join('; ');
+    lines.push(`| ${sizeText(row.size)} | ${r((x) => x.reqPerSec)} (${abs((x) => x.reqPerSec, 0)}) | ${r((x) => x.cpuUsPerReq)} (${abs((x) => x.cpuUsPerReq, 0)} µs) | ` +
+      `${r((x) => x.p50)} | ${r((x) => x.p99)} (${abs((x) => x.p99, 0)} ms) | ${r((x) => x.gcMs)} (${abs((x) => x.gcMs, 0)} ms) | ` +
+      `${abs((x) => x.faultsPerReq, 1)} | ${r((x) => x.maxRssMiB)} (${abs((x) => x.maxRssMiB, 0)} MiB) | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const startLoad = loadavg().map((l) => l.toFixed(2)).join(' / ');
+  const rows: Row[] = [];
+  for (const size of SIZES) {
+    const row: Row = { size, pool: [], buffer: [] };
+    for (let p = 0; p < PAIRS; p++) {
+      const order: Variant[] = p % 2 === 0 ? ['buffer', 'pool'] : ['pool', 'buffer'];
+      for (const v of order) {
+        const r = await runOne(v, size);
+        if (r.errors > 0) throw new Error(`${v} at ${sizeText(size)}: ${r.errors} failed requests`);
+        if (v === 'pool' && r.poolLive !== 0) throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run`);
+        row[v].push(r);
+        console.log(`${sizeText(size)} pair ${p + 1} ${v}: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ` +
+          `p99 ${r.p99} ms, GC ${r.gcMs.toFixed(0)} ms, ${r.faultsPerReq.toFixed(1)} faults/req, RSS ${r.maxRssMiB.toFixed(0)} MiB`);
+      }
+    }
+    rows.push(row);
+  }
+  const text = table(rows);
+  console.log(`\n${text}`);
+  if (smoke || custom) return;
+  const body = [
+    '## Service: an HTTP transform server under autocannon',
+    '',
+    'An HTTP server reads a request body and answers with a transformed copy',
+    '(bench/service/http-server.ts): the pool version reads the body with',
+    '`pool.collect()` and answers from a pool Buffer released by',
+    '`pool.releaseAfter()`; the Buffer version concatenates the chunks and',
+    'answers from `Buffer.allocUnsafe`. autocannon, in the driver process,',
+    `drives each with ${CONNECTIONS} connections, ${SECONDS} s per run after a 1 s`,
+    `warm-up, on loopback; ${PAIRS} pairs per body size, the two versions alternating,`,
+    'each in a fresh server process. Ratios are pool / Buffer within a pair, the',
+    'median over the pairs (for req/s above 1 is better, for the others below 1);',
+    'in brackets the medians of pool and Buffer themselves.',
+    '',
+    `- ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${process.platform}-${process.arch} · ${cpus().length} cores ` +
+      `· load average at the start ${startLoad}, at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
+    '',
+    text,
+    '',
+  ].join('\n');
+  const file = join(__dirname, '..', '..', '..', 'bench', 'RESULTS.md');
+  writeFileSync(file, withServiceBlock(readFileSync(file, 'utf8'), body));
+  console.log('wrote the service section of bench/RESULTS.md');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
