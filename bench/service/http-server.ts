@@ -1,25 +1,32 @@
-// The HTTP transform service of `npm run bench:service`, one variant per
-// process: it reads a request body, writes a transformed copy back.
+// The HTTP services of `npm run bench:service`, one variant per process.
 //
-//   node dist/bench/service/http-server.js <pool|buffer>
+//   node dist/bench/service/http-server.js <pool|buffer> transform
+//   node dist/bench/service/http-server.js <pool|buffer> file <path>
 //
-// pool:   the body in one pool Buffer (pool.collect, sized by Content-Length),
-//         the response in another, released when the response is done
-//         (pool.releaseAfter); the body freed once transformed
-// buffer: the idiomatic Node version: chunks concatenated (Buffer.concat),
-//         the response from Buffer.allocUnsafe, both left to the collector
+// transform: POST a body, get a transformed copy back.
+//   pool:   the body in one pool Buffer (pool.collect, sized by Content-Length),
+//           the response in another, released when the response is done
+//           (pool.releaseAfter); the body freed once transformed
+//   buffer: the idiomatic Node version: chunks concatenated (Buffer.concat),
+//           the response from Buffer.allocUnsafe, both left to the collector
+// file: GET answers with the whole file at <path>.
+//   pool:   pool.readFile(), released when the response is done
+//   buffer: fs.promises.readFile()
 //
 // It prints `ready <port>` when listening. GET /stats answers with what the
 // process measured of itself since the previous GET /stats: CPU time,
 // collector time, minor page faults, requests, and the peak RSS so far.
 import { Buffer } from 'node:buffer';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
 
 import { Pool } from '../../lib/index.js';
 
-const variant = process.argv[2];
-if (variant !== 'pool' && variant !== 'buffer') throw new Error('usage: http-server.js <pool|buffer>');
+const [variant, service, filePath] = process.argv.slice(2);
+if ((variant !== 'pool' && variant !== 'buffer') || (service !== 'transform' && !(service === 'file' && filePath !== undefined))) {
+  throw new Error('usage: http-server.js <pool|buffer> transform | <pool|buffer> file <path>');
+}
 
 let gcMs = 0;
 new PerformanceObserver((list) => {
@@ -54,7 +61,19 @@ async function handleBuffer(req: http.IncomingMessage, res: http.ServerResponse)
   res.end(out);
 }
 
-const handle = variant === 'pool' ? handlePool : handleBuffer;
+async function filePool(_req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const data = await pool.readFile(filePath);
+  pool.releaseAfter(res, data);
+  res.end(data);
+}
+
+async function fileBuffer(_req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  res.end(await readFile(filePath));
+}
+
+const handle = service === 'file'
+  ? (variant === 'pool' ? filePool : fileBuffer)
+  : (variant === 'pool' ? handlePool : handleBuffer);
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {

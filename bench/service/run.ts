@@ -1,11 +1,14 @@
-// `npm run bench:service`: the HTTP transform service (bench/service/http-server.ts)
-// measured as a service, pool version against the idiomatic Buffer version,
+// `npm run bench:service`: the HTTP services of bench/service/http-server.ts
+// measured as services, pool version against the idiomatic Buffer version,
 // with autocannon as the load generator, on loopback.
 //
-//   npm run bench:service                 bodies 1 KiB, 64 KiB, 256 KiB, 1 MiB; 3 pairs of 10 s runs;
+//   transform  POST a body, get a transformed copy: 1 KiB, 64 KiB, 256 KiB, 1 MiB
+//   file       GET a whole file: 64 KiB, 1 MiB, 8 MiB
+//
+//   npm run bench:service                 both, 3 pairs of 10 s runs per size;
 //                                         rewrites the service section of bench/RESULTS.md
-//   npm run bench:service -- --smoke      one pair of 1 s runs at 1 KiB and 64 KiB; prints only
-//   npm run bench:service -- --pairs 5 --seconds 15 --sizes 65536,262144
+//   npm run bench:service -- --smoke      one pair of 1 s runs at the smallest two sizes; prints only
+//   npm run bench:service -- --pairs 5 --seconds 15 --services file
 //
 // Each run is its own server process, started fresh, warmed for a second,
 // then measured: requests per second and latency from autocannon; CPU time,
@@ -15,9 +18,9 @@
 // over the pairs. Every run first checks one response byte for byte.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -45,7 +48,12 @@ function opt(name: string, fallback: string): string {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
-const SIZES = opt('--sizes', smoke ? '1024,65536' : '1024,65536,262144,1048576').split(',').map(Number);
+type Service = 'transform' | 'file';
+const SIZES: Record<Service, number[]> = {
+  transform: smoke ? [1024, 65536] : [1024, 65536, 262144, 1048576],
+  file: smoke ? [65536] : [65536, 1048576, 8388608],
+};
+const SERVICES = opt('--services', 'transform,file').split(',') as Service[];
 const PAIRS = Number(opt('--pairs', smoke ? '1' : '3'));
 const SECONDS = Number(opt('--seconds', smoke ? '1' : '10'));
 const CONNECTIONS = 32;
@@ -66,8 +74,9 @@ async function request(port: number, method: string, path: string, body?: Buffer
   return Buffer.concat(parts);
 }
 
-async function start(variant: Variant): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [serverJs, variant], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function start(variant: Variant, service: Service, file: string): Promise<{ child: ChildProcess; port: number }> {
+  const args = service === 'file' ? [serverJs, variant, 'file', file] : [serverJs, variant, 'transform'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   for await (const line of lines) {
     const m = /^ready (\d+)$/.exec(line);
@@ -76,17 +85,22 @@ async function start(variant: Variant): Promise<{ child: ChildProcess; port: num
   throw new Error(`the ${variant} server exited before it was ready`);
 }
 
-async function runOne(variant: Variant, size: number): Promise<Run> {
-  const { child, port } = await start(variant);
+const scratch = mkdtempSync(join(tmpdir(), 'mmap-pool-service-'));
+
+async function runOne(variant: Variant, service: Service, size: number): Promise<Run> {
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
+  const file = join(scratch, `${size}.bin`);
+  if (service === 'file') writeFileSync(file, body);
+  const { child, port } = await start(variant, service, file);
   try {
-    const body = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
-    const answer = await request(port, 'POST', '/', body);
-    if (answer.length !== size || answer.some((b, i) => b !== (body[i] ^ 0x5a))) {
-      throw new Error(`the ${variant} server answered a ${size}-byte body wrongly`);
-    }
-    const load = { url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, method: 'POST', body,
-      headers: { 'content-type': 'application/octet-stream' } };
+    const answer = service === 'file' ? await request(port, 'GET', '/') : await request(port, 'POST', '/', body);
+    const expected = service === 'file' ? body : body.map((b) => b ^ 0x5a);
+    if (!answer.equals(expected)) throw new Error(`the ${variant} ${service} server answered wrongly (${size} bytes)`);
+    const load = service === 'file'
+      ? { url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, method: 'GET' }
+      : { url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, method: 'POST', body,
+          headers: { 'content-type': 'application/octet-stream' } };
     await autocannon({ ...load, duration: 1 });  // warm-up
     await request(port, 'GET', '/stats');        // starts the server's counts afresh
     const r = await autocannon({ ...load, duration: SECONDS });
@@ -118,6 +132,7 @@ const ratio = (pool: number, buffer: number): number => (buffer === 0 ? (pool ==
 const fx = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
 
 interface Row {
+  service: Service;
   size: number;
   pool: Run[];
   buffer: Run[];
@@ -131,7 +146,9 @@ function goals(row: Row): [string, number, boolean][] {
   const cpu = r((x) => x.cpuUsPerReq);
   const gc = r((x) => x.gcMs);
   const p99 = r((x) => x.p99);
-  if (row.size >= 64 * KiB) {
+  if (row.service === 'file') {
+    out.push(['throughput >= 1.3x', rps, rps >= 1.3]);
+  } else if (row.size >= 64 * KiB) {
     out.push(['req/s >= 1.1x', rps, rps >= 1.1]);
     out.push(['CPU per request <= 0.9x', cpu, cpu <= 0.9]);
   } else {
@@ -144,7 +161,7 @@ function goals(row: Row): [string, number, boolean][] {
 
 function table(rows: Row[]): string {
   const lines = [
-    '| body | req/s pool / Buffer | CPU per request | p50 | p99 | GC time | minor faults per request | peak RSS | goals |',
+    '| service, size | req/s pool / Buffer | CPU per request | p50 | p99 | GC time | minor faults per request | peak RSS | goals |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const row of rows) {
@@ -152,7 +169,7 @@ function table(rows: Row[]): string {
     const abs = (f: (x: Run) => number, digits: number): string =>
       `${median(row.pool.map(f)).toFixed(digits)} / ${median(row.buffer.map(f)).toFixed(digits)}`;
     const met = goals(row).map(([what, , ok]) => `${what}: ${ok ? 'met' : '**not met**'}`).join('; ');
-    lines.push(`| ${sizeText(row.size)} | ${r((x) => x.reqPerSec)} (${abs((x) => x.reqPerSec, 0)}) | ${r((x) => x.cpuUsPerReq)} (${abs((x) => x.cpuUsPerReq, 0)} µs) | ` +
+    lines.push(`| ${row.service} ${sizeText(row.size)} | ${r((x) => x.reqPerSec)} (${abs((x) => x.reqPerSec, 0)}) | ${r((x) => x.cpuUsPerReq)} (${abs((x) => x.cpuUsPerReq, 0)} µs) | ` +
       `${r((x) => x.p50)} | ${r((x) => x.p99)} (${abs((x) => x.p99, 0)} ms) | ${r((x) => x.gcMs)} (${abs((x) => x.gcMs, 0)} ms) | ` +
       `${abs((x) => x.faultsPerReq, 1)} | ${r((x) => x.maxRssMiB)} (${abs((x) => x.maxRssMiB, 0)} MiB) | ${met} |`);
   }
@@ -162,34 +179,37 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const startLoad = loadavg().map((l) => l.toFixed(2)).join(' / ');
   const rows: Row[] = [];
-  for (const size of SIZES) {
-    const row: Row = { size, pool: [], buffer: [] };
+  for (const service of SERVICES) for (const size of SIZES[service]) {
+    const row: Row = { service, size, pool: [], buffer: [] };
     for (let p = 0; p < PAIRS; p++) {
       const order: Variant[] = p % 2 === 0 ? ['buffer', 'pool'] : ['pool', 'buffer'];
       for (const v of order) {
-        const r = await runOne(v, size);
+        const r = await runOne(v, service, size);
         if (r.errors > 0) throw new Error(`${v} at ${sizeText(size)}: ${r.errors} failed requests`);
         if (v === 'pool' && r.poolLive !== 0) throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run`);
         row[v].push(r);
-        console.log(`${sizeText(size)} pair ${p + 1} ${v}: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ` +
+        console.log(`${service} ${sizeText(size)} pair ${p + 1} ${v}: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ` +
           `p99 ${r.p99} ms, GC ${r.gcMs.toFixed(0)} ms, ${r.faultsPerReq.toFixed(1)} faults/req, RSS ${r.maxRssMiB.toFixed(0)} MiB`);
       }
     }
     rows.push(row);
   }
+  rmSync(scratch, { recursive: true, force: true });
   const text = table(rows);
   console.log(`\n${text}`);
   if (smoke || custom) return;
   const body = [
-    '## Service: an HTTP transform server under autocannon',
+    '## Services under autocannon',
     '',
-    'An HTTP server reads a request body and answers with a transformed copy',
-    '(bench/service/http-server.ts): the pool version reads the body with',
-    '`pool.collect()` and answers from a pool Buffer released by',
+    'Two HTTP servers (bench/service/http-server.ts). *transform* reads a',
+    'request body and answers with a transformed copy: the pool version reads',
+    'the body with `pool.collect()` and answers from a pool Buffer released by',
     '`pool.releaseAfter()`; the Buffer version concatenates the chunks and',
-    'answers from `Buffer.allocUnsafe`. autocannon, in the driver process,',
+    'answers from `Buffer.allocUnsafe`. *file* answers a GET with a whole file:',
+    '`pool.readFile()` + `releaseAfter()` against `fs.promises.readFile()`.',
+    'autocannon, in the driver process,',
     `drives each with ${CONNECTIONS} connections, ${SECONDS} s per run after a 1 s`,
-    `warm-up, on loopback; ${PAIRS} pairs per body size, the two versions alternating,`,
+    `warm-up, on loopback; ${PAIRS} pairs per size, the two versions alternating,`,
     'each in a fresh server process. Ratios are pool / Buffer within a pair, the',
     'median over the pairs (for req/s above 1 is better, for the others below 1);',
     'in brackets the medians of pool and Buffer themselves.',
