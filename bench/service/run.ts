@@ -4,6 +4,8 @@
 //
 //   transform  POST a body, get a transformed copy: 1 KiB, 64 KiB, 256 KiB, 1 MiB
 //   file       GET a whole file: 64 KiB, 1 MiB, 8 MiB
+//   tcp        a client reading length-prefixed frames of 1 KiB, 64 KiB, 1 MiB
+//              (bench/service/tcp-client.ts: onread against 'data' events)
 //
 //   npm run bench:service                 both, 3 pairs of 10 s runs per size;
 //                                         rewrites the service section of bench/RESULTS.md
@@ -20,6 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -48,12 +51,16 @@ function opt(name: string, fallback: string): string {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
-type Service = 'transform' | 'file';
+type Service = 'transform' | 'file' | 'tcp';
 const SIZES: Record<Service, number[]> = {
   transform: smoke ? [1024, 65536] : [1024, 65536, 262144, 1048576],
   file: smoke ? [65536] : [65536, 1048576, 8388608],
+  tcp: smoke ? [65536] : [1024, 65536, 1048576],
 };
-const SERVICES = opt('--services', 'transform,file').split(',') as Service[];
+const SERVICES = opt('--services', 'transform,file,tcp').split(',') as Service[];
+/** Bytes of frames the TCP server sends per run. */
+const TCP_TOTAL = smoke ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
+const tcpClientJs = join(__dirname, 'tcp-client.js');
 const PAIRS = Number(opt('--pairs', smoke ? '1' : '3'));
 const SECONDS = Number(opt('--seconds', smoke ? '1' : '10'));
 const CONNECTIONS = 32;
@@ -124,12 +131,61 @@ async function runOne(variant: Variant, service: Service, size: number): Promise
   }
 }
 
+/** The TCP frame server: sends `total` bytes of frames of `size` (length prefix not counted), then ends. */
+async function frameServer(size: number, total: number): Promise<{ server: net.Server; port: number }> {
+  const frame = Buffer.alloc(4 + size, size & 0xff);
+  frame.writeUInt32LE(size, 0);
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let left = total / size;
+    const pump = (): void => {
+      while (left > 0) {
+        left--;
+        if (!socket.write(frame)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end();
+    };
+    pump();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+async function runTcp(variant: Variant, size: number): Promise<Run> {
+  const { server, port } = await frameServer(size, TCP_TOTAL);
+  try {
+    const child = spawn(process.execPath, [tcpClientJs, variant, String(port), String(size), String(TCP_TOTAL)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    (child.stdout as NodeJS.ReadableStream).on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`the ${variant} TCP client exited with ${code}`);
+    const s = JSON.parse(out) as { seconds: number; frames: number; bytes: number; bad: number; cpuUs: number;
+      gcMs: number; minorFaults: number; maxRssKiB: number; poolLive: number };
+    if (s.bad > 0 || s.bytes !== TCP_TOTAL) throw new Error(`the ${variant} TCP client read ${s.bytes} bytes, ${s.bad} frames wrong`);
+    const n = Math.max(1, s.frames);
+    return {
+      reqPerSec: s.frames / s.seconds, p50: NaN, p99: NaN, cpuUsPerReq: s.cpuUs / n, gcMs: s.gcMs,
+      faultsPerReq: s.minorFaults / n, maxRssMiB: s.maxRssKiB / 1024, errors: 0, poolLive: s.poolLive,
+    };
+  } finally {
+    server.close();
+  }
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const ratio = (pool: number, buffer: number): number => (buffer === 0 ? (pool === 0 ? 1 : Infinity) : pool / buffer);
 const fx = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
+const fixed = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 interface Row {
   service: Service;
@@ -146,7 +202,7 @@ function goals(row: Row): [string, number, boolean][] {
   const cpu = r((x) => x.cpuUsPerReq);
   const gc = r((x) => x.gcMs);
   const p99 = r((x) => x.p99);
-  if (row.service === 'file') {
+  if (row.service === 'file' || row.service === 'tcp') {
     out.push(['throughput >= 1.3x', rps, rps >= 1.3]);
   } else if (row.size >= 64 * KiB) {
     out.push(['req/s >= 1.1x', rps, rps >= 1.1]);
@@ -155,7 +211,7 @@ function goals(row: Row): [string, number, boolean][] {
     out.push(['req/s >= 0.95x', rps, rps >= 0.95]);
   }
   out.push(['GC time <= 0.5x', gc, gc <= 0.5]);
-  out.push(['p99 <= 1.0x', p99, p99 <= 1.0]);
+  if (row.service !== 'tcp') out.push(['p99 <= 1.0x', p99, p99 <= 1.0]);
   return out;
 }
 
@@ -167,7 +223,7 @@ function table(rows: Row[]): string {
   for (const row of rows) {
     const r = (f: (x: Run) => number): string => fx(median(row.pool.map((p, i) => ratio(f(p), f(row.buffer[i])))));
     const abs = (f: (x: Run) => number, digits: number): string =>
-      `${median(row.pool.map(f)).toFixed(digits)} / ${median(row.buffer.map(f)).toFixed(digits)}`;
+      `${fixed(median(row.pool.map(f)), digits)} / ${fixed(median(row.buffer.map(f)), digits)}`;
     const met = goals(row).map(([what, , ok]) => `${what}: ${ok ? 'met' : '**not met**'}`).join('; ');
     lines.push(`| ${row.service} ${sizeText(row.size)} | ${r((x) => x.reqPerSec)} (${abs((x) => x.reqPerSec, 0)}) | ${r((x) => x.cpuUsPerReq)} (${abs((x) => x.cpuUsPerReq, 0)} µs) | ` +
       `${r((x) => x.p50)} | ${r((x) => x.p99)} (${abs((x) => x.p99, 0)} ms) | ${r((x) => x.gcMs)} (${abs((x) => x.gcMs, 0)} ms) | ` +
@@ -184,7 +240,7 @@ async function main(): Promise<void> {
     for (let p = 0; p < PAIRS; p++) {
       const order: Variant[] = p % 2 === 0 ? ['buffer', 'pool'] : ['pool', 'buffer'];
       for (const v of order) {
-        const r = await runOne(v, service, size);
+        const r = service === 'tcp' ? await runTcp(v, size) : await runOne(v, service, size);
         if (r.errors > 0) throw new Error(`${v} at ${sizeText(size)}: ${r.errors} failed requests`);
         if (v === 'pool' && r.poolLive !== 0) throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run`);
         row[v].push(r);
@@ -207,6 +263,9 @@ async function main(): Promise<void> {
     '`pool.releaseAfter()`; the Buffer version concatenates the chunks and',
     'answers from `Buffer.allocUnsafe`. *file* answers a GET with a whole file:',
     '`pool.readFile()` + `releaseAfter()` against `fs.promises.readFile()`.',
+    '*tcp* is a client reading length-prefixed frames from a local server',
+    '(bench/service/tcp-client.ts): `pool.onread()` against `\'data\'` events;',
+    'its "requests" are frames, its time is the whole transfer, and it has no latency.',
     'autocannon, in the driver process,',
     `drives each with ${CONNECTIONS} connections, ${SECONDS} s per run after a 1 s`,
     `warm-up, on loopback; ${PAIRS} pairs per size, the two versions alternating,`,

@@ -28,8 +28,8 @@ import type { IoPool } from './io-pool.js';
 export interface PoolReader {
   /** For net.Socket's `onread.buffer`: the Buffer the next read fills. */
   buffer: () => Buffer;
-  /** For net.Socket's `onread.callback`: hands the filled Buffer to the program's callback. */
-  callback: (this: Socket, nread: number, buf: Buffer) => boolean | void;
+  /** For net.Socket's `onread.callback`: hands the filled Buffer to the program's callback; false pauses the socket. */
+  callback: (this: Socket, nread: number, buf: Uint8Array) => boolean;
   /** Frees the Buffer the next read would have filled; call it once the socket has closed. Idempotent. */
   release(): void;
 }
@@ -64,7 +64,7 @@ export function onread(pool: IoPool, size: unknown, callback: unknown, maxSize: 
         return stand;
       }
     },
-    callback(this: Socket, nread: number, buf: Buffer): boolean | void {
+    callback(this: Socket, nread: number, buf: Uint8Array): boolean {
       if (!watched && this !== undefined && typeof this.once === 'function') {
         watched = true;
         this.once('close', release);
@@ -74,7 +74,7 @@ export function onread(pool: IoPool, size: unknown, callback: unknown, maxSize: 
         return false;
       }
       if (buf === pending) pending = undefined;
-      return user.call(this, nread, buf);
+      return user.call(this, nread, buf as Buffer) !== false;
     },
     release,
   };
