@@ -11,7 +11,7 @@
 // and the source is told to stop (its iterator's return(): a Readable is
 // destroyed).
 import { invalidArgType, outOfRange, type Caller } from '../errors.js';
-import { abortError, signalOf, type IoPool } from './io-pool.js';
+import { abortError, moveTo, signalOf, type IoPool } from './io-pool.js';
 
 export interface CollectOptions {
   /** The most bytes accepted; past it, RangeError ERR_OUT_OF_RANGE. Default: the pool's largest allocation. */
@@ -67,23 +67,13 @@ export async function collect(pool: IoPool, source: unknown, options: CollectOpt
       if (buf === undefined || need > buf.length) {
         let size = Math.max(buf === undefined ? FIRST : buf.length * 2, need);
         if (size > limit) size = limit;
-        const grown = pool.allocUnsafe(size);
-        if (buf !== undefined) {
-          buf.copy(grown, 0, 0, length);
-          pool.free(buf);
-        }
-        buf = grown;
+        buf = buf === undefined ? pool.allocUnsafe(size) : moveTo(pool, buf, length, size);
       }
       buf.set(chunk, length);
       length = need;
     }
     if (buf === undefined) return pool.allocUnsafe(0);
-    if (buf.length === length) return buf;
-    const exact = pool.allocUnsafe(length);
-    buf.copy(exact, 0, 0, length);
-    pool.free(buf);
-    buf = undefined;
-    return exact;
+    return buf.length === length ? buf : moveTo(pool, buf, length, length);
   } catch (err) {
     if (buf !== undefined) pool.free(buf);
     throw err;

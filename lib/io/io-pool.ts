@@ -9,6 +9,18 @@ export interface IoPool {
   refCount(buf: ArrayBufferView): number;
 }
 
+/**
+ * `buf`'s first `length` bytes in a new pool Buffer of `size`, `buf` freed.
+ * If the new Buffer cannot be made, `buf` is left as it was (the caller
+ * frees it with everything else it holds).
+ */
+export function moveTo(pool: IoPool, buf: Buffer, length: number, size: number): Buffer {
+  const to = pool.allocUnsafe(size);
+  buf.copy(to, 0, 0, length);
+  pool.free(buf);
+  return to;
+}
+
 /** An AbortError as Node's own APIs reject with (name 'AbortError', code 'ABORT_ERR', the signal's reason as cause). */
 export function abortError(signal: AbortSignal, caller: Caller): Error {
   const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };

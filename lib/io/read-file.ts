@@ -12,7 +12,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 
 import { invalidArgType, outOfRange, type Caller } from '../errors.js';
-import { abortError, signalOf, type IoPool } from './io-pool.js';
+import { abortError, moveTo, signalOf, type IoPool } from './io-pool.js';
 
 export interface ReadFileOptions {
   /** Aborts the read between two reads: the promise rejects with an AbortError. */
@@ -46,25 +46,13 @@ export async function readFile(pool: IoPool, file: unknown, options: ReadFileOpt
       if (length === buf.length) {
         if (size > 0) break;
         if (buf.length === maxSize) throw outOfRange('the file size', `<= ${maxSize}`, buf.length + 1, caller);
-        const grown = pool.allocUnsafe(Math.min(buf.length * 2, maxSize));
-        buf.copy(grown, 0, 0, length);
-        pool.free(buf);
-        buf = grown;
+        buf = moveTo(pool, buf, length, Math.min(buf.length * 2, maxSize));
       }
       const { bytesRead } = await fh.read(buf, length, buf.length - length, own ? length : null);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length === buf.length) {
-      const whole = buf;
-      buf = undefined;
-      return whole;
-    }
-    const exact = pool.allocUnsafe(length);
-    buf.copy(exact, 0, 0, length);
-    pool.free(buf);
-    buf = undefined;
-    return exact;
+    return length === buf.length ? buf : moveTo(pool, buf, length, length);
   } catch (err) {
     if (buf !== undefined) pool.free(buf);
     throw err;
