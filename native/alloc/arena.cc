@@ -210,7 +210,7 @@ bool Arena::AllocRun(uint32_t pages, bool may_map, Chunk** chunk, uint32_t* firs
     it = FindRun(pages);
   }
   if (it == free_runs_.end() && !may_map) {
-    // The slot cache asks before it gives its free blocks back: the empty
+    // A caller's cache asks before it gives its free blocks back: the empty
     // slabs go first (their pages, merged, may hold the run). Not on the
     // way to a new chunk, where a call that then fails must change nothing.
     if (ReleaseEmptySlabs() > 0) it = FindRun(pages);

@@ -23,14 +23,14 @@
 //   runs    (slabs, large allocations) best fit: the shortest free run that
 //           holds it, lowest chunk and page among equals, and in the top
 //           chunk (the highest id) only when no other chunk has one.
-//           Before a pool with a slot cache makes the arena map a new chunk
-//           (may_map false), the classes' empty slabs go back (their pages,
-//           merged, may hold the run), and then the cache's free blocks
-//           (lib/pool.ts).
+//           A caller that caches free blocks in front of the arena asks
+//           with may_map false first: the classes' empty slabs go back
+//           (their pages, merged, may hold the run), and only then does it
+//           give its cached blocks back and let the arena map a new chunk.
 //   chunks  a chunk whose last live allocation is freed is idle: it stays
 //           mapped (so a burst that comes back maps nothing), until the arena
 //           has allocated kIdleKeepChunks chunks' worth of bytes (its own
-//           allocations, and what the slot cache in front of it reports it
+//           allocations, and what a cache in front of it reports it
 //           handed out: AgeIdle) without needing any idle chunk; then the
 //           one idle longest goes back, with the empty slabs in it, unless
 //           it is the only chunk. Its
@@ -39,8 +39,8 @@
 //           the source refuses a mapping, every empty chunk goes back at
 //           once, with the spares, before it is asked again (Alloc).
 //
-// An allocation is named by (segment id, byte offset); JS holds the segment's
-// ArrayBuffer and a Buffer at that offset. The caller also gives every
+// An allocation is named by (segment id, byte offset); the caller holds its
+// own view of the segment (the addon: an ArrayBuffer) and of the allocation. The caller also gives every
 // allocation a serial number, stored with it and recorded on the Buffer, so a
 // stale Buffer whose slot now belongs to a newer allocation is told apart
 // from that allocation. Every check of (segment, offset, length, serial)
@@ -166,8 +166,8 @@ class Arena {
   // smallest class whose slots all start at a multiple of it. With
   // `may_map` false, an allocation that would need a new chunk gives back
   // the classes' empty slabs and looks again, then fails with kNeedsChunk
-  // (no allocation changes): the pool then flushes its slot cache and asks
-  // again (lib/pool.ts). Huge allocations map as ever.
+  // (no allocation changes): a caller with a cache of free blocks then gives
+  // them back and asks again. Huge allocations map as ever.
   Status Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                size_t align = 0, bool may_map = true);
   Status Free(const Ref& ref);
@@ -176,7 +176,7 @@ class Arena {
   Status Release(const Ref& ref, uint32_t* count);
   Status RefCount(const Ref& ref, uint32_t* count);
 
-  // The pool handed out about `bytes` from its slot cache, which the arena
+  // The caller handed out about `bytes` from a cache of its own, which the arena
   // never sees: they age the idle chunks as the arena's own allocations do
   // (a cache in front of the arena would otherwise keep an idle chunk mapped
   // for many times longer than kIdleKeepChunks means).
