@@ -249,16 +249,16 @@ TEST("random ops with 64 KiB pages in 64 KiB chunks match the model") {
 
 TEST("random ops with a source that cannot discard keep zero-fill correct on 16 and 64 KiB pages") {
   RunShape({"no-discard 16K/256K/64K", Options(16384, 256 << 10, 64 << 10),
-            platform::Backing::kAnonymous, false, 30000});
-  RunShape({"no-discard 64K/1M/256K", Options(65536, 1 << 20, 256 << 10),
             platform::Backing::kAnonymous, false, 20000});
+  RunShape({"no-discard 64K/1M/256K", Options(65536, 1 << 20, 256 << 10),
+            platform::Backing::kAnonymous, false, 10000});
 }
 
 TEST("random ops on a zero_on_free pool with guarded huge mappings match the model on 16 and 64 KiB pages") {
   RunShape({"secure 16K/256K/64K", Options(16384, 256 << 10, 64 << 10, SIZE_MAX, true),
-            platform::Backing::kAnonymous, true, 30000, true});
-  RunShape({"secure 64K/1M/256K", Options(65536, 1 << 20, 256 << 10, SIZE_MAX, true),
             platform::Backing::kAnonymous, true, 20000, true});
+  RunShape({"secure 64K/1M/256K", Options(65536, 1 << 20, 256 << 10, SIZE_MAX, true),
+            platform::Backing::kAnonymous, true, 10000, true});
 }
 
 TEST("random ops with hugeThreshold 0 match the model on 16 and 64 KiB pages") {
@@ -270,9 +270,9 @@ TEST("random ops with hugeThreshold 0 match the model on 16 and 64 KiB pages") {
 
 TEST("random ops on 16 and 64 KiB pages with a recycling source (spares kept, reused, decayed) match the model") {
   for (const Shape& s : {Shape{"recycling 16K/1M/256K", Options(16384, 1 << 20, 256 << 10),
-                              platform::Backing::kAnonymous, true, 40000},
+                              platform::Backing::kAnonymous, true, 30000},
                         Shape{"recycling 64K/4M/1M", Options(65536, 4 << 20, 1 << 20),
-                              platform::Backing::kAnonymous, true, 30000}}) {
+                              platform::Backing::kAnonymous, true, 20000}}) {
     SpareCounts c = RunShape(Recycling(s));
     CHECK_GT(c.reused, uint64_t{100});
     CHECK_GT(c.given_back, uint64_t{0});
