@@ -6,7 +6,7 @@
 //
 // Nothing here knows about the allocator or Node. A mapping never keeps a
 // file descriptor open on POSIX: file-backed memory is created already
-// unlinked (O_TMPFILE, or mkstemp + unlink at once) and the descriptor is
+// unlinked (O_TMPFILE, or mkostemp + unlink at once) and the descriptor is
 // closed as soon as the mapping exists, so the kernel removes the file when
 // the mapping goes, however the process ends. On Windows the file is opened
 // with FILE_FLAG_DELETE_ON_CLOSE and its handles live exactly as long as the
@@ -119,7 +119,10 @@ bool MapOver(Backing backing, const char* dir, Mapping* from, size_t size, Mappi
 
 // Gives the physical pages of [offset, offset + len) back to the OS; the
 // range stays mapped and usable. `offset` and `len` are page multiples.
-// Returns true when the range is guaranteed to read back as zeros.
+// Returns true when the range is guaranteed to read back as zeros: private
+// anonymous memory on Linux (MADV_DONTNEED). Elsewhere anonymous pages go
+// with MADV_FREE, lazily and keeping their bytes until taken (macOS's
+// MADV_DONTNEED does not zero them); file pages keep their contents.
 bool Discard(const Mapping& m, size_t offset, size_t len);
 
 // Lets the OS take the physical pages of [offset, offset + len) whenever it
@@ -165,6 +168,12 @@ void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);
 // 'pwrite'), never a SIGBUS later. For tests: with `on`, every kFile Map
 // takes the writing path. MMAP_POOL_SIMULATE_NO_FALLOCATE=1 in the
 // environment at the first kFile Map does the same.
+//
+// Two more switches, read from the environment once, make Linux take the
+// paths macOS and the BSDs take: MMAP_POOL_SIMULATE_NO_TMPFILE=1 (temp
+// files from mkostemp + unlink, not O_TMPFILE) and
+// MMAP_POOL_SIMULATE_LAZY_DISCARD=1 (Discard of anonymous memory with
+// MADV_FREE, returning false).
 void SimulateNoFallocate(bool on);
 #endif
 

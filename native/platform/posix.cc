@@ -109,38 +109,69 @@ void TouchPages(uint8_t* p, size_t len) {
   for (size_t o = 0; o < len; o += page) v[o] = 0;
 }
 
+// Whether environment variable `name` is "1". For the switches tests use to
+// take, on Linux, the paths other systems take (SimulateNoFallocate,
+// NoTmpfile, LazyDiscardOnly); each is read once, where first needed.
+bool EnvFlag(const char* name) {
+  const char* v = getenv(name);
+  return v != nullptr && strcmp(v, "1") == 0;
+}
+
+#ifdef O_TMPFILE
+// MMAP_POOL_SIMULATE_NO_TMPFILE=1: open temp files as where the kernel or
+// the file system has no O_TMPFILE (macOS, the BSDs, some file systems).
+bool NoTmpfile() {
+  static const bool on = EnvFlag("MMAP_POOL_SIMULATE_NO_TMPFILE");
+  return on;
+}
+#endif
+
 // Opens a read/write temp file in `dir` that has no name in the file system:
-// O_TMPFILE where the kernel and file system allow it, else mkstemp followed
+// O_TMPFILE where the kernel and file system allow it, else mkostemp followed
 // at once by unlink. Returns the descriptor, or -1 with `err` filled.
 int OpenUnlinkedTemp(const char* dir, MapError* err) {
 #ifdef O_TMPFILE
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
-  if (fd >= 0) return fd;
-  // EISDIR/EOPNOTSUPP/EINVAL: the kernel or file system has no O_TMPFILE.
-  // Anything else (ENOENT, EACCES, ENOTDIR, ...) is about `dir` itself and
-  // mkstemp would fail the same way, so report the open() error.
-  if (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL) {
-    Fail(err, "open");
-    return -1;
+  if (!NoTmpfile()) {
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    // EISDIR/EOPNOTSUPP/EINVAL: the kernel or file system has no O_TMPFILE.
+    // Anything else (ENOENT, EACCES, ENOTDIR, ...) is about `dir` itself and
+    // mkostemp would fail the same way, so report the open() error.
+    if (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL) {
+      Fail(err, "open");
+      return -1;
+    }
   }
 #endif
   std::string path(dir);
   if (path.empty() || path.back() != '/') path.push_back('/');
   path += ".mmap-pool-XXXXXX";
-  int tmp = mkstemp(&path[0]);
+  // Close-on-exec from the start: a child that another thread forks and
+  // execs in between would otherwise inherit the descriptor, and with it
+  // the file's disk blocks until that child exits.
+  int tmp = mkostemp(&path[0], O_CLOEXEC);
   if (tmp < 0) {
-    Fail(err, "mkstemp");
+    Fail(err, "mkostemp");
     return -1;
   }
-  // The name exists only between these two calls.
+  // The name exists only between these two calls. If the process dies
+  // between them, the file stays behind under that name.
   if (unlink(path.c_str()) != 0) {
     Fail(err, "unlink");
     close(tmp);
     return -1;
   }
-  fcntl(tmp, F_SETFD, FD_CLOEXEC);
   return tmp;
 }
+
+#if defined(__linux__)
+// MMAP_POOL_SIMULATE_LAZY_DISCARD=1: Discard anonymous memory as where
+// MADV_DONTNEED does not zero it (macOS, the BSDs): MADV_FREE, not zeroed.
+bool LazyDiscardOnly() {
+  static const bool on = EnvFlag("MMAP_POOL_SIMULATE_LAZY_DISCARD");
+  return on;
+}
+#endif
 
 // SimulateNoFallocate(): -1 as MMAP_POOL_SIMULATE_NO_FALLOCATE says, else 0 / 1.
 std::atomic<int> g_no_fallocate{-1};
@@ -148,10 +179,7 @@ std::atomic<int> g_no_fallocate{-1};
 // Whether to size files as where the system cannot reserve blocks.
 bool NoFallocate() {
   // Read once, at the first file-backed Map.
-  static const bool from_env = [] {
-    const char* v = getenv("MMAP_POOL_SIMULATE_NO_FALLOCATE");
-    return v != nullptr && strcmp(v, "1") == 0;
-  }();
+  static const bool from_env = EnvFlag("MMAP_POOL_SIMULATE_NO_FALLOCATE");
   const int forced = g_no_fallocate.load(std::memory_order_relaxed);
   return forced < 0 ? from_env : forced == 1;
 }
@@ -203,6 +231,10 @@ bool Preallocate(int fd, size_t size, MapError* err, bool* unsupported) {
   *unsupported = false;
   fstore_t store;
   memset(&store, 0, sizeof store);
+  // F_PEOFPOSMODE: fst_offset counts from the file's physical end, which
+  // for this new, empty file is 0, so [0, size) is what gets reserved.
+  // F_ALLOCATEALL: all of it or nothing. The file's length stays 0 until
+  // ftruncate, whose new length then covers the reserved blocks.
   store.fst_flags = F_ALLOCATECONTIG | F_ALLOCATEALL;
   store.fst_posmode = F_PEOFPOSMODE;
   store.fst_offset = 0;
@@ -373,15 +405,21 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
   uint8_t* p = m.addr + offset;
   if (m.backing == Backing::kFile) {
     // Dirty shared pages are written back to the (unlinked) file and dropped
-    // from this process; their contents stay, so they are not zero.
+    // from this process (macOS only lowers their priority); their contents
+    // stay, so they are not zero.
     madvise(p, len, MADV_DONTNEED);
     return false;
   }
 #if defined(__linux__)
   // Private anonymous pages read back as zeros after MADV_DONTNEED.
-  return madvise(p, len, MADV_DONTNEED) == 0;
-#elif defined(MADV_FREE)
-  madvise(p, len, MADV_FREE);  // reclaimed lazily; contents unspecified
+  if (!LazyDiscardOnly()) return madvise(p, len, MADV_DONTNEED) == 0;
+#endif
+#if defined(MADV_FREE)
+  // Elsewhere MADV_DONTNEED does not promise zeros (macOS: it only lowers
+  // the pages' priority), so the pages go lazily: the kernel takes them
+  // when it needs memory, and until then they keep their bytes and count
+  // as resident. Not zeroed: the arena clears what it hands out zeroed.
+  madvise(p, len, MADV_FREE);
   return false;
 #else
   posix_madvise(p, len, POSIX_MADV_DONTNEED);

@@ -4,9 +4,10 @@
 // and the reference model in arena_model.h, which checks every result,
 // overlap, zero-fill, patterns and Stats. Several pool shapes run: page sizes
 // 4, 16 and 64 KiB, anonymous and file backing, a maxBytes cap, a source that
-// cannot discard; and a source that recycles freed huge mappings (spares:
-// kept, reused, evicted, decayed, given back under maxBytes, by Trim and
-// Close), which the model predicts too.
+// cannot discard, zero_on_free with guarded huge mappings, everything huge
+// (each of those on 16 and 64 KiB pages too); and a source that recycles
+// freed huge mappings (spares: kept, reused, evicted, decayed, given back
+// under maxBytes, by Trim and Close), which the model predicts too.
 //
 // MMAP_POOL_SEED=<n> picks the seed (default fixed, printed either way);
 // MMAP_POOL_OPS=<n> scales the first run's operation count.
@@ -240,6 +241,43 @@ TEST("random ops in the smallest pool the JS side allows (64 KiB chunks and thre
 TEST("random ops with 64 KiB pages in 64 KiB chunks match the model") {
   RunShape({"one-page chunks 64K/64K/64K", Options(65536, 64 << 10, 64 << 10),
             platform::Backing::kAnonymous, true, 30000});
+}
+
+// ---- the same families on the pages of Apple silicon (16 KiB) and some arm64 Linux
+// kernels (64 KiB): the arena's page size is its option; huge mappings are rounded
+// to this machine's map granule, as the addon's source rounds them.
+
+TEST("random ops with a source that cannot discard keep zero-fill correct on 16 and 64 KiB pages") {
+  RunShape({"no-discard 16K/256K/64K", Options(16384, 256 << 10, 64 << 10),
+            platform::Backing::kAnonymous, false, 20000});
+  RunShape({"no-discard 64K/1M/256K", Options(65536, 1 << 20, 256 << 10),
+            platform::Backing::kAnonymous, false, 10000});
+}
+
+TEST("random ops on a zero_on_free pool with guarded huge mappings match the model on 16 and 64 KiB pages") {
+  RunShape({"secure 16K/256K/64K", Options(16384, 256 << 10, 64 << 10, SIZE_MAX, true),
+            platform::Backing::kAnonymous, true, 20000, true});
+  RunShape({"secure 64K/1M/256K", Options(65536, 1 << 20, 256 << 10, SIZE_MAX, true),
+            platform::Backing::kAnonymous, true, 10000, true});
+}
+
+TEST("random ops with hugeThreshold 0 match the model on 16 and 64 KiB pages") {
+  RunShape({"huge-only 16K/64K/0", Options(16384, 64 << 10, 0), platform::Backing::kAnonymous,
+            true, 10000});
+  RunShape({"huge-only 64K/64K/0", Options(65536, 64 << 10, 0), platform::Backing::kAnonymous,
+            true, 10000});
+}
+
+TEST("random ops on 16 and 64 KiB pages with a recycling source (spares kept, reused, decayed) match the model") {
+  for (const Shape& s : {Shape{"recycling 16K/1M/256K", Options(16384, 1 << 20, 256 << 10),
+                              platform::Backing::kAnonymous, true, 30000},
+                        Shape{"recycling 64K/4M/1M", Options(65536, 4 << 20, 1 << 20),
+                              platform::Backing::kAnonymous, true, 20000}}) {
+    SpareCounts c = RunShape(Recycling(s));
+    CHECK_GT(c.reused, uint64_t{100});
+    CHECK_GT(c.given_back, uint64_t{0});
+    if (platform::HasDiscardLazily()) CHECK_GT(c.decayed, uint64_t{0});
+  }
 }
 
 // ---- a source that recycles freed huge mappings: spares ------------------------------
