@@ -396,10 +396,12 @@ describe.runIf(linux)('pools that become unreachable without close()', () => {
     // Before the GC the 20 pools' memory (4 MiB chunk + 4 MiB huge each) is
     // still mapped: this is what the measurement can see.
     expect(res.held.bytes - res.before.bytes).toBeGreaterThanOrEqual(20 * 8 * MiB);
-    // After it, back to the start but for V8 noise (measured: ~1 MiB, 1
-    // line); 16 MiB is two pools' worth.
+    // After it, back to the start but for V8 noise (measured: ~1 MiB and 1
+    // line on a quiet machine, up to 4 lines on a loaded one, as V8 maps
+    // heap pages); 16 MiB is two pools' worth, and the 20 pools left mapped
+    // would be 20 lines or more.
     expect(res.after.bytes - res.before.bytes).toBeLessThan(16 * MiB);
-    expect(res.after.maps - res.before.maps).toBeLessThanOrEqual(3);
+    expect(res.after.maps - res.before.maps).toBeLessThanOrEqual(8);
     expect(res.after.fds).toBe(res.before.fds);
   });
 
