@@ -36,24 +36,39 @@
 # Timing: QEMU runs Node 5-10x slower than native here. vitest's testTimeout
 # and hookTimeout are raised on the command line, and the tests' own waits
 # for child processes are multiplied by MMAP_POOL_TEST_SLOWDOWN (read by
-# test/fixture-run.ts; 1 everywhere else), for this run only.
+# test/fixture-run.ts; 1 everywhere else), for this run only. The whole
+# suite took 22 min on 2 cores shared with other work (load average about
+# 6; 962 tests pass, 25 are skipped: the 9 below, windows.test.ts's 13 and
+# 3 that need ArrayBuffer.prototype.transfer, which Node 20 lacks). One
+# thing no option raises: a vitest worker fails the run ("Timeout calling
+# onTaskUpdate", as unhandled errors, with every test passing) when an RPC
+# to or from the main process goes unanswered for 60 s. In one 34 min run,
+# while a Wine suite and two builds shared the 2 cores (load average 8-10),
+# that happened 4 times; the next run, at load average 6, had none. Run
+# this on a machine not also running another emulated suite.
 #
 # Left out (QEMU 7.2 user mode, Debian 12's, does not pass these madvise()
 # advices to the kernel: it returns 0 and does nothing, so what the tests
 # read back from mincore() and /proc/self/smaps cannot show their effect;
-# the same cases pass natively in `npm test`):
+# the same cases pass natively in `npm test`; each was run here under QEMU
+# with this list emptied and failed as said below):
 #   - MADV_POPULATE_WRITE: the three prefault residency cases (huge-pages);
 #   - MADV_HUGEPAGE: the three smaps cases expecting AnonHugePages or the
-#     'hg' VmFlag (huge-pages);
+#     'hg' VmFlag (huge-pages: "new MADV_HUGEPAGE mappings: expected 0 to
+#     be 1", no smaps entry with 'hg');
 #   - MADV_DONTDUMP: secure's "locked in RAM entirely ... and kept out of core
-#     dumps (dd)" (its VmLck companion case runs);
-#   - MADV_FREE: huge-spare's LazyFree case.
+#     dumps (dd)": VmFlags rd wr mr mw me lo ..., no 'dd' (its VmLck
+#     companion case runs);
+#   - MADV_FREE: huge-spare's LazyFree case (LazyFree: did not grow; the
+#     case expects more than 7 MiB).
 # Also left out, not a QEMU limit but a test allowance that arm64 Node
 # exceeds at random: lifecycle's "are unmapped once the GC has collected
 # them" allows 3 more /proc/self/maps lines after the GC; V8's arm64 code
-# range (rwxp pages and their ---p guards, no pool memory) split into 6-7
-# more lines in 2 runs of 6 here. The same case's byte count, which would
-# show a pool left mapped, held in every run.
+# range (rwxp pages and their ---p guards, no pool memory) split into 6-8
+# more lines in 4 runs of 13 here (the lines that came and went, in one of
+# them: rwxp, rw-p and ---p pieces of one 256 MiB ---p reservation, and
+# 256 KiB heap pages). The same case's byte count, which would show a pool
+# left mapped, held in every run (3.8 MiB more after the GC; it allows 16).
 #
 # Needs (Debian): qemu-user-static binfmt-support g++-aarch64-linux-gnu
 # libc6-arm64-cross libstdc++6-arm64-cross patchelf; make and python3 for

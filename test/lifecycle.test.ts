@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { childEnv, fixture, LIB, resultOf, run, runAsync, SLOWDOWN, type Outcome } from './fixture-run.js';
-import { binding } from '../lib/binding.js';
+import { binding } from '../lib/native/binding.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
