@@ -780,10 +780,12 @@ describe('backings', () => {
     expect(s.liveAllocations).toBe(sizes.length + 3);
     // The file backing's temp files have no name in dir on POSIX (unlinked
     // at once); on Windows they keep theirs until the last handle closes
-    // (FILE_FLAG_DELETE_ON_CLOSE): one per chunk and huge mapping.
+    // (FILE_FLAG_DELETE_ON_CLOSE): one per chunk and huge mapping. Under
+    // Wine the freed 300 KiB one's stays too while `bufs` holds it
+    // (helpers.ts, WINE).
     if (backing === 'file' && process.platform === 'win32') {
       const names = readdirSync(dir);
-      expect(names.length).toBe(s.chunks + s.hugeAllocations);
+      expect(names.length).toBe(s.chunks + s.hugeAllocations + (WINE ? 1 : 0));
       for (const name of names) expect(name).toMatch(/^\.mmap-pool-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\.tmp$/);
     } else {
       expect(readdirSync(dir)).toEqual([]);
