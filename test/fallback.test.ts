@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { LIB, resultOf, run, type Outcome } from './fixture-run.js';
+import { WINE } from './helpers.js';
 
 const DEFAULT_BACKING = process.platform === 'win32' ? 'file' : 'anonymous';
 
@@ -36,7 +37,9 @@ interface Result {
   guard: Attempt;
   secure: Attempt;
   warnings: Warning[];
+  /** The file pool's dir right after close(), and once the closed pools' ArrayBuffers were collected. */
   entries: string[];
+  collected: string[];
   worker: { code: number; backing: string; problems: string[]; warnings: Warning[] };
 }
 
@@ -54,7 +57,7 @@ function runFixture(simulate: boolean): Run {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-fallback-'));
   dirs.push(dir);
   const env: Record<string, string> = simulate ? { MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS: '1' } : {};
-  const r = run('fallback.js', [dir], { env, timeout: 30_000 });
+  const r = run('fallback.js', [dir], { env, timeout: 30_000, execArgv: ['--expose-gc'] });
   return { ...r, result: resultOf<Result>(r) };
 }
 
@@ -162,6 +165,8 @@ describe('without the variable', () => {
     expect(out.result.worker.problems).toEqual([]);
     expect(out.result.guard.threw).toBe(false);
     expect(out.result.secure.threw).toBe(false);
-    expect(out.result.entries).toEqual([]);
+    // Under Wine a name goes only with the ArrayBuffers over it (helpers.ts, WINE).
+    if (!WINE) expect(out.result.entries).toEqual([]);
+    expect(out.result.collected).toEqual([]);
   });
 });

@@ -1,5 +1,8 @@
 // Helpers shared by the test files: sizes, pools closed after each test, and
 // an exact check of a thrown error's class and code.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { afterEach, expect } from 'vitest';
 
 import { Pool, PoolError, type PoolOptions } from '../lib/index.js';
@@ -30,6 +33,33 @@ afterEach(() => {
   for (const pool of pools.splice(0)) pool.close();
   held.length = 0;
 });
+
+/**
+ * Wine, not Windows (wineboot.exe is Wine's own program, in every Wine
+ * prefix). There a 'file' pool's temp file whose memory was given back while
+ * an ArrayBuffer over it was reachable keeps its name until the collector
+ * took that ArrayBuffer and the view is unmapped: Wine deletes a
+ * DELETE_ON_CLOSE file with its last Unix descriptor, which the view holds.
+ * Windows takes the name away at once (native/platform/windows.cc, Retire).
+ */
+export const WINE = process.platform === 'win32' && fs.existsSync(path.join(process.env.SystemRoot ?? 'C:\\Windows', 'System32', 'wineboot.exe'));
+
+/**
+ * Under Wine only: collections and turns of the event loop (finalizers run
+ * after a gc(), not in it) until `done()`, at most 64 rounds; see WINE.
+ * Elsewhere it returns at once: what the caller expects next must hold
+ * already. The caller must hold no Buffer of the memory given back, not even
+ * in a variable of an async function (its registers are kept across an
+ * await): make the allocations in plain functions.
+ */
+export async function collectedUnderWine(done: () => boolean): Promise<void> {
+  if (!WINE) return;
+  for (let i = 0; i < 64 && !done(); i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    globalThis.gc!();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 export type ErrorClass = typeof TypeError | typeof RangeError | typeof PoolError;
 

@@ -9,8 +9,9 @@
 // unlinked (O_TMPFILE, or mkostemp + unlink at once) and the descriptor is
 // closed as soon as the mapping exists, so the kernel removes the file when
 // the mapping goes, however the process ends. On Windows the file is opened
-// with FILE_FLAG_DELETE_ON_CLOSE and its handles live exactly as long as the
-// view.
+// with FILE_FLAG_DELETE_ON_CLOSE and its handles stay open while the memory
+// is in use; Unmap, or Retire (the view stays), closes them, and the file's
+// name goes with the last handle.
 #ifndef MMAP_POOL_PLATFORM_MAPPING_H_
 #define MMAP_POOL_PLATFORM_MAPPING_H_
 
@@ -102,7 +103,8 @@ void Unmap(Mapping* m);
 // guard pages included, which become read/write like the rest); the mapping
 // is then kAnonymous and MapOver may reuse it. False where the memory cannot
 // be replaced in place (Windows: a view of a section stays what it is; its
-// pages are discarded as Discard does, and the temp file goes at Unmap), or
+// pages are discarded as Discard does, the handles are closed, so a temp
+// file's name goes now and its disk blocks at Unmap), or
 // when the kernel refused; the mapping keeps its memory, and only Unmap may
 // be used on it.
 bool Retire(Mapping* m);

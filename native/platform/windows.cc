@@ -218,8 +218,9 @@ bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
     return false;
   }
   // Both handles are kept rather than closed here (the view alone would keep
-  // the section and file alive) so that Unmap releases everything in one
-  // visible place and the header's "handles live as long as the view" holds.
+  // the section and file alive): the temp file's name stays visible, as the
+  // pool's, for as long as the pool holds the memory, and Unmap, or Retire
+  // when the memory is given back while the view must stay, closes them.
   out->addr = static_cast<uint8_t*>(addr);
   out->size = size;
   out->backing = backing;
@@ -231,7 +232,8 @@ bool Map(Backing backing, const char* dir, size_t size, Mapping* out,
 void Unmap(Mapping* m) {
   if (m->addr != nullptr) UnmapViewOfFile(m->addr);
   CloseIfOpen(static_cast<HANDLE>(m->section));
-  // Last handle to a DELETE_ON_CLOSE file: the file is deleted here.
+  // Last handle to a DELETE_ON_CLOSE file: the file is deleted here, unless
+  // Retire closed the handles already (then both are null).
   CloseIfOpen(static_cast<HANDLE>(m->file));
   *m = Mapping();
 }
@@ -257,13 +259,34 @@ bool Discard(const Mapping& m, size_t offset, size_t len) {
 }
 
 // A view cannot be replaced in place without placeholders (VirtualAlloc2,
-// MapViewOfFile3: Windows 10 1803+, and a view over a placeholder cannot be
-// split later), so a retired view stays a view of its section: its pages are
-// discarded as Discard does (page-file sections; a file's pages stay in the
-// file), the guard page stays inaccessible, locked pages stay locked, and
-// the section and the temp file go when Unmap closes them.
+// MapViewOfFile3: Windows 10 1803+): taking the view out of a placeholder
+// and mapping fresh pages into it are two calls, and a job touching the
+// range between them would fault. So a retired view stays a view of its
+// section: its pages are discarded as Discard does (page-file sections; a
+// file's pages stay in the file), the guard granule stays inaccessible,
+// locked pages stay locked, and the addresses go at Unmap.
+//
+// The temp file's name must not wait for Unmap (the collector), so both
+// handles are closed here; the view keeps the section object, and the
+// section keeps the file object, referenced (not open: it has no handle),
+// so every address stays readable and writable. Closing the last handle of
+// the file object is what a DELETE_ON_CLOSE file waits for: the file system
+// processes the delete in that handle's cleanup, which takes the name out
+// of the directory at once, while the file object, and through it the
+// view's pages, stay until the last reference goes at the view's unmap
+// (CreateFile's documentation: the file "is to be deleted immediately after
+// all of its handles are closed"). A delete disposition cannot do it:
+// SetFileInformationByHandle(FileDispositionInfo or FileDispositionInfoEx,
+// POSIX semantics included) fails with ERROR_ACCESS_DENIED while a view of
+// the file is mapped (STATUS_CANNOT_DELETE). Wine 8.0 differs: its server
+// deletes the file when the last descriptor of it goes, which the view
+// holds, so there the name stays until Unmap.
 bool Retire(Mapping* m) {
   if (m->addr != nullptr) Discard(*m, 0, m->size);
+  CloseIfOpen(static_cast<HANDLE>(m->section));
+  CloseIfOpen(static_cast<HANDLE>(m->file));
+  m->section = nullptr;
+  m->file = nullptr;
   return false;
 }
 

@@ -5,6 +5,13 @@
 // keep a range usable on every platform while it gives its memory back.
 #include <string>
 
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#endif
+
 #include "check.h"
 #include "platform/mapping.h"
 #include "test_sources.h"
@@ -82,7 +89,9 @@ TEST("a length that is not a page multiple counts its last page") {
 // Retire on every platform: the range stays mapped and writable (a late
 // writer in a thread-pool job must not fault), and what it holds goes back.
 // POSIX replaces it with fresh pages (none resident, reusable by MapOver);
-// Windows keeps the view of its section and only discards its pages.
+// Windows keeps the view of its section, discards its pages and closes the
+// section's and the temp file's handles, which is what lets Windows delete
+// the file's name at once (the view keeps both objects referenced).
 TEST("Retire keeps every page of a mapping writable, the guard page included, and releases what was resident") {
   const size_t ps = PageSize();
   const size_t size = MapSize(64);
@@ -96,12 +105,22 @@ TEST("Retire keeps every page of a mapping writable, the guard page included, an
     WritePages(m, 0, size / ps);
     CHECK_EQ(Resident(m, size), size);
     uint8_t* addr = m.addr;
+#ifdef _WIN32
+    const HANDLE section = static_cast<HANDLE>(m.section);
+    const HANDLE file = static_cast<HANDLE>(m.file);
+    CHECK(section != nullptr);
+    CHECK((file != nullptr) == (backing == Backing::kFile));
+#endif
     const bool replaced = Retire(&m);
     CHECK(m.addr == addr);
     CHECK_EQ(m.size, size + g);
 #ifdef _WIN32
     CHECK(!replaced);
     CHECK(m.backing == backing);
+    CHECK(m.section == nullptr && m.file == nullptr);
+    DWORD flags = 0;
+    CHECK(!GetHandleInformation(section, &flags));
+    if (file != nullptr) CHECK(!GetHandleInformation(file, &flags));
     // Not reusable here: MapOver refuses, leaving both mappings as they were.
     Mapping over;
     CHECK(!MapOver(backing, dir.c_str(), &m, g, &over, &err));
