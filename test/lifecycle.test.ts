@@ -426,9 +426,14 @@ describe.runIf(linux)('pools that become unreachable without close()', () => {
 describe('the process exit hook', () => {
   // With the default leakDetection ('simple') the hook reports each pool that
   // still holds allocations in one line; 'dropped' may or may not have been
-  // collected by then, so it is allowed but not required.
+  // collected by then, so it is allowed but not required. Its Buffer, dropped
+  // without free(), may also be collected before the exit, and then the leak
+  // detector reports it (a MMAP_POOL_LEAK warning, with Node's hint line):
+  // allowed for 'dropped' only.
   function expectExitReports(stderr: string): void {
-    const lines = stderr.split('\n').filter(Boolean);
+    const lines = stderr.split('\n').filter(Boolean).filter((l) =>
+      !/^\(node:\d+\) \[MMAP_POOL_LEAK\] Warning: mmap-pool: a buffer of 1000 bytes from pool "dropped" /.test(l) &&
+      !l.startsWith('(Use `node --trace-warnings'));
     for (const line of lines) {
       expect(line).toMatch(/^mmap-pool: pool "(anon|file|heap|dropped)" still holds \d+ allocation\(s\) \(\d+ bytes\) at exit; /);
     }
