@@ -11,7 +11,7 @@
 // and the source is told to stop (its iterator's return(): a Readable is
 // destroyed).
 import { invalidArgType, outOfRange, type Caller } from '../errors.js';
-import { abortError, moveTo, signalOf, type IoPool } from './io-pool.js';
+import { abortError, moveTo, checkOptions, signalOf, type IoPool } from './io-pool.js';
 
 export interface CollectOptions {
   /** The most bytes accepted; past it, RangeError ERR_OUT_OF_RANGE. Default: the pool's largest allocation. */
@@ -34,10 +34,10 @@ function integerOption(value: unknown, name: string, max: number, caller: Caller
 export async function collect(pool: IoPool, source: unknown, options: CollectOptions | undefined, maxSize: number, caller: Caller): Promise<Buffer> {
   const iterate = (source as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator];
   if (typeof iterate !== 'function') throw invalidArgType('source', 'a Readable or an async iterable of Uint8Array', source, caller);
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options, caller);
+  checkOptions(options, caller);
   const limit = integerOption(options?.limit, 'options.limit', maxSize, caller) ?? maxSize;
   const hint = integerOption(options?.sizeHint, 'options.sizeHint', maxSize, caller);
-  const signal = signalOf(options?.signal, caller, invalidArgType);
+  const signal = signalOf(options?.signal, caller);
   if (signal?.aborted) throw abortError(signal, caller);
 
   const it = (iterate as () => AsyncIterator<unknown>).call(source);

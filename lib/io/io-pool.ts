@@ -1,6 +1,6 @@
 // What the I/O helpers need of a pool: its public allocation methods only.
 // They sit on top of Pool's public API, as a program's own code would.
-import type { Caller } from '../errors.js';
+import { invalidArgType, type Caller } from '../errors.js';
 
 export interface IoPool {
   allocUnsafe(size: number): Buffer;
@@ -30,11 +30,16 @@ export function abortError(signal: AbortSignal, caller: Caller): Error {
   return err;
 }
 
+/** Checks an options argument: an object or undefined. */
+export function checkOptions(options: unknown, caller: Caller): void {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options, caller);
+}
+
 /** `options.signal`, checked: an AbortSignal or undefined. */
-export function signalOf(signal: unknown, caller: Caller, invalid: (name: string, expected: string, actual: unknown, caller: Caller) => Error): AbortSignal | undefined {
+export function signalOf(signal: unknown, caller: Caller): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   if (typeof signal !== 'object' || signal === null || !('aborted' in signal) || typeof (signal as AbortSignal).addEventListener !== 'function') {
-    throw invalid('options.signal', 'an instance of AbortSignal', signal, caller);
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal, caller);
   }
   return signal as AbortSignal;
 }

@@ -12,7 +12,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 
 import { invalidArgType, outOfRange, type Caller } from '../errors.js';
-import { abortError, moveTo, signalOf, type IoPool } from './io-pool.js';
+import { abortError, moveTo, checkOptions, signalOf, type IoPool } from './io-pool.js';
 
 export interface ReadFileOptions {
   /** Aborts the read between two reads: the promise rejects with an AbortError. */
@@ -31,8 +31,8 @@ export async function readFile(pool: IoPool, file: unknown, options: ReadFileOpt
   if (own && typeof file !== 'string' && !(file instanceof URL) && !Buffer.isBuffer(file)) {
     throw invalidArgType('path', 'of type string or an instance of Buffer, URL or FileHandle', file, caller);
   }
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('options', 'of type object', options, caller);
-  const signal = signalOf(options?.signal, caller, invalidArgType);
+  checkOptions(options, caller);
+  const signal = signalOf(options?.signal, caller);
   if (signal?.aborted) throw abortError(signal, caller);
   const fh = own ? await open(file as string | URL | Buffer, 'r') : file as FileHandle;
   let buf: Buffer | undefined;

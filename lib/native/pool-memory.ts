@@ -14,7 +14,7 @@
 // its serial (findLost()). docs/safety.md says what a program sees.
 //
 // Threads: the pool's JS thread only, like the pool.
-import { binding, type NativePool, type NativePoolOptions, type NativeStats } from './binding.js';
+import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeStats } from './binding.js';
 import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
 
@@ -94,19 +94,7 @@ export class PoolMemory {
    */
   giveBack(handle: number, size: number, serial: number, ab: ArrayBuffer | undefined): boolean {
     if (this.own && ab !== undefined) this.#table.unguard(ab);
-    return this.free(handle, size, serial) === binding.contract.status.SegmentReleased;
-  }
-
-  /**
-   * Whether the allocation at `handle` just made lies in a segment someone
-   * else took (its ArrayBuffer reads byteLength 0 and the segment is lost
-   * now): the caller gives it back and asks again.
-   */
-  inLostSegment(handle: number): boolean {
-    if (this.own) return false;
-    const id = segmentOf(handle);
-    const ab = this.segments[id];
-    return ab !== undefined && ab.byteLength === 0 && this.lose(id);
+    return this.free(handle, size, serial) === NativeStatus.SegmentReleased;
   }
 
   /**
