@@ -357,9 +357,7 @@ Napi::Value PoolWrap::Decay(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(arena_->Decay()));
 }
 
-Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  alloc::Stats s = arena_->GetStats();
+Napi::Object StatsObject(Napi::Env env, const alloc::Stats& s, bool huge_pages, bool prefault) {
   Napi::Object o = Napi::Object::New(env);
   auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
   num("mappedBytes", static_cast<double>(s.mapped_bytes));
@@ -376,8 +374,8 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   num("freeBytes", static_cast<double>(s.free_bytes));
   // The hints in force (false where they are no-ops: 'heap', or huge pages
   // on a system without transparent huge pages).
-  o.Set("hugePages", Napi::Boolean::New(env, source_->huge_pages()));
-  o.Set("prefault", Napi::Boolean::New(env, source_->prefault()));
+  o.Set("hugePages", Napi::Boolean::New(env, huge_pages));
+  o.Set("prefault", Napi::Boolean::New(env, prefault));
   if (s.resident_known) {
     num("residentBytes", static_cast<double>(s.resident_bytes));
   } else {
@@ -393,6 +391,10 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   }
   o.Set("classes", classes);
   return o;
+}
+
+Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
+  return StatsObject(info.Env(), arena_->GetStats(), source_->huge_pages(), source_->prefault());
 }
 
 Napi::Value PoolWrap::Mapped(const Napi::CallbackInfo& info) {
