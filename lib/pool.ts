@@ -50,11 +50,11 @@
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
-import { binding, NativeStatus } from './native/binding.js';
+import { binding, NativeStatus, type NativeSharedPool } from './native/binding.js';
 import { offsetOf, segmentOf } from './native/handle.js';
 import { PoolMemory } from './native/pool-memory.js';
 import { convert, type Source } from './buffers/convert.js';
-import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
+import { closedError, invalidArgType, invalidState, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
 import { statusError, type PoolDescription } from './native/status.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './observe/leaks.js';
@@ -64,7 +64,6 @@ import { alignOf, MAX_BUFFER, resolveOptions, type AllocOptions, type Backing, t
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './observe/stats.js';
 import { PoolBuffer, serialOf, blockOf, tagView } from './buffers/pool-buffer.js';
-import { nextSerial } from './buffers/serials.js';
 import { elementSize, isFreshView, type TypedArrayConstructor } from './buffers/typed.js';
 import { dispose } from './dispose.js';
 import { BlockCache } from './cache/block-cache.js';
@@ -75,6 +74,8 @@ import { collect, type CollectOptions } from './io/collect.js';
 import { readFile, type ReadFileOptions } from './io/read-file.js';
 import { onread, type PoolReader } from './io/onread.js';
 import { releaseAfter } from './io/release-after.js';
+import { attach, handleOf as sharedHandle, sharedNative } from './threads/attach.js';
+import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './threads/handles.js';
 
 /**
  * How long a freed huge allocation's mapping (a spare, kept for the next
@@ -88,6 +89,10 @@ const SPARE_DECAY_MS = 100;
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
 const Buf = PoolBuffer;
+
+// What errors of the `handle` getter name as the call that failed.
+function handleGetter(): void {}
+Object.defineProperty(handleGetter, 'name', { value: 'handle' });
 
 /** A `Type` of `length` elements at `offset` in `ab`; for Buffer itself, Buffer.from (not the deprecated `new Buffer`). */
 function typedView<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, ab: ArrayBuffer, offset: number, length: number): T {
@@ -144,9 +149,9 @@ export class Pool extends EventEmitter {
     const o = resolveOptions(options);
     let backing = o.backing;
     if (backing !== 'heap' && !binding.externalBuffersAllowed()) {
-      if (o.guard || o.secure) {
+      if (o.guard || o.secure || o.shared) {
         throw mapFailed('napi_create_external_arraybuffer', 0,
-          `pool "${o.name}": this runtime refuses external ArrayBuffers, which ${o.guard ? 'guard' : 'secure'}: true needs`);
+          `pool "${o.name}": this runtime refuses external ArrayBuffers, which ${o.guard ? 'guard' : o.secure ? 'secure' : 'shared'}: true needs`);
       }
       backing = 'heap';
       // Once per process, not per thread: the flag lives in the addon.
@@ -166,7 +171,7 @@ export class Pool extends EventEmitter {
     this.#hugeThreshold = o.hugeThreshold;
     this.#maxBytes = o.maxBytes;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
-    this.#memory = new PoolMemory({
+    const native = {
       backing,
       dir: o.dir,
       chunkSize: o.chunkSize,
@@ -175,7 +180,9 @@ export class Pool extends EventEmitter {
       secure: o.secure,
       hugePages: o.hugePages,
       prefault: o.prefault,
-    }, this.#own);
+    };
+    // A shared pool: this thread's attachment (lib/threads/), and no block cache.
+    this.#memory = new PoolMemory(native, this.#own, o.shared ? sharedNative(o, native) : undefined);
     this.#segments = this.#memory.segments;
     this.#leakDetection = o.leakDetection;
     this.#leaks = o.leakDetection === 'disabled' ? undefined
@@ -183,7 +190,7 @@ export class Pool extends EventEmitter {
     this.#pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
       (event) => this.emit('pressure', event));
     this.#exitToken = track(this);
-    if (!o.guard && !o.secure) {
+    if (!o.guard && !o.secure && !o.shared) {
       const cache = new BlockCache(this.#memory, binding.classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize);
       cache.counts = this.#counts;
       cache.watch(this.#leaks);
@@ -378,7 +385,11 @@ export class Pool extends EventEmitter {
     }
     const count = this.#memory.release(handle, length, serial);
     if (count < 0) throw this.#statusError(count, 'release', this.release);
-    if (count > 0) return false;
+    if (count > 0) {
+      // In a shared pool the other references may be other threads': this one is done with it.
+      if (this.#memory.shared !== undefined) this.#leaks?.freedSerial(serial);
+      return false;
+    }
     // release() reports only the count: a detached segment is how a huge
     // allocation's mapping is seen to have gone.
     if (this.#segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
@@ -406,6 +417,80 @@ export class Pool extends EventEmitter {
     if (serial === undefined) return false;
     const handle = this.#find(buf, serial);
     return handle >= 0 && this.#memory.refCount(handle, this.#memory.lengthOf(buf, handle, serial), serial) > 0;
+  }
+
+  /**
+   * A shared pool's handle (`shared: true`): a small plain object that
+   * postMessage() and structuredClone() copy, for Pool.attach() in another
+   * thread of this process (docs/threads.md).
+   * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
+   */
+  get handle(): PoolHandle {
+    return sharedHandle(this.#shared(handleGetter));
+  }
+
+  /**
+   * This thread's Pool over the shared pool `handle` names (pool.handle of
+   * any thread), with the options its creator gave: the same memory and
+   * allocator, views of this thread's own. Its close(), or this thread's
+   * end, ends this thread's attachment; the memory goes back when the last
+   * attachment ends.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a PoolHandle), PoolError ERR_POOL_CLOSED (every
+   * attachment has ended), ERR_FOREIGN_BUFFER (a handle no pool of this process made)
+   */
+  static attach(handle: PoolHandle): Pool {
+    return attach(handle, (options) => new Pool(options), Pool.attach);
+  }
+
+  /**
+   * A handle for one more reference of `buf` (a live allocation of this
+   * shared pool), which another thread turns into a Buffer over the same
+   * bytes with adopt(), once. The reference is the receiver's: it frees
+   * the memory with free() or its last release(), in its own thread.
+   * @throws Error ERR_INVALID_STATE (not a shared pool), and retain()'s errors
+   */
+  share(buf: ArrayBufferView): BufferHandle {
+    const native = this.#shared(this.share);
+    const handle = this.#locate(buf, this.share);
+    const serial = serialOf(buf) as number;
+    const length = this.#memory.lengthOf(buf, handle, serial);
+    const r = this.#memory.share(handle, length, serial);
+    if (typeof r === 'number') throw this.#statusError(r, 'share', this.share);
+    const { pool, token } = sharedHandle(native);
+    return bufferHandle(pool, token, r[0], r[1], length);
+  }
+
+  /**
+   * A Buffer over the bytes a share() in any thread handed over (no copy),
+   * carrying the reference that share() added: free or release it here.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a BufferHandle), Error ERR_INVALID_STATE (not a
+   * shared pool), PoolError ERR_DOUBLE_FREE (adopted already, or its memory was freed since),
+   * ERR_FOREIGN_BUFFER (a handle of another pool, or made up), ERR_POOL_CLOSED
+   */
+  adopt(handle: BufferHandle): Buffer {
+    const h = readBufferHandle(handle, this.adopt);
+    const { pool, token } = sharedHandle(this.#shared(this.adopt));
+    const r = h.pool === pool && h.token === token ? this.#memory.adopt(h.share, h.check) : NativeStatus.Foreign;
+    if (r === NativeStatus.Foreign) {
+      throw withStack(new PoolError('ERR_FOREIGN_BUFFER', `adopt: this handle was not made by share() of pool "${this.#name}"`), this.adopt);
+    }
+    if (typeof r === 'number') throw this.#statusError(r, 'adopt', this.adopt);
+    const [at, size, serial] = r;
+    const ab = this.#memory.bufferOf(at, size);
+    if (ab === undefined) {
+      this.#memory.release(at, size, serial);
+      throw withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": no ArrayBuffer could be made for an adopted Buffer`), this.adopt);
+    }
+    const buf = new PoolBuffer(ab, this.#own ? 0 : offsetOf(at), size, -1, serial) as unknown as Buffer;
+    return this.#handOut(buf, size, serial, this.adopt);
+  }
+
+  // This thread's attachment to a shared pool, for `caller`; throws for any other pool.
+  #shared(caller: Caller): NativeSharedPool {
+    const native = this.#memory.shared;
+    if (native === undefined) throw invalidState(`${caller.name}: pool "${this.#name}" is not shared (new Pool({ shared: true }))`, caller);
+    this.#checkOpen(caller);
+    return native;
   }
 
   /**
@@ -512,9 +597,12 @@ export class Pool extends EventEmitter {
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
     if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
-    const live = this.#liveCount();
+    // A shared pool's allocations are every thread's: the last one attached reports them.
+    const whole = this.#memory.shared !== undefined ? this.#memory.stats() : undefined;
+    if (whole !== undefined && whole.attachments !== 1) return undefined;
+    const live = whole !== undefined ? whole.liveAllocations : this.#liveCount();
     if (live === 0) return undefined;
-    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${this.#counts.used} bytes) at exit; ` +
+    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${whole !== undefined ? whole.usedBytes : this.#counts.used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
@@ -523,11 +611,14 @@ export class Pool extends EventEmitter {
     const n = this.#memory.stats();
     const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
-    n.usedBytes = this.#counts.used;
-    n.liveAllocations = this.#liveCount();
-    n.peakUsedBytes = this.#counts.peak;
-    n.totalAllocations = this.#counts.allocs;
-    n.totalFrees = this.#counts.frees;
+    // A shared pool has no block cache: the allocator's counts are every thread's, and exact.
+    if (this.#memory.shared === undefined) {
+      n.usedBytes = this.#counts.used;
+      n.liveAllocations = this.#liveCount();
+      n.peakUsedBytes = this.#counts.peak;
+      n.totalAllocations = this.#counts.allocs;
+      n.totalFrees = this.#counts.frees;
+    }
     return {
       name: this.#name,
       backing: this.#backing,
@@ -598,7 +689,7 @@ export class Pool extends EventEmitter {
     for (let quiet = false; ; quiet = true) {
       const resets = this.#resets;
       const exposures = this.#memory.exposures;
-      const serial = nextSerial();
+      const serial = this.#memory.serial();
       const handle = this.#reserve(size, zero, align, serial, caller);
       const ab = this.#bufferOf(handle, size, serial, caller);
       const buf = new PoolBuffer(ab, this.#own ? 0 : offsetOf(handle), size, -1, serial) as unknown as Buffer;
@@ -661,7 +752,7 @@ export class Pool extends EventEmitter {
   // allocTyped() of any other size, or in a pool without a block cache:
   // undefined when Type's constructor reset the pool.
   #typedFromAllocator<T extends ArrayBufferView>(Type: TypedArrayConstructor<T>, length: number, size: number, unit: number, resets: number): T | undefined {
-    const serial = nextSerial();
+    const serial = this.#memory.serial();
     const handle = this.#reserve(size, true, unit, serial, this.allocTyped);
     const ab = this.#bufferOf(handle, size, serial, this.allocTyped);
     const offset = this.#own ? 0 : offsetOf(handle);

@@ -66,6 +66,8 @@ export interface NativeStats {
   /** Bytes of mapped memory in RAM now (mincore); null where the OS does not say, or for heap memory. */
   residentBytes: number | null;
   classes: NativeClassStats[];
+  /** Shared pools only: the threads attached now. */
+  attachments?: number;
 }
 
 export interface NativePool {
@@ -135,8 +137,32 @@ export interface NativePool {
   lastError(): { errno: number; syscall: string };
 }
 
+/**
+ * One thread's attachment to a shared pool (native/addon/shared_pool_wrap.h):
+ * NativePool's calls over one allocator that every attached thread uses
+ * (refill and flush do nothing: no block cache serves it), and these.
+ */
+export interface NativeSharedPool extends NativePool {
+  /** 0, or the negative NativeStatus that refused `{ attach, token }`: Closed (the pool ended) or Foreign. */
+  attachStatus(): number;
+  /** What a PoolHandle carries, and the options the pool was made with; undefined when never attached. */
+  info(): { id: number; token: string; description: string; attachments: number } | undefined;
+  /** The first of `n` serials unique in this pool across its threads. */
+  serials(n: number): number;
+  /** [share id, check] for one more reference of the allocation, or a negative NativeStatus. */
+  share(segment: number, offset: number, length: number, serial: number): [number, string] | number;
+  /** [segment, offset, length, serial] of a shared allocation, its reference now the caller's; or a negative NativeStatus. */
+  adopt(shareId: number, check: string): [number, number, number, number] | number;
+}
+
+/** new SharedPool(): a new shared pool, or an attachment to pool `attach`. */
+export type NativeSharedPoolOptions =
+  | (Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'> & { description: string })
+  | { attach: number; token: string };
+
 export interface Binding {
   NativePool: new (options: NativePoolOptions) => NativePool;
+  SharedPool: new (options: NativeSharedPoolOptions) => NativeSharedPool;
   pageSize: number;
   mapGranularity: number;
   /** The addon's own values of what lib/native/ writes down as constants (test/binding.test.ts compares them). */

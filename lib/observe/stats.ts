@@ -54,6 +54,8 @@ export interface PoolStats {
    * them back. 0 for guard and secure pools, which keep none.
    */
   cachedBytes: number;
+  /** Shared pools only (`shared: true`): how many threads are attached now (lib/threads/). */
+  attachments?: number;
   /**
    * The `hugePages` option where it is in force: false when not asked for, and
    * where it is a no-op (no transparent huge pages on this system: Windows,
