@@ -590,8 +590,10 @@ export class Pool extends EventEmitter {
    */
   monitor(options: MonitorOptions): Monitor {
     this.#checkOpen(this.monitor);
-    // usedBytes is counted here: no need for a whole stats() per sample.
-    return startMonitor(this, options, () => this.#counts.used);
+    // usedBytes is counted here: no need for a whole stats() per sample
+    // (a shared pool's is every thread's: the allocator counts it).
+    const memory = this.#memory;
+    return startMonitor(this, options, memory.shared === undefined ? () => this.#counts.used : () => memory.stats().usedBytes);
   }
 
   /** @internal For the process-exit hook: one line when allocations are still held. */

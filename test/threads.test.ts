@@ -200,10 +200,10 @@ describe('a Buffer handed to a worker thread', () => {
     if (big.length > 0) big[0] = 1;
   });
 
-  it('guard and file-backed shared pools hand Buffers across too', async () => {
+  it('guard, secure and file-backed shared pools hand Buffers across too', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-threads-'));
     try {
-      for (const options of [{ guard: true }, { backing: 'file' as const, dir }]) {
+      for (const options of [{ guard: true }, { secure: true, chunkSize: 256 * 1024 }, { backing: 'file' as const, dir }]) {
         const pool = sharedPool(options);
         const remote = await attached(pool);
         const buf = pool.alloc(1000).fill(7);
@@ -299,6 +299,26 @@ describe('attachments', () => {
     // The reference the worker held stays until a thread frees the Buffer.
     expect(pool.refCount(buf)).toBe(2);
     pool.free(buf);
+  });
+
+  it('main closing first leaves the memory to the worker still attached; its close() ends the pool', async () => {
+    const pool = sharedPool();
+    const h = pool.handle;
+    const remote = await attached(pool);
+    const buf = pool.alloc(20_000).fill(0x6b);
+    await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+    pool.close();
+    expect(buf.length).toBe(0);  // main's own view is detached
+    expect(await remote.call('hash', { name: 'b' })).toBe(crypto.createHash('sha256').update(Buffer.alloc(20_000, 0x6b)).digest('hex'));
+    expect(await remote.call('alloc', { name: 'more', size: 100_000, fill: 1 })).toBe(100_000);
+    const stats = (await remote.call('stats')) as ReturnType<Pool['stats']>;
+    expect(stats.attachments).toBe(1);
+    expect(stats.liveAllocations).toBe(2);
+    const again = Pool.attach(h);  // the pool lives while any thread is attached
+    expect(again.stats().attachments).toBe(2);
+    again.close();
+    await remote.call('close');
+    expect(() => Pool.attach(h)).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
   });
 
   it("a worker that is terminated ends its attachment; main's views keep their bytes", async () => {
