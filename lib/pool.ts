@@ -50,11 +50,11 @@
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
-import { binding, NativeStatus, type NativeSharedPool } from './native/binding.js';
+import { binding, NativeStatus } from './native/binding.js';
 import { offsetOf, segmentOf } from './native/handle.js';
 import { PoolMemory } from './native/pool-memory.js';
 import { convert, type Source } from './buffers/convert.js';
-import { closedError, invalidArgType, invalidState, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
+import { closedError, invalidArgType, mapFailed, outOfRange, PoolError, withStack, type Caller } from './errors.js';
 import { statusError, type PoolDescription } from './native/status.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './observe/leaks.js';
@@ -75,7 +75,8 @@ import { readFile, type ReadFileOptions } from './io/read-file.js';
 import { onread, type PoolReader } from './io/onread.js';
 import { releaseAfter } from './io/release-after.js';
 import { attach, handleOf as sharedHandle, sharedNative } from './threads/attach.js';
-import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './threads/handles.js';
+import type { BufferHandle, PoolHandle } from './threads/handles.js';
+import { adopt, attachmentOf, share } from './threads/share.js';
 
 /**
  * How long a freed huge allocation's mapping (a spare, kept for the next
@@ -426,7 +427,9 @@ export class Pool extends EventEmitter {
    * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
    */
   get handle(): PoolHandle {
-    return sharedHandle(this.#shared(handleGetter));
+    const shared = attachmentOf(this.#memory, this.#name, handleGetter);
+    this.#checkOpen(handleGetter);
+    return sharedHandle(shared);
   }
 
   /**
@@ -450,14 +453,10 @@ export class Pool extends EventEmitter {
    * @throws Error ERR_INVALID_STATE (not a shared pool), and retain()'s errors
    */
   share(buf: ArrayBufferView): BufferHandle {
-    const native = this.#shared(this.share);
+    attachmentOf(this.#memory, this.#name, this.share);
     const handle = this.#locate(buf, this.share);
     const serial = serialOf(buf) as number;
-    const length = this.#memory.lengthOf(buf, handle, serial);
-    const r = this.#memory.share(handle, length, serial);
-    if (typeof r === 'number') throw this.#statusError(r, 'share', this.share);
-    const { pool, token } = sharedHandle(native);
-    return bufferHandle(pool, token, r[0], r[1], length);
+    return share(this.#memory, handle, this.#memory.lengthOf(buf, handle, serial), serial, this.#describe, this.share);
   }
 
   /**
@@ -468,29 +467,10 @@ export class Pool extends EventEmitter {
    * ERR_FOREIGN_BUFFER (a handle of another pool, or made up), ERR_POOL_CLOSED
    */
   adopt(handle: BufferHandle): Buffer {
-    const h = readBufferHandle(handle, this.adopt);
-    const { pool, token } = sharedHandle(this.#shared(this.adopt));
-    const r = h.pool === pool && h.token === token ? this.#memory.adopt(h.share, h.check) : NativeStatus.Foreign;
-    if (r === NativeStatus.Foreign) {
-      throw withStack(new PoolError('ERR_FOREIGN_BUFFER', `adopt: this handle was not made by share() of pool "${this.#name}"`), this.adopt);
-    }
-    if (typeof r === 'number') throw this.#statusError(r, 'adopt', this.adopt);
-    const [at, size, serial] = r;
-    const ab = this.#memory.bufferOf(at, size);
-    if (ab === undefined) {
-      this.#memory.release(at, size, serial);
-      throw withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${this.#name}": no ArrayBuffer could be made for an adopted Buffer`), this.adopt);
-    }
-    const buf = new PoolBuffer(ab, this.#own ? 0 : offsetOf(at), size, -1, serial) as unknown as Buffer;
+    attachmentOf(this.#memory, this.#name, this.adopt);
+    this.#checkOpen(this.adopt);
+    const { buf, size, serial } = adopt(this.#memory, handle, this.#describe, this.adopt);
     return this.#handOut(buf, size, serial, this.adopt);
-  }
-
-  // This thread's attachment to a shared pool, for `caller`; throws for any other pool.
-  #shared(caller: Caller): NativeSharedPool {
-    const native = this.#memory.shared;
-    if (native === undefined) throw invalidState(`${caller.name}: pool "${this.#name}" is not shared (new Pool({ shared: true }))`, caller);
-    this.#checkOpen(caller);
-    return native;
   }
 
   /**
