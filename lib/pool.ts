@@ -47,6 +47,11 @@
 // segment (#lose()): nothing is placed there again, its memory stays mapped
 // for its new owner, and its allocations still count and can be freed, a
 // view that reads byteLength 0 by its serial (#find()).
+//
+// Threads: the JS thread that made the Pool. A shared pool (`shared: true`,
+// Pool.attach()) is one allocator for every thread of the process; each
+// thread's Pool is that thread's attachment, with views of its own and no
+// block cache (lib/threads/, docs/threads.md).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
