@@ -346,7 +346,7 @@ export class Pool extends EventEmitter {
     const k = this.#cached(buf);
     if (k >= 0) {
       const cache = this.#cache as BlockCache;
-      if (cache.refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.TooLarge, 'retain', this.retain);
+      if (cache.refs[k] === 0xffffffff) throw this.#statusError(NativeStatus.CountFull, 'retain', this.retain);
       return cache.retain(k);
     }
     const handle = this.#locate(buf, this.retain);

@@ -4,7 +4,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import load from 'node-gyp-build';
 
-/** Negative results of the native calls (alloc::Status in native/alloc/arena.h). */
+/**
+ * Results of the native calls (alloc::Status in native/alloc/arena.h, where
+ * each is explained); test/binding.test.ts compares it with the addon's.
+ */
 export const NativeStatus = {
   Ok: 0,
   SegmentReleased: 1,
@@ -13,9 +16,14 @@ export const NativeStatus = {
   Exhausted: -3,
   MapFailed: -4,
   Closed: -5,
+  /** alloc(): a size over maxBytes (lib/ checks sizes first). */
   TooLarge: -6,
   /** refill(..., mayMap false): only a new chunk has room (never reaches a user: the pool asks again). */
   NeedsChunk: -7,
+  /** alloc(): align above the page size (lib/ checks align first). */
+  BadAlign: -8,
+  /** retain(): the reference count is at 2^32 - 1. */
+  CountFull: -9,
 } as const;
 
 

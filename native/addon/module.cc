@@ -77,7 +77,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"DoubleFree", alloc::Status::kDoubleFree}, {"Foreign", alloc::Status::kForeign},
       {"Exhausted", alloc::Status::kExhausted},   {"MapFailed", alloc::Status::kMapFailed},
       {"Closed", alloc::Status::kClosed},         {"TooLarge", alloc::Status::kTooLarge},
-      {"NeedsChunk", alloc::Status::kNeedsChunk},
+      {"NeedsChunk", alloc::Status::kNeedsChunk}, {"BadAlign", alloc::Status::kBadAlign},
+      {"CountFull", alloc::Status::kCountFull},
   };
   for (const auto& [name, value] : kStatuses) {
     status.Set(name, Napi::Number::New(env, static_cast<double>(static_cast<int32_t>(value))));

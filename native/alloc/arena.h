@@ -73,16 +73,21 @@
 namespace mmap_pool {
 namespace alloc {
 
+// Each status means one thing. The addon exports this list by name
+// (native/addon/module.cc `contract.status`) and lib/native/binding.ts
+// NativeStatus writes it down again; test/binding.test.ts compares the two.
 enum class Status : int32_t {
   kOk = 0,
   kSegmentReleased = 1,  // ok, and the allocation's segment was released
-  kDoubleFree = -1,
-  kForeign = -2,
-  kExhausted = -3,
-  kMapFailed = -4,
-  kClosed = -5,
-  kTooLarge = -6,
-  kNeedsChunk = -7,  // Alloc(..., may_map = false): no mapped chunk has room
+  kDoubleFree = -1,      // no live allocation there, or one under another serial
+  kForeign = -2,         // no segment by that id, or inside an allocation but not exactly it
+  kExhausted = -3,       // would pass max_bytes
+  kMapFailed = -4,       // the source refused a mapping (SourceError says why)
+  kClosed = -5,          // after Close()
+  kTooLarge = -6,        // Alloc: a size no mapping of this arena can ever hold (over max_bytes)
+  kNeedsChunk = -7,      // Alloc(..., may_map = false): no mapped chunk has room
+  kBadAlign = -8,        // Alloc: align above the page size
+  kCountFull = -9,       // Retain: the reference count is at UINT32_MAX
 };
 
 struct ArenaOptions {

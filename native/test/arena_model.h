@@ -79,6 +79,8 @@ inline const char* StatusName(alloc::Status s) {
     case alloc::Status::kClosed: return "kClosed";
     case alloc::Status::kTooLarge: return "kTooLarge";
     case alloc::Status::kNeedsChunk: return "kNeedsChunk";
+    case alloc::Status::kBadAlign: return "kBadAlign";
+    case alloc::Status::kCountFull: return "kCountFull";
   }
   return "<unknown status>";
 }
@@ -184,7 +186,8 @@ class ArenaModel {
     const bool refused = src_->failed_acquires != failed;
 
     if (size > opt_.max_bytes || align > opt_.page_size) {
-      if (st != alloc::Status::kTooLarge) return Fail(what + " above maxBytes / page: " + StatusName(st));
+      const alloc::Status want = size > opt_.max_bytes ? alloc::Status::kTooLarge : alloc::Status::kBadAlign;
+      if (st != want) return Fail(what + " above maxBytes / page: " + StatusName(st));
       return Refused(before, acquire_calls, 0, what);
     }
     // Mapping `need` more bytes would pass maxBytes: MakeRoom() may give

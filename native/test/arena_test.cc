@@ -1165,12 +1165,12 @@ TEST("align picks the first class whose size it divides, so every slot is aligne
   CHECK_EQ(p.arena.Free(c.ref()), Status::kOk);
 }
 
-TEST("align above the page size returns kTooLarge and changes nothing") {
+TEST("align above the page size returns kBadAlign and changes nothing") {
   Pool p;
   Alloc(p.arena, 16);
   const Stats before = p.arena.GetStats();
-  CHECK_EQ(TryAlloc(p.arena, 100, false, 2 * kPage), Status::kTooLarge);
-  CHECK_EQ(TryAlloc(p.arena, 100000, false, 2 * kPage), Status::kTooLarge);
+  CHECK_EQ(TryAlloc(p.arena, 100, false, 2 * kPage), Status::kBadAlign);
+  CHECK_EQ(TryAlloc(p.arena, 100000, false, 2 * kPage), Status::kBadAlign);
   Unchanged(p.arena, before);
   Got g = Alloc(p.arena, 40000, false, kPage);  // large runs are page-aligned anyway
   CHECK_EQ(g.offset % kPage, size_t{0});
