@@ -277,7 +277,6 @@ class Arena {
   // cache's 0): its offset and requested size, found by a scan (its views
   // are detached and no longer say where they were). False when none is.
   bool FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length);
-  size_t page_size() const { return opt_.page_size; }
 
  private:
   struct Record {
