@@ -132,6 +132,8 @@ export interface Binding {
   externalBuffersAllowed(): boolean;
   /** True the first time it is called with `key` in this process (all threads together). */
   claimOnce(key: string): boolean;
+  /** glibc's mallopt M_TRIM_THRESHOLD / M_MMAP_THRESHOLD (0: leave as is); false where the C library has neither. */
+  tuneHeap(trimBytes: number, mmapBytes: number): boolean;
 }
 
 // lib/native/ (sources, under vitest) or dist/lib/native/ (compiled): the

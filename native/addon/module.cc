@@ -59,6 +59,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("externalBuffersAllowed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));
               }));
+  // tuneHeap(trimBytes, mmapBytes): platform::TuneHeap; lib/ checks both are integers in range.
+  exports.Set("tuneHeap", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                const double trim = info[0].As<Napi::Number>().DoubleValue();
+                const double mmap = info[1].As<Napi::Number>().DoubleValue();
+                return Napi::Boolean::New(info.Env(), platform::TuneHeap(static_cast<size_t>(trim), static_cast<size_t>(mmap)));
+              }));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
   // Every small and large class size up to 64 KiB, ascending (native/alloc/size_classes.h):
   // lib/cache/block-cache.ts rounds requests with the allocator's own table.
