@@ -11,6 +11,8 @@
 //                                         rewrites the service section of bench/RESULTS.md
 //   npm run bench:service -- --smoke      one pair of 1 s runs at the smallest two sizes; prints only
 //   npm run bench:service -- --pairs 5 --seconds 15 --services file
+//   npm run bench:service -- --tune-malloc both versions with tuneMalloc({ trimThreshold: 64 MiB,
+//                                         mmapThreshold: 4 MiB }); prints only
 //
 // Each run is its own server process, started fresh, warmed for a second,
 // then measured: requests per second and latency from autocannon; CPU time,
@@ -67,6 +69,8 @@ const PAIRS = Number(opt('--pairs', smoke ? '1' : '3'));
 const SECONDS = Number(opt('--seconds', smoke ? '1' : '10'));
 const CONNECTIONS = 32;
 const custom = args.some((a) => a.startsWith('--') && a !== '--smoke');
+/** Both versions of every program call tuneMalloc() at start (docs/services.md, "glibc's heap"). */
+const childEnv = args.includes('--tune-malloc') ? { ...process.env, MMAP_POOL_BENCH_TUNE_MALLOC: '1' } : process.env;
 const serverJs = join(__dirname, 'http-server.js');
 
 function sizeText(n: number): string {
@@ -85,7 +89,7 @@ async function request(port: number, method: string, path: string, body?: Buffer
 
 async function start(variant: Variant, service: Service, file: string): Promise<{ child: ChildProcess; port: number }> {
   const args = service === 'file' ? [serverJs, variant, 'file', file] : [serverJs, variant, 'transform'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   for await (const line of lines) {
     const m = /^ready (\d+)$/.exec(line);
@@ -161,7 +165,7 @@ async function runTcp(variant: Variant, size: number): Promise<Run> {
   const { server, port } = await frameServer(size, TCP_TOTAL);
   try {
     const child = spawn(process.execPath, [tcpClientJs, variant, String(port), String(size), String(TCP_TOTAL)],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
+      { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv });
     let out = '';
     (child.stdout as NodeJS.ReadableStream).on('data', (c: Buffer) => {
       out += c.toString();
