@@ -159,9 +159,8 @@ export class BlockCache {
   readonly #scratch: Float64Array;
   /** The ArrayBuffer of each segment, by id (the pool memory's). */
   readonly segments: (ArrayBuffer | undefined)[];
-  // Set by the pool that owns this cache (defaults for a cache on its own, as in tests).
-  /** The pool's counts: take() and freeBlock() count there. */
-  counts = new Counts();
+  /** The pool's counts: take() and freeBlock() count there (a Counts of its own for a cache on its own, as in tests). */
+  readonly counts: Counts;
   /** The pool's leak tracker; undefined when leak detection is disabled (set by watch()). */
   leaks: LeakTracker | undefined;
   /**
@@ -179,8 +178,9 @@ export class BlockCache {
    * cache takes blocks from and gives them back to. `classSizes`: the
    * allocator's class sizes, ascending; the cache serves those <= `limit`.
    */
-  constructor(memory: CacheMemory, classSizes: readonly number[], limit: number, chunkSize: number) {
+  constructor(memory: CacheMemory, classSizes: readonly number[], limit: number, chunkSize: number, counts = new Counts()) {
     this.#memory = memory;
+    this.counts = counts;
     this.#native = memory.native;
     this.segments = memory.segments;
     const t = classTable(classSizes, limit, chunkSize);
