@@ -1,53 +1,37 @@
 // Pool: Buffers over mmap-backed memory, freed when the program says so.
-//
 // The public class: it checks arguments, takes the fast path when it can,
-// and hands every other case to a part below it:
+// and hands every other case to a part below it (docs/design.md, "lib/"):
 //
-//   Pool ──> BlockCache (lib/cache/)      alloc/free of sizes up to 64 KiB
-//     ├────> SlowPath (lib/alloc/)        everything else, through the allocator
-//     ├────> allocTyped (lib/alloc/typed.ts)
-//     └────> PoolMemory (lib/native/)     the addon: stats, dump
+//   Pool ──> BlockCache (lib/cache/)   alloc/free of sizes up to 64 KiB, no native call
+//     ├────> SlowPath (lib/alloc/)     everything else, through the allocator
+//     └────> PoolMemory (lib/native/)  stats(), dump()
 //
-// Each chunk (and each huge allocation) is one ArrayBuffer, made once by the
-// addon; a Buffer is a view of it at its allocation's offset, tagged with
-// the allocation's serial (lib/alloc/slow-path.ts says how stale Buffers are
-// refused). Sizes up to 64 KiB (unguarded, non-secure pools, no `align`)
-// take the fast path: the block cache keeps free blocks of each class on the
-// JS side, so alloc() pops one and free() pushes it back without a native
-// call (docs/design.md, "The JS fast path"). Guarded and secure pools give
-// each allocation an ArrayBuffer of its own over its slot and detach it on
-// free.
-//
-// The figures about allocations (used, live, peak, totals) are counted in
-// one Counts (lib/observe/counts.ts), where every allocation and free
-// passes; the allocator's own count sees a cached block as one allocation
-// from when it enters the cache to when it leaves it.
+// What the program holds (used, live, peak, totals) is counted in one Counts
+// (lib/observe/counts.ts) that the cache and the slow path share.
 //
 // Threads: the JS thread that made the pool only.
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
-import { PoolMemory } from './native/pool-memory.js';
-import { backingFor, classSizes, pageSize } from './native/runtime.js';
+import type { PoolMemory } from './native/pool-memory.js';
+import { backingFor, pageSize } from './native/runtime.js';
 import { NativeStatus } from './native/binding.js';
-import type { PoolDescription } from './native/status.js';
-import { convert, type Source } from './buffers/convert.js';
-import { closedError, invalidArgType, outOfRange, type Caller } from './errors.js';
+import { bytesOf, convert, type Source } from './buffers/convert.js';
+import { closedError, invalidArgType, type Caller } from './errors.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './observe/leaks.js';
 import { monitor as startMonitor, type Monitor, type MonitorOptions } from './observe/monitor.js';
 import { PressureWatch } from './observe/pressure.js';
-import { alignOf, MAX_BUFFER, resolveOptions, type AllocOptions, type Backing, type PoolOptions } from './options.js';
+import { alignOf, MAX_BUFFER, resolveOptions, sizeError, type AllocOptions, type Backing, type PoolOptions, type ResolvedOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './observe/stats.js';
 import { PoolBuffer, serialOf, blockOf } from './buffers/pool-buffer.js';
 import { elementSize, type TypedArrayConstructor } from './buffers/typed.js';
 import { dispose } from './dispose.js';
-import { BlockCache } from './cache/block-cache.js';
+import type { BlockCache } from './cache/block-cache.js';
 import { SlowPath } from './alloc/slow-path.js';
 import { allocTyped } from './alloc/typed.js';
 import { fixClasses, fixDump } from './observe/dump.js';
-import { startCoarseClock } from './observe/clock.js';
 import { Counts } from './observe/counts.js';
 import { collect, type CollectOptions } from './io/collect.js';
 import { readFile, type ReadFileOptions } from './io/read-file.js';
@@ -63,24 +47,17 @@ export class Pool extends EventEmitter {
   readonly #memory: PoolMemory;
   /** Every allocation and free the block cache does not serve. */
   readonly #slow: SlowPath;
-  readonly #name: string;
+  /** The options in force (backing: as asked; #backing: as it is). */
+  readonly #o: ResolvedOptions;
   readonly #backing: Backing;
-  readonly #guard: boolean;
-  readonly #secure: boolean;
-  readonly #chunkSize: number;
-  readonly #hugeThreshold: number;
-  readonly #maxBytes: number;
   readonly #maxSize: number;
   readonly #exitToken: WeakRef<{ close(): void }>;
   readonly #leaks: LeakTracker | undefined;
-  readonly #leakDetection: LeakDetection;
   #closed = false;
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
   #cache: BlockCache | undefined;
   /** What the program holds, counted at every allocation and free; shared with the block cache (lib/observe/counts.ts). */
   readonly #counts = new Counts();
-  /** Allocations that ended with close() (live = allocs - frees - #closedLive). */
-  #closedLive = 0;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -97,52 +74,27 @@ export class Pool extends EventEmitter {
     super();
     const o = resolveOptions(options);
     const backing = backingFor(o.name, o.backing, o.guard, o.secure);
-    this.#name = o.name;
+    this.#o = o;
     this.#backing = backing;
-    this.#guard = o.guard;
-    this.#secure = o.secure;
-    this.#chunkSize = o.chunkSize;
-    this.#hugeThreshold = o.hugeThreshold;
-    this.#maxBytes = o.maxBytes;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
-    const memory = new PoolMemory({
-      backing,
-      dir: o.dir,
-      chunkSize: o.chunkSize,
-      hugeThreshold: o.hugeThreshold,
-      maxBytes: o.maxBytes,
-      secure: o.secure,
-      hugePages: o.hugePages,
-      prefault: o.prefault,
-    }, o.guard || o.secure);
-    this.#memory = memory;
-    this.#leakDetection = o.leakDetection;
     this.#leaks = o.leakDetection === 'disabled' ? undefined
       : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
     const pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
       (event) => this.emit('pressure', event));
+    this.#slow = new SlowPath(o, backing, this.#counts, this.#leaks, pressure);
+    this.#memory = this.#slow.memory;
+    this.#cache = this.#slow.cache;
     this.#exitToken = track(this);
-    if (!o.guard && !o.secure) {
-      this.#cache = new BlockCache(memory, classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize, this.#counts);
-      this.#cache.watch(this.#leaks);
-      startCoarseClock();
-    }
-    const describe: PoolDescription = {
-      name: o.name, backing, secure: o.secure, maxBytes: o.maxBytes,
-      mappedBytes: () => memory.mapped(),
-      lastError: () => memory.lastError(),
-    };
-    this.#slow = new SlowPath({ memory, cache: this.#cache, counts: this.#counts, leaks: this.#leaks, pressure, describe });
   }
 
   /** The `leakDetection` option in force. */
   get leakDetection(): LeakDetection {
-    return this.#leakDetection;
+    return this.#o.leakDetection;
   }
 
   /** The `name` option. */
   get name(): string {
-    return this.#name;
+    return this.#o.name;
   }
 
   /** True once close() has run. */
@@ -202,7 +154,7 @@ export class Pool extends EventEmitter {
   from(value: Source, encoding?: BufferEncoding): Buffer {
     const c = convert(value, encoding, this.from);
     if (!('text' in c)) {
-      const bytes = 'bytes' in c ? c.bytes : this.#bytesOf(c.items);
+      const bytes = 'bytes' in c ? c.bytes : bytesOf(c.items, this.#o.maxBytes, this.from);
       const buf = this.#buffer(bytes.length, false, undefined, this.from);
       buf.set(bytes);
       return buf;
@@ -270,15 +222,7 @@ export class Pool extends EventEmitter {
   /** Drops a reference to `buf`; frees it when none is left and then returns true. Same errors as free(). */
   release(buf: ArrayBufferView): boolean {
     const k = this.#cached(buf);
-    if (k >= 0) {
-      const refs = (this.#cache as BlockCache).refs;
-      if (refs[k] > 1) {
-        refs[k]--;
-        return false;
-      }
-      (this.#cache as BlockCache).freeBlock(k);
-      return true;
-    }
+    if (k >= 0) return (this.#cache as BlockCache).release(k);
     return this.#slow.release(buf, this.release, this.free);
   }
 
@@ -356,8 +300,7 @@ export class Pool extends EventEmitter {
   reset(): void {
     this.#checkOpen(this.reset);
     this.#slow.reset();
-    this.#counts.frees = this.#counts.allocs - this.#closedLive;
-    this.#counts.used = 0;
+    this.#counts.freeAll();
     this.#leaks?.forgetAll();
     this.#slow.sweep();
   }
@@ -389,10 +332,10 @@ export class Pool extends EventEmitter {
 
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
-    if (this.#leakDetection === 'disabled' || this.#closed) return undefined;
-    const live = this.#liveCount();
+    if (this.#o.leakDetection === 'disabled' || this.#closed) return undefined;
+    const live = this.#counts.live;
     if (live === 0) return undefined;
-    return `mmap-pool: pool "${this.#name}" still holds ${live} allocation(s) (${this.#counts.used} bytes) at exit; ` +
+    return `mmap-pool: pool "${this.#o.name}" still holds ${live} allocation(s) (${this.#counts.used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
@@ -402,20 +345,13 @@ export class Pool extends EventEmitter {
     const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
     n.usedBytes = this.#counts.used;
-    n.liveAllocations = this.#liveCount();
+    n.liveAllocations = this.#counts.live;
     n.peakUsedBytes = this.#counts.peak;
     n.totalAllocations = this.#counts.allocs;
     n.totalFrees = this.#counts.frees;
     return {
-      name: this.#name,
-      backing: this.#backing,
-      guard: this.#guard,
-      secure: this.#secure,
-      closed: this.#closed,
-      pageSize,
-      chunkSize: this.#chunkSize,
-      hugeThreshold: this.#hugeThreshold,
-      maxBytes: this.#maxBytes,
+      name: this.#o.name, backing: this.#backing, guard: this.#o.guard, secure: this.#o.secure, closed: this.#closed,
+      pageSize, chunkSize: this.#o.chunkSize, hugeThreshold: this.#o.hugeThreshold, maxBytes: this.#o.maxBytes,
       ...n,
       cachedBytes,
     };
@@ -431,7 +367,7 @@ export class Pool extends EventEmitter {
         if (stack !== undefined) a.createdAt = stack;
       }
     }
-    return { name: this.#name, backing: this.#backing, closed: this.#closed, ...raw };
+    return { name: this.#o.name, backing: this.#backing, closed: this.#closed, ...raw };
   }
 
   /**
@@ -447,8 +383,7 @@ export class Pool extends EventEmitter {
     untrack(this.#exitToken);
     this.#slow.close();
     this.#cache = undefined;
-    this.#closedLive += this.#liveCount();
-    this.#counts.used = 0;
+    this.#counts.closeAll();
     this.#leaks?.forgetAll();
   }
 
@@ -474,17 +409,6 @@ export class Pool extends EventEmitter {
     return this.#slow.buffer(size, zero, align, caller);
   }
 
-  // from() of an array(-like): its items as bytes, converted (ToNumber:
-  // valueOf, getters, all user code) before any memory is taken, so that a
-  // throw leaves the pool as it was.
-  #bytesOf(items: ArrayLike<unknown>): Uint8Array {
-    const n = items.length;
-    if (typeof n !== 'number' || !(n >= 0 && n <= this.#maxSize) || n % 1 !== 0) throw this.#sizeError(n, this.from);
-    const bytes = new Uint8Array(n);
-    for (let i = 0; i < n; i++) bytes[i] = items[i] as number;
-    return bytes;
-  }
-
   // The block id of a view handed out from the block cache and still live,
   // or -1 (anything else: the slow path decides). Its tags are private
   // fields (a PoolBuffer's, or a typed array's from allocTyped()), which no
@@ -496,20 +420,12 @@ export class Pool extends EventEmitter {
     return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
   }
 
-  #liveCount(): number {
-    return this.#counts.allocs - this.#counts.frees - this.#closedLive;
-  }
-
   #checkOpen(caller: Caller): void {
     if (this.#closed) throw closedError(caller);
   }
 
   #sizeError(size: unknown, caller: Caller, name = 'size', max = this.#maxSize): Error {
-    if (typeof size !== 'number') return invalidArgType(name, 'of type number', size, caller);
-    if (name === 'size' && size > this.#maxBytes && size <= MAX_BUFFER && Number.isInteger(size)) {
-      return outOfRange(name, `<= maxBytes (${this.#maxBytes})`, size, caller);
-    }
-    return outOfRange(name, `an integer >= 0 && <= ${max}`, size, caller);
+    return sizeError(size, caller, this.#o.maxBytes, name, max);
   }
 
 }

@@ -25,50 +25,29 @@
 // reset it makes the allocation start again. A failure after memory was
 // taken gives the memory back.
 //
-// A chunk's ArrayBuffer detached by someone else (a web byte stream's
-// enqueue() or BYOB read(), ArrayBuffer.prototype.transfer()) takes the
-// whole chunk with it. The pool finds out where it would build a view over
-// it (BlockCache.take(), reserve(), refill(), allocTyped()) or sees it
-// detached (trim(), reset(), free() of one of its views), and loses the
-// segment (#lose()): nothing is placed there again, its memory stays mapped
-// for its new owner, and its allocations still count and can be freed, a
-// view that reads byteLength 0 by its serial (#find()).
+// A chunk's ArrayBuffer detached by someone else takes the whole chunk with
+// it: found where a view would be built over it (BlockCache.take(),
+// reserve(), refill(), allocTyped()) or seen detached (trim(), reset(),
+// free() of one of its views), the segment is lost (lib/alloc/segments.ts).
 //
 // Threads: the pool's JS thread only, like the pool.
 import type { Buffer } from 'node:buffer';
 
 import { NativeStatus } from '../native/binding.js';
 import { offsetOf, segmentOf } from '../native/handle.js';
-import type { PoolMemory } from '../native/pool-memory.js';
+import { PoolMemory } from '../native/pool-memory.js';
+import { classSizes } from '../native/runtime.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { closedError, invalidArgType, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { PoolBuffer, serialOf, tagView } from '../buffers/pool-buffer.js';
 import { nextSerial } from '../buffers/serials.js';
-import type { BlockCache } from '../cache/block-cache.js';
-import { tick } from '../observe/clock.js';
+import { BlockCache } from '../cache/block-cache.js';
+import { startCoarseClock, tick } from '../observe/clock.js';
+import type { Backing, ResolvedOptions } from '../options.js';
 import type { Counts } from '../observe/counts.js';
 import type { LeakTracker } from '../observe/leaks.js';
 import type { PressureWatch } from '../observe/pressure.js';
-
-/**
- * How long a freed huge allocation's mapping (a spare, kept for the next
- * huge allocation of its size) stays as it is before its pages are handed to
- * the OS lazily (MADV_FREE): a program that frees and allocates huge buffers
- * back to back reuses warm pages; one that stops gives them up this soon
- * after (docs/design.md, "Huge allocations and spares").
- */
-const SPARE_DECAY_MS = 100;
-
-/** What a SlowPath works with: the pool's parts below it. */
-export interface SlowPathParts {
-  readonly memory: PoolMemory;
-  /** Undefined for guard and secure pools. */
-  readonly cache: BlockCache | undefined;
-  readonly counts: Counts;
-  readonly leaks: LeakTracker | undefined;
-  readonly pressure: PressureWatch;
-  readonly describe: PoolDescription;
-}
+import { Segments } from './segments.js';
 
 export class SlowPath {
   readonly memory: PoolMemory;
@@ -79,23 +58,51 @@ export class SlowPath {
   readonly counts: Counts;
   #cache: BlockCache | undefined;
   readonly #leaks: LeakTracker | undefined;
-  readonly #pressure: PressureWatch;
+  /** What becomes of segments: lost, released, swept; and the pressure check. */
+  readonly #segs: Segments;
   readonly #describe: PoolDescription;
   #closed = false;
   /** reset() calls so far: an allocation that sees it change while user code ran was freed under it. */
   #resets = 0;
-  /** Set while a decay of spare huge mappings is due (SPARE_DECAY_MS). */
-  #decayTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(parts: SlowPathParts) {
-    this.memory = parts.memory;
-    this.segments = parts.memory.segments;
-    this.own = parts.memory.own;
-    this.counts = parts.counts;
-    this.#cache = parts.cache;
-    this.#leaks = parts.leaks;
-    this.#pressure = parts.pressure;
-    this.#describe = parts.describe;
+  /**
+   * Maps nothing yet: makes the pool's memory gateway (`backing`, which
+   * may differ from o.backing) and, unless `guard` or `secure`, its block
+   * cache. `counts`, `leaks` and `pressure` are the pool's.
+   */
+  constructor(o: ResolvedOptions, backing: Backing, counts: Counts, leaks: LeakTracker | undefined, pressure: PressureWatch) {
+    const own = o.guard || o.secure;
+    const memory = new PoolMemory({
+      backing,
+      dir: o.dir,
+      chunkSize: o.chunkSize,
+      hugeThreshold: o.hugeThreshold,
+      maxBytes: o.maxBytes,
+      secure: o.secure,
+      hugePages: o.hugePages,
+      prefault: o.prefault,
+    }, own);
+    this.memory = memory;
+    this.segments = memory.segments;
+    this.own = own;
+    this.counts = counts;
+    this.#leaks = leaks;
+    if (!own) {
+      this.#cache = new BlockCache(memory, classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize, counts);
+      this.#cache.watch(leaks);
+      startCoarseClock();
+    }
+    this.#segs = new Segments(memory, this.#cache, pressure);
+    this.#describe = {
+      name: o.name, backing, secure: o.secure, maxBytes: o.maxBytes,
+      mappedBytes: () => memory.mapped(),
+      lastError: () => memory.lastError(),
+    };
+  }
+
+  /** The block cache: undefined for guard and secure pools, and once closed. */
+  get cache(): BlockCache | undefined {
+    return this.#cache;
   }
 
   /** reset() calls so far (an allocation reads it before user code runs, survived() after). */
@@ -138,7 +145,7 @@ export class SlowPath {
    * An empty class stack: one native call brings a batch (#retry() when
    * the allocator has no room for it as things are). No event here: the
    * caller settles once its Buffer is made. Blocks of a segment someone
-   * else took go back at once (#lose()), and it asks again until the class
+   * else took go back at once (Segments.lose()), and it asks again until the class
    * has a block.
    */
   refill(cache: BlockCache, size: number, caller: Caller): void {
@@ -151,7 +158,7 @@ export class SlowPath {
       const fresh = cache.unexposed;
       while (fresh.length > 0) {
         const id = fresh.pop() as number;
-        if (this.segments[id] !== undefined && this.#lose(id)) continue;
+        if (this.segments[id] !== undefined && this.#segs.lose(id)) continue;
         if (this.memory.expose(id) === undefined) {
           fresh.length = 0;
           cache.flushAll();
@@ -178,7 +185,7 @@ export class SlowPath {
       const ab = this.segments[id];
       // Someone else took the segment: the allocation goes back, and the
       // allocator, which places nothing there now, is asked again.
-      if (ab === undefined || ab.byteLength !== 0 || !this.#lose(id)) return handle;
+      if (ab === undefined || ab.byteLength !== 0 || !this.#segs.lose(id)) return handle;
       this.memory.free(handle, size, serial);
     }
   }
@@ -200,7 +207,7 @@ export class SlowPath {
 
   /** An allocation made and never handed out (its view was refused): given back, as if it had not been made. */
   giveBack(handle: number, size: number, serial: number, ab: ArrayBuffer): void {
-    if (this.memory.giveBack(handle, size, serial, ab)) this.#segmentReleased(segmentOf(handle));
+    if (this.memory.giveBack(handle, size, serial, ab)) this.#segs.released(segmentOf(handle));
   }
 
   /**
@@ -222,7 +229,7 @@ export class SlowPath {
    * allocation survived them (see survived()).
    */
   settle(resets: number, caller: Caller): boolean {
-    this.#checkPressure();
+    this.#segs.checkPressure();
     return this.survived(resets, caller);
   }
 
@@ -244,7 +251,7 @@ export class SlowPath {
     if (this.own) this.#unguard(buf, handle, serial, caller);
     const status = this.memory.free(handle, length, serial);
     if (status === NativeStatus.SegmentReleased) {
-      this.#segmentReleased(segmentOf(handle));
+      this.#segs.released(segmentOf(handle));
     } else if (status !== NativeStatus.Ok) {
       throw this.#statusError(status, 'free', caller);
     }
@@ -275,7 +282,7 @@ export class SlowPath {
     if (count > 0) return false;
     // release() reports only the count: a detached segment is how a huge
     // allocation's mapping is seen to have gone.
-    if (this.segments[segment]?.byteLength === 0) this.#segmentReleased(segment);
+    if (this.segments[segment]?.byteLength === 0) this.#segs.released(segment);
     this.#uncount(length, serial);
     return true;
   }
@@ -301,7 +308,7 @@ export class SlowPath {
   reset(): void {
     this.#resets++;
     this.memory.detachGuarded();
-    this.#loseDetached();
+    this.#segs.loseDetached();
     this.memory.reset();
     this.#cache?.clear();
   }
@@ -310,23 +317,21 @@ export class SlowPath {
   trim(): number {
     this.#cache?.flushAll();
     // (Before the allocator discards free pages: a lost chunk's are its new owner's.)
-    this.#loseDetached();
+    this.#segs.loseDetached();
     const released = this.memory.trim();
-    this.sweep();
+    this.#segs.sweep();
     return released;
   }
 
-  /** After trim() and reset(): lose every segment someone else detached, retire every one this pool detached. */
+  /** After reset(): lose every segment someone else detached, retire every one this pool detached. */
   sweep(): void {
-    this.#loseDetached();
-    this.memory.sweep();
-    this.#checkPressure();
+    this.#segs.sweep();
   }
 
   /** close(): every ArrayBuffer detached, all memory given back; later allocations throw ERR_POOL_CLOSED. */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#decayTimer);
+    this.#segs.close();
     this.memory.detachGuarded();
     this.memory.close();
     this.#cache = undefined;
@@ -392,45 +397,8 @@ export class SlowPath {
   // serial; the block cache then gives that segment's free blocks back.
   #find(buf: ArrayBufferView, serial: number): number {
     const handle = this.memory.find(buf, serial);
-    if (handle >= 0 && !this.own && (buf.buffer as ArrayBuffer).byteLength === 0) this.#cache?.lose(segmentOf(handle));
+    if (handle >= 0 && !this.own && (buf.buffer as ArrayBuffer).byteLength === 0) this.#segs.lost(segmentOf(handle));
     return handle;
-  }
-
-  // Segment `id`'s ArrayBuffer was found detached. True when someone else
-  // did that (a web byte stream, transfer()), now or before: the allocator
-  // places nothing there again (PoolMemory.lose()) and the block cache gives
-  // its free blocks back. False when this pool did (the segment went back;
-  // the id may name a new one). No event: this may run in the middle of an
-  // allocation, and mapped memory does not change.
-  #lose(id: number): boolean {
-    if (!this.memory.lose(id)) return false;
-    this.#cache?.lose(id);
-    return true;
-  }
-
-  // Every segment whose ArrayBuffer someone else detached, lost now.
-  #loseDetached(): void {
-    for (const id of this.memory.loseDetached()) this.#cache?.lose(id);
-  }
-
-  // A huge allocation's mapping went back to the OS: forget its segment, and
-  // let the pressure levels see the drop (so a later rise fires again).
-  // Its mapping may now be a spare: decay spares not reused by then.
-  #segmentReleased(id: number): void {
-    this.memory.retire(id);
-    this.#checkPressure();
-    if (this.#decayTimer === undefined) {
-      this.#decayTimer = setTimeout(() => {
-        this.#decayTimer = undefined;
-        if (!this.#closed) this.memory.decay();
-      }, SPARE_DECAY_MS);
-      this.#decayTimer.unref();
-    }
-  }
-
-  // Called whenever mapped memory may have changed.
-  #checkPressure(): void {
-    if (this.#pressure.active) this.#pressure.check(this.memory.mapped());
   }
 
   #statusError(status: number, what: string, caller: Caller): Error {

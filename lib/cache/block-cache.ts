@@ -354,6 +354,16 @@ export class BlockCache {
     return ++this.refs[k];
   }
 
+  /** Drops a reference to the allocation in block `k`: true when it was the last (the block is free again). */
+  release(k: number): boolean {
+    if (this.refs[k] > 1) {
+      this.refs[k]--;
+      return false;
+    }
+    this.freeBlock(k);
+    return true;
+  }
+
   /** Uses `leaks` (undefined: none) from now on. */
   watch(leaks: LeakTracker | undefined): void {
     this.leaks = leaks;
