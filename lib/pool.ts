@@ -1,6 +1,7 @@
 // Pool: Buffers over mmap-backed memory, freed when the program says so.
 // The public class: it checks arguments, takes the fast path when it can,
-// and hands every other case to a part below it (docs/design.md, "lib/"):
+// and hands every other case to a part below it (docs/design.md, "lib/:
+// the TypeScript side"):
 //
 //   Pool ──> BlockCache (lib/cache/)   alloc/free of sizes up to 64 KiB, no native call
 //     ├────> SlowPath (lib/alloc/)     everything else, through the allocator

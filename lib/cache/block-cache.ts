@@ -5,7 +5,7 @@
 // run for a cached size, a few lines each; every rare case is a named
 // method (retake(), drop(), lose(), place(), refill()).
 //
-// The cache, file by file (docs/design.md, "The block cache"):
+// The cache, file by file (docs/design.md, "The free-block cache"):
 //   block-cache.ts   the fast path, leak sampling, lost segments
 //   class-stacks.ts  the per-class free lists: refill, spill, flush
 //   transfers.ts     the batches to and from the allocator, and aging
