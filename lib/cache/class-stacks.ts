@@ -21,6 +21,13 @@ import { classTable } from './classes.js';
 import { insertByAddress, NONE, Placement, sortByAddress } from './placement.js';
 import { PENDING_MAX, Transfers } from './transfers.js';
 
+// As module constants: an imported binding is a property of another
+// module's exports object, read at every use (these run on every free of
+// an ordered class, and every refill).
+const insert = insertByAddress;
+const sort = sortByAddress;
+const MAX_PENDING = PENDING_MAX;
+
 export class ClassStacks extends BlockTable {
   /** Class index by (size + 15) >>> 4, for sizes 1 .. maxSize. */
   readonly binOf: Uint8Array;
@@ -122,7 +129,7 @@ export class ClassStacks extends BlockTable {
       }
     }
     this.top[c] += n;
-    if (c >= this.#firstOrdered) sortByAddress(this.stack, this.base[c], this.top[c], this.addr);
+    if (c >= this.#firstOrdered) sort(this.stack, this.base[c], this.top[c], this.addr);
     this.#held += n;
     this.drainFrom = this.#placement.drainFrom();
     return n;
@@ -184,13 +191,13 @@ export class ClassStacks extends BlockTable {
     if (this.seg[k] >= this.drainFrom) {
       // Goes back with the next native call.
       this.defer(k);
-      if (this.#moves.pendingCount >= PENDING_MAX) this.send();
+      if (this.#moves.pendingCount >= MAX_PENDING) this.send();
       return;
     }
     let t = this.top[c];
     if (t === this.#cap[c]) t = this.#spill(c, t >>> 1);
     this.top[c] = t + 1;
-    if (c >= this.#firstOrdered) insertByAddress(this.stack, this.base[c], t, this.addr, k);
+    if (c >= this.#firstOrdered) insert(this.stack, this.base[c], t, this.addr, k);
     else this.stack[this.base[c] + t] = k;
   }
 
@@ -202,7 +209,7 @@ export class ClassStacks extends BlockTable {
     for (let i = 0; i < n; i++) this.defer(this.stack[b + i]);
     this.stack.copyWithin(b, b + n, b + t);
     this.top[c] = t - n;
-    if (this.#moves.pendingCount >= PENDING_MAX) this.send();
+    if (this.#moves.pendingCount >= MAX_PENDING) this.send();
     return t - n;
   }
 
@@ -215,21 +222,24 @@ export class ClassStacks extends BlockTable {
   // Up to PENDING_MAX pending blocks, written for the next native call
   // (which gives them back) and forgotten here; returns how many.
   #pack(): number {
-    const ids = this.#moves.next();
+    const end = this.#moves.pendingCount;
+    const from = this.#moves.next();
+    const ids = this.#moves.pending();
     const out = this.#moves.scratch;
-    for (let i = 0; i < ids.length; i++) {
-      const k = ids[i];
+    const n = end - from;
+    for (let i = 0; i < n; i++) {
+      const k = ids[from + i];
       out[2 * i] = this.addr[k];
       out[2 * i + 1] = this.classSize[this.cls[k]];
       // (From the handle: a lost segment's seg[k] is LOST.)
       this.#placement.remove(segmentOf(this.addr[k]));
       this.retireId(k);
     }
-    if (ids.length > 0) {
-      this.#held -= ids.length;
+    if (n > 0) {
+      this.#held -= n;
       this.drainFrom = this.#placement.drainFrom();
     }
-    return ids.length;
+    return n;
   }
 
   // No block held (nothing free here, none handed out): back to the first,

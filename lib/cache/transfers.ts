@@ -74,15 +74,20 @@ export class Transfers {
   }
 
   /**
-   * Up to PENDING_MAX pending ids, no longer pending: the caller writes
-   * each one's (handle, class size) at 2i, 2i + 1 of `scratch` and passes
-   * their number to the next refill() or flush() (a view, valid until the
-   * next defer()).
+   * Takes up to PENDING_MAX pending ids off the queue: returns `from`, the
+   * index in pending() of the first of them; they are pending()[from ..
+   * the pendingCount before the call). The caller writes each one's
+   * (handle, class size) at 2i, 2i + 1 of `scratch` and passes their number
+   * to the next refill() or flush(), before any defer().
    */
-  next(): Int32Array {
+  next(): number {
     const n = Math.min(this.#pendingTop, PENDING_MAX);
-    const from = (this.#pendingTop -= n);
-    return this.#pending.subarray(from, from + n);
+    return (this.#pendingTop -= n);
+  }
+
+  /** The queue of pending ids itself (see next()). */
+  pending(): Int32Array {
+    return this.#pending;
   }
 
   /**
