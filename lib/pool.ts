@@ -397,17 +397,13 @@ export class Pool extends EventEmitter {
   #buffer(size: number, zero: boolean, options: AllocOptions | undefined, caller: Caller): Buffer {
     // Before any memory is taken: the getter of `align` is user code.
     const align = options === undefined ? 0 : alignOf(options, pageSize, caller);
-    const cache = this.#cache;
-    // Every cached block starts at a multiple of 16.
-    if (cache !== undefined && align <= 16 && cache.serves(size)) {
-      const view = this.#slow.cachedBuffer(cache, size, caller);
-      if (zero) view.fill(0);
-      return view as unknown as Buffer;
-    }
-    if (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0) {
+    // A size the block cache serves (every cached block starts at a
+    // multiple of 16) is valid as it is.
+    const cached = align <= 16 && this.#cache !== undefined && this.#cache.serves(size);
+    if (!cached && (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0)) {
       throw this.#sizeError(size, caller);
     }
-    return this.#slow.buffer(size, zero, align, caller);
+    return this.#slow.allocate(size, zero, align, caller);
   }
 
   // The block id of a view handed out from the block cache and still live,

@@ -110,8 +110,36 @@ export class SlowPath {
     return this.#resets;
   }
 
-  /** A Buffer of `size` bytes (valid: the pool checked it) from the allocator, `align` 0 or a power of two. */
-  buffer(size: number, zero: boolean, align: number, caller: Caller): Buffer {
+  /**
+   * Every allocation of a Buffer that the fast path (BlockCache.take())
+   * did not serve: a size the cache serves whose class stack was empty
+   * (refilled here), or any other (from the allocator). `size` is valid (the
+   * pool checked it), `align` 0 or a power of two. Both cases are written
+   * out in this one function, on purpose: it is then too long for V8 to
+   * inline (its bytecode limit), so that the rare case stays a call and
+   * neither alloc() nor a caller's loop that inlines alloc() spends its
+   * inlining budget on it (docs/design.md, "The JS fast path").
+   */
+  allocate(size: number, zero: boolean, align: number, caller: Caller): Buffer {
+    const cache = this.#cache;
+    // Every cached block starts at a multiple of 16.
+    if (cache !== undefined && align <= 16 && cache.serves(size)) {
+      // Its class's stack was empty when take() came (or left so by a
+      // 'pressure' listener): refill it and take a block. The refill may map
+      // a chunk, whose event comes once the Buffer is counted.
+      for (let quiet = false; ; quiet = true) {
+        let view = cache.take(size, caller);
+        if (view === undefined) {
+          const resets = this.#resets;
+          const exposures = this.memory.exposures;
+          this.refill(cache, size, caller);
+          view = cache.take(size, caller) as PoolBuffer;  // the stack holds a block now
+          if (!quiet && this.memory.exposures !== exposures && !this.settle(resets, caller)) continue;
+        }
+        if (zero) view.fill(0);
+        return view as unknown as Buffer;
+      }
+    }
     for (let quiet = false; ; quiet = true) {
       const resets = this.#resets;
       const exposures = this.memory.exposures;
@@ -121,23 +149,6 @@ export class SlowPath {
       const buf = new PoolBuffer(ab, this.own ? 0 : offsetOf(handle), size, -1, serial) as unknown as Buffer;
       this.handOut(buf, size, serial, caller);
       if (quiet || this.memory.exposures === exposures || this.settle(resets, caller)) return buf;
-    }
-  }
-
-  /**
-   * A size the block cache serves, its class's stack empty when take() came
-   * (or left so by a 'pressure' listener): refills it and takes a block. The
-   * refill may map a chunk, whose event comes once the Buffer is counted.
-   */
-  cachedBuffer(cache: BlockCache, size: number, caller: Caller): PoolBuffer {
-    for (let quiet = false; ; quiet = true) {
-      const view = cache.take(size, caller);
-      if (view !== undefined) return view;
-      const resets = this.#resets;
-      const exposures = this.memory.exposures;
-      this.refill(cache, size, caller);
-      const fresh = cache.take(size, caller) as PoolBuffer;  // the stack holds a block now
-      if (quiet || this.memory.exposures === exposures || this.settle(resets, caller)) return fresh;
     }
   }
 

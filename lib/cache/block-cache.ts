@@ -1,9 +1,10 @@
 // BlockCache: free blocks of the classes up to 64 KiB, kept on the JS side so
 // that most allocations and frees never cross into native code (the idea of
 // jemalloc's thread cache and Netty's PoolThreadCache). This file is the
-// fast path: take() and freeBlock() (with push()), what alloc() and free()
-// run for a cached size, a few lines each; every rare case is a named
-// method (retake(), drop(), lose(), place(), refill()).
+// fast path: take() and freeBlock() (with ClassStacks.push()), what alloc()
+// and free() run for a cached size, a few lines each; every rare case is a
+// named method (retake(), drop(), lose(), and ClassStacks' #place(),
+// refill()).
 //
 // The cache, file by file (docs/design.md, "The free-block cache"):
 //   block-cache.ts   the fast path, leak sampling, lost segments
@@ -166,25 +167,6 @@ export class BlockCache extends ClassStacks {
     this.flags[k] = 0;
     this.refs[k] = 1;
     if ((f & TRACKED) !== 0) this.leaks?.freedSerial(this.serial[k]);
-  }
-
-  /**
-   * Takes block `k` (its serial already 0) back: onto its class's stack
-   * (a full stack first gives its bottom half back), or, when it sits in a
-   * drained segment, to the blocks going back to the allocator.
-   */
-  push(k: number): void {
-    const c = this.cls[k];
-    const t = this.top[c];
-    // The common case, kept small (it is inlined into every free()): room
-    // on the stack of an unordered class, and k not in a drained segment
-    // (#drainFrom is NONE, above every id, when none is).
-    if (t < this.room[c] && this.seg[k] < this.drainFrom) {
-      this.stack[this.base[c] + t] = k;
-      this.top[c] = t + 1;
-      return;
-    }
-    this.place(c, k);
   }
 
   /**

@@ -18,13 +18,12 @@ import { offsetOf, segmentOf } from '../native/handle.js';
 import type { Counts } from '../observe/counts.js';
 import { BlockTable } from './block-table.js';
 import { classTable } from './classes.js';
-import { insertByAddress, NONE, Placement, sortByAddress } from './placement.js';
+import { NONE, Placement, sortByAddress } from './placement.js';
 import { PENDING_MAX, Transfers } from './transfers.js';
 
 // As module constants: an imported binding is a property of another
-// module's exports object, read at every use (these run on every free of
-// an ordered class, and every refill).
-const insert = insertByAddress;
+// module's exports object, read at every use (these run on every refill,
+// and on frees that fill a stack).
 const sort = sortByAddress;
 const MAX_PENDING = PENDING_MAX;
 
@@ -46,10 +45,10 @@ export class ClassStacks extends BlockTable {
   readonly top: number[];
   readonly base: readonly number[];
   readonly stack: Int32Array;
-  /** Per class: cap[c] for an unordered class, 0 for an ordered one: push() leaves a block to place() from there. */
-  protected readonly room: readonly number[];
+  /** Per class: cap[c] for an unordered class, 0 for an ordered one: push() leaves a block to #place() from there. */
+  readonly #room: readonly number[];
   /** A freed block in this segment or above goes back to the allocator (NONE: none does): Placement.drainFrom(), kept here for push(). */
-  protected drainFrom = NONE;
+  #drainFrom = NONE;
   /** Blocks the next refill of each class asks for: from 2, doubling up to the table's batch. */
   readonly #fill: number[];
   /** Blocks held from the allocator (free, pending or handed out). */
@@ -83,7 +82,7 @@ export class ClassStacks extends BlockTable {
     this.#fill = t.batch.map((b) => Math.min(2, b));
     this.base = t.base;
     this.stack = new Int32Array(t.stackLength);
-    this.room = t.room;
+    this.#room = t.room;
     this.#moves = new Transfers(native, Math.max(...t.batch), t.maxSize, counts);
   }
 
@@ -131,7 +130,7 @@ export class ClassStacks extends BlockTable {
     this.top[c] += n;
     if (c >= this.#firstOrdered) sort(this.stack, this.base[c], this.top[c], this.addr);
     this.#held += n;
-    this.drainFrom = this.#placement.drainFrom();
+    this.#drainFrom = this.#placement.drainFrom();
     return n;
   }
 
@@ -185,20 +184,59 @@ export class ClassStacks extends BlockTable {
     return out;
   }
 
+  /**
+   * Takes block `k` (its serial already 0) back: onto its class's stack
+   * (a full stack first gives its bottom half back), or, when it sits in a
+   * drained segment, to the blocks going back to the allocator.
+   */
+  push(k: number): void {
+    const c = this.cls[k];
+    const t = this.top[c];
+    // The common case, kept small (it is inlined into every free()): room
+    // on the stack of an unordered class, and k not in a drained segment
+    // (#drainFrom is NONE, above every id, when none is). #place() is a
+    // private method, which V8 does not inline: the rare case stays out of
+    // a caller's loop and its inlining budget.
+    if (t < this.#room[c] && this.seg[k] < this.#drainFrom) {
+      this.stack[this.base[c] + t] = k;
+      this.top[c] = t + 1;
+      return;
+    }
+    this.#place(c, k);
+  }
+
   // push() for the rest: a drained segment, a full stack, or an ordered
-  // class (classes ascend by size, so these are the last ones).
-  protected place(c: number, k: number): void {
-    if (this.seg[k] >= this.drainFrom) {
-      // Goes back with the next native call.
-      this.defer(k);
-      if (this.#moves.pendingCount >= MAX_PENDING) this.send();
+  // class (classes ascend by size, so these are the last ones). Written out
+  // in one body (not calls to small helpers, which V8 would inline into a
+  // caller's loop ahead of the fast path itself).
+  #place(c: number, k: number): void {
+    if (this.seg[k] >= this.#drainFrom) {
+      this.#giveBack(k);
       return;
     }
     let t = this.top[c];
     if (t === this.#cap[c]) t = this.#spill(c, t >>> 1);
     this.top[c] = t + 1;
-    if (c >= this.#firstOrdered) insert(this.stack, this.base[c], t, this.addr, k);
-    else this.stack[this.base[c] + t] = k;
+    const stack = this.stack;
+    const b = this.base[c];
+    if (c >= this.#firstOrdered) {
+      // Address order (lib/cache/placement.ts): highest address at the
+      // bottom, lowest on top.
+      const addr = this.addr;
+      const a = addr[k];
+      for (; t > 0; t--) {
+        const j = stack[b + t - 1];
+        if (addr[j] >= a) break;
+        stack[b + t] = j;
+      }
+    }
+    stack[b + t] = k;
+  }
+
+  // A freed block of a drained segment: goes back with the next native call.
+  #giveBack(k: number): void {
+    this.#moves.defer(k);
+    if (this.#moves.pendingCount >= MAX_PENDING) this.send();
   }
 
   // A full stack: its bottom `n` blocks (the oldest, or in an ordered class
@@ -237,7 +275,7 @@ export class ClassStacks extends BlockTable {
     }
     if (n > 0) {
       this.#held -= n;
-      this.drainFrom = this.#placement.drainFrom();
+      this.#drainFrom = this.#placement.drainFrom();
     }
     return n;
   }
@@ -249,7 +287,7 @@ export class ClassStacks extends BlockTable {
   #shrink(): void {
     this.shrinkTables();
     this.#placement.clear();
-    this.drainFrom = NONE;
+    this.#drainFrom = NONE;
     this.#moves.clear();
     for (let c = 0; c < this.top.length; c++) this.#fill[c] = Math.min(2, this.#batch[c]);
   }

@@ -11,7 +11,8 @@
 //   - the classes from 4 KiB up (slabs of four slots, and page runs; see
 //     lib/cache/classes.ts) keep their stacks in address order: the lowest
 //     block is handed out first, the highest given back first when full
-//     (insertByAddress(), sortByAddress()).
+//     (sortByAddress() after a refill; a freed block is inserted in order
+//     by ClassStacks.#place(), lib/cache/class-stacks.ts).
 // The batches that carry blocks to and from the allocator are
 // lib/cache/transfers.ts.
 //
@@ -69,20 +70,6 @@ export class Placement {
     this.#segs = 0;
     this.#top = -1;
   }
-}
-
-/**
- * Puts block `k` on an ordered stack stack[b .. b + t) (t its top before,
- * with room for one more): highest address at the bottom, lowest on top.
- */
-export function insertByAddress(stack: Int32Array, b: number, t: number, addr: Float64Array, k: number): void {
-  const a = addr[k];
-  for (; t > 0; t--) {
-    const j = stack[b + t - 1];
-    if (addr[j] >= a) break;
-    stack[b + t] = j;
-  }
-  stack[b + t] = k;
 }
 
 /** Insertion sort of an ordered stack stack[b .. b + n) (after a refill): highest address at the bottom. */
