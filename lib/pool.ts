@@ -214,7 +214,7 @@ export class Pool extends EventEmitter {
     const k = this.#cached(buf);
     if (k >= 0) {
       const cache = this.#cache as BlockCache;
-      if (cache.refs[k] === 0xffffffff) throw this.#slow.statusError(NativeStatus.TooLarge, 'retain', this.retain);
+      if (cache.refs[k] === 0xffffffff) throw this.#slow.statusError(NativeStatus.CountFull, 'retain', this.retain);
       return cache.retain(k);
     }
     return this.#slow.retain(buf, this.retain);
@@ -345,22 +345,22 @@ export class Pool extends EventEmitter {
     const n = this.#memory.stats();
     const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
     n.allocatedBytes -= cachedBytes;
-    n.usedBytes = this.#counts.used;
-    n.liveAllocations = this.#counts.live;
-    n.peakUsedBytes = this.#counts.peak;
-    n.totalAllocations = this.#counts.allocs;
-    n.totalFrees = this.#counts.frees;
     return {
       name: this.#o.name, backing: this.#backing, guard: this.#o.guard, secure: this.#o.secure, closed: this.#closed,
       pageSize, chunkSize: this.#o.chunkSize, hugeThreshold: this.#o.hugeThreshold, maxBytes: this.#o.maxBytes,
       ...n,
+      usedBytes: this.#counts.used,
+      peakUsedBytes: this.#counts.peak,
+      liveAllocations: this.#counts.live,
+      totalAllocations: this.#counts.allocs,
+      totalFrees: this.#counts.frees,
       cachedBytes,
     };
   }
 
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
-    const raw = JSON.parse(this.#memory.dump()) as Omit<PoolDump, 'name' | 'backing' | 'closed'>;
+    const raw = this.#memory.dump();
     if (this.#cache !== undefined) fixDump(this.#cache, raw, performance.now());
     if (this.#leaks !== undefined) {
       for (const a of raw.allocations) {

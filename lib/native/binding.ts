@@ -3,8 +3,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import load from 'node-gyp-build';
+import type { NativeDump, NativeStats } from './shapes.js';
 
-/** Negative results of the native calls (alloc::Status in native/alloc/arena.h). */
+export type { NativeDump, NativeStats } from './shapes.js';
+
+/**
+ * Results of the native calls (alloc::Status in native/alloc/arena.h, where
+ * each is explained); test/binding.test.ts compares it with the addon's.
+ */
 export const NativeStatus = {
   Ok: 0,
   SegmentReleased: 1,
@@ -13,9 +19,14 @@ export const NativeStatus = {
   Exhausted: -3,
   MapFailed: -4,
   Closed: -5,
+  /** alloc(): a size over maxBytes (lib/ checks sizes first). */
   TooLarge: -6,
   /** refill(..., mayMap false): only a new chunk has room (never reaches a user: the pool asks again). */
   NeedsChunk: -7,
+  /** alloc(): align above the page size (lib/ checks align first). */
+  BadAlign: -8,
+  /** retain(): the reference count is at 2^32 - 1. */
+  CountFull: -9,
 } as const;
 
 
@@ -38,34 +49,6 @@ export interface NativePoolOptions {
    * kept until `buffer` is collected, detaching `buffer`; never calls the pool.
    */
   heapRetire?: (buffer: ArrayBuffer) => void;
-}
-
-export interface NativeClassStats {
-  size: number;
-  live: number;
-  capacity: number;
-}
-
-export interface NativeStats {
-  mappedBytes: number;
-  usedBytes: number;
-  allocatedBytes: number;
-  peakUsedBytes: number;
-  liveAllocations: number;
-  totalAllocations: number;
-  totalFrees: number;
-  chunks: number;
-  hugeAllocations: number;
-  hugeBytes: number;
-  spareBytes: number;
-  freeBytes: number;
-  /** The hugePages option, where it is in force (false on systems without transparent huge pages, and for heap). */
-  hugePages: boolean;
-  /** The prefault option, where it is in force (false for heap). */
-  prefault: boolean;
-  /** Bytes of mapped memory in RAM now (mincore); null where the OS does not say, or for heap memory. */
-  residentBytes: number | null;
-  classes: NativeClassStats[];
 }
 
 export interface NativePool {
@@ -129,8 +112,8 @@ export interface NativePool {
   stats(): NativeStats;
   /** Bytes mapped now for chunks and live huge allocations: mappedBytes less spareBytes (spares go back before maxBytes would be passed). */
   mapped(): number;
-  /** JSON text; see PoolDump in lib/observe/stats.ts. */
-  dump(): string;
+  /** Chunks with their runs, huge mappings and live allocations, as the allocator sees them. */
+  dump(): NativeDump;
   close(): void;
   lastError(): { errno: number; syscall: string };
 }
@@ -140,7 +123,7 @@ export interface Binding {
   pageSize: number;
   mapGranularity: number;
   /** The addon's own values of what lib/native/ writes down as constants (test/binding.test.ts compares them). */
-  contract: { handleSpan: number; status: Record<string, number> };
+  contract: { handleSpan: number; status: Record<string, number>; statsFields: string[] };
   /** The allocator's class sizes up to 64 KiB, ascending (index = class index). */
   classSizes: number[];
   /** The largest small (slab) class; larger classes are runs of whole pages. */

@@ -15,7 +15,7 @@
 // its serial (findLost()). docs/safety.md says what a program sees.
 //
 // Threads: the pool's JS thread only, like the pool.
-import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeStats } from './binding.js';
+import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeDump, type NativeStats } from './binding.js';
 import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
 
@@ -202,8 +202,8 @@ export class PoolMemory {
     return this.native.stats();
   }
 
-  /** The allocator's dump, as JSON text. */
-  dump(): string {
+  /** The allocator's dump. */
+  dump(): NativeDump {
     return this.native.dump();
   }
 

@@ -26,7 +26,9 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "../alloc/arena.h"
 #include "js_segments.h"
@@ -51,6 +53,10 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
 
   // Environment teardown: let go of everything without touching JS values.
   void Abandon();
+
+  // The names of the fields of the object stats() returns, in its order
+  // (module.cc exports them as contract.statsFields).
+  static std::vector<std::string> StatsFields();
 
  private:
   Napi::Value Alloc(const Napi::CallbackInfo& info);
