@@ -2,9 +2,11 @@
 // size class, and how they fill from the allocator and empty back to it:
 // refill() brings a batch, a full stack spills its bottom half, flushAll()
 // gives everything back, and a freed block of a drained segment goes back
-// instead of onto its stack (place()). Blocks move in batches through
-// lib/cache/transfers.ts; where they sit is lib/cache/placement.ts's; the
-// fast path on these stacks (take, push) is lib/cache/block-cache.ts.
+// instead of onto its stack. push() is the free side of the fast path (a
+// few lines; everything else it meets is #place()); the rest of the fast
+// path, take() and freeBlock(), is lib/cache/block-cache.ts. Blocks move in
+// batches through lib/cache/transfers.ts; where they sit is
+// lib/cache/placement.ts's.
 //
 //   stack (one Int32Array for all classes)
 //   ┌────────────────────┬────────────────────┬─────┐
