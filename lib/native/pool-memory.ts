@@ -1,9 +1,10 @@
 // PoolMemory: one pool's memory as lib/ sees it, the gateway to its native
 // allocator (NativePool) and to the ArrayBuffers over it (SegmentTable).
 //
-//   Pool ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
-//     │          └────────> SegmentTable (ArrayBuffer of each segment)
-//     └──> BlockCache ──┘   (refill, flush, lose: the cache uses it too)
+//   SlowPath ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
+//     │             └────────> SegmentTable (ArrayBuffer of each segment)
+//     └──> BlockCache ──┘      (refill, flush, lose: the cache uses it too)
+//   (Pool itself asks it for stats() and dump() only.)
 //
 // It knows handles, segments, ArrayBuffers and the allocator's status codes;
 // it knows nothing of events, counts, leak tracking or the block cache, and
