@@ -16,6 +16,8 @@ export interface ChartRow {
 export interface ChartOptions {
   title: string;
   subtitle: string;
+  /** The caption under the axis; says what a ratio is. */
+  axis?: string;
 }
 
 const W = 860;
@@ -114,7 +116,8 @@ export function renderRatios(rows: ChartRow[], o: ChartOptions): string {
   });
 
   // Axis caption and legend.
-  out.push(`<text x="${(PLOT_X0 + PLOT_X1) / 2}" y="${plotBottom + 40}" text-anchor="middle" font-size="12" fill="#333">Buffer time / pool time, log scale (medians of interleaved rounds in one process)</text>`);
+  const axis = o.axis ?? 'Buffer time / pool time, log scale (medians of interleaved rounds in one process)';
+  out.push(`<text x="${(PLOT_X0 + PLOT_X1) / 2}" y="${plotBottom + 40}" text-anchor="middle" font-size="12" fill="#333">${esc(axis)}</text>`);
   const ly = plotBottom + 72;
   const lx = 40;
   out.push(`<rect x="${lx}" y="${ly - 11}" width="14" height="14" fill="${MET}"/>`);
@@ -124,8 +127,10 @@ export function renderRatios(rows: ChartRow[], o: ChartOptions): string {
   out.push(`<line x1="${lx + 252}" y1="${ly - 13}" x2="${lx + 252}" y2="${ly + 4}" stroke="${INK}" stroke-width="2.5"/>`);
   out.push(`<path d="M ${lx + 247} ${ly - 15} h 10 l -5 6 z" fill="${INK}"/>`);
   out.push(`<text x="${lx + 262}" y="${ly}" fill="${INK}">goal (minimum ratio)</text>`);
-  out.push(`<circle cx="${lx + 422}" cy="${ly - 4}" r="4" fill="#fff" stroke="${INK}" stroke-width="1.5"/>`);
-  out.push(`<text x="${lx + 432}" y="${ly}" fill="${INK}">ratio of means (GC pauses included)</text>`);
+  if (rows.some((r) => r.meanRatio !== undefined)) {
+    out.push(`<circle cx="${lx + 422}" cy="${ly - 4}" r="4" fill="#fff" stroke="${INK}" stroke-width="1.5"/>`);
+    out.push(`<text x="${lx + 432}" y="${ly}" fill="${INK}">ratio of means (GC pauses included)</text>`);
+  }
   out.push(`</svg>`);
   return `${out.join('\n')}\n`;
 }

@@ -9,13 +9,13 @@
 // this process), reclaim (bench/reclaim.ts, two child processes), arena
 // (native/test/bench_arena.cc through CMake; skipped with a note when cmake
 // is missing) and lifetimes (bench/lifetimes.ts).
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 import { runArenaBench, type ArenaResult, ARENA_SMALL_GOAL_NS, nsWithPasses } from './arena.js';
 import { renderRatios } from './chart.js';
+import { revision } from './revision.js';
 import { runSpeedCase, speedCases, type SpeedResult } from './cases.js';
 import { runLifetimes } from './lifetimes.js';
 import { fmtNs, formatVsBuffer, QUICK_CASES, QUICK_OPTIONS } from './quick.js';
@@ -84,18 +84,6 @@ function lifetimeLines(results: CaseResult[]): string[] {
   return results.map((r) => `lifetimes: ${r.name}: ${r.ns.map((v) => `${v.toFixed(1)} ns`).join(' | ')}`);
 }
 
-/** `git describe`-like: the commit, and a note when lib/ or native/ differ from it. */
-function revision(): string {
-  const git = (...args: string[]): string | undefined => {
-    const r = spawnSync('git', args, { cwd: join(benchDir, '..'), encoding: 'utf8' });
-    return r.status === 0 ? r.stdout.trim() : undefined;
-  };
-  const head = git('rev-parse', '--short', 'HEAD');
-  if (head === undefined) return 'unknown (not a git checkout)';
-  const dirty = git('status', '--porcelain', '--', 'lib', 'native/alloc', 'native/addon', 'native/platform');
-  return `commit ${head}${dirty ? ', with uncommitted changes in lib/ or native/' : ''}`;
-}
-
 async function main(argv: string[]): Promise<number> {
   const flags = argv.filter((a) => a.startsWith('--'));
   const names = argv.filter((a) => !a.startsWith('--'));
@@ -160,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
       machine: {
         date, node: process.version, platform: `${platform()}-${arch()} (kernel ${release()})`,
         cpu, cores: cpus().length, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
-        loadStart, loadEnd: loadavg(), seconds, revision: revision(),
+        loadStart, loadEnd: loadavg(), seconds, revision: revision(join(benchDir, '..')),
       },
       cases: speedCases, speed, reclaim, arena, lifetimes,
     };

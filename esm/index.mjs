@@ -18,4 +18,5 @@ export {
   registerMetrics,
   renderMap,
   toPrometheus,
+  tuneMalloc,
 } from '../dist/lib/index.js';

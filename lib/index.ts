@@ -7,6 +7,7 @@ export type { PoolHandle, BufferHandle } from './threads/handles.js';
 export type { AllocOptions } from './options.js';
 export type { TypedArrayConstructor } from './buffers/typed.js';
 export { Scope } from './scope.js';
+export { tuneMalloc, type TuneMallocOptions } from './tune-malloc.js';
 export { PoolError, type PoolErrorCode } from './errors.js';
 export { defaultBacking, type Backing, type PoolOptions } from './options.js';
 export { formatStats, formatBytes } from './observe/stats.js';

@@ -206,6 +206,19 @@ export interface AllocOptions {
   align?: number;
 }
 
+/**
+ * The error for a size (or, by `name`, another count) that is not an
+ * integer 0 .. `max` in a pool of `maxBytes`: past maxBytes but within the
+ * Buffer limit, the message names maxBytes.
+ */
+export function sizeError(size: unknown, caller: Caller, maxBytes: number, name = 'size', max = Math.min(maxBytes, MAX_BUFFER)): Error {
+  if (typeof size !== 'number') return invalidArgType(name, 'of type number', size, caller);
+  if (name === 'size' && size > maxBytes && size <= MAX_BUFFER && Number.isInteger(size)) {
+    return outOfRange(name, `<= maxBytes (${maxBytes})`, size, caller);
+  }
+  return outOfRange(name, `an integer >= 0 && <= ${max}`, size, caller);
+}
+
 /** The `align` of alloc()'s options, checked; 0 for none. */
 export function alignOf(options: AllocOptions, pageSize: number, caller: Caller): number {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller);

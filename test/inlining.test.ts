@@ -11,7 +11,7 @@ import { resultOf, run } from './fixture-run.js';
 
 /**
  * Every function of the fast path of allocUnsafe(64) + free() (lib/pool.ts,
- * lib/cache/block-cache.ts, lib/buffers/pool-buffer.ts and serials.ts). take() has claim() written out.
+ * lib/cache/block-cache.ts and class-stacks.ts, lib/buffers/pool-buffer.ts and serials.ts). take() has claim() written out.
  */
 const FAST_PATH = ['allocUnsafe', 'take', 'nextSerial', 'PoolBuffer', 'free', 'liveBlock', 'freeBlock', 'push'];
 

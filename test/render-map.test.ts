@@ -4,9 +4,9 @@
 // text for the same dump.
 import { describe, expect, it } from 'vitest';
 
-import { Pool, type PoolDump, type PoolOptions } from '../lib/index.js';
+import { formatBytes, Pool, type PoolDump, type PoolOptions } from '../lib/index.js';
 import { hold, KiB, make, MiB } from './helpers.js';
-import { formatSize, renderMap } from '../lib/observe/render-map.js';
+import { renderMap } from '../lib/observe/render-map.js';
 
 
 interface Element {
@@ -158,6 +158,7 @@ function synthetic(): PoolDump {
     pageSize: 4096,
     chunkSize: 64 * KiB,
     hugeThreshold: 32 * KiB,
+    spareBytes: 0,
     chunks: [
       {
         id: 0,
@@ -207,7 +208,7 @@ describe('renderMap', () => {
       const runs = all(row, (e) => hasClass(e, 'run'));
       expect(runs).toHaveLength(chunk?.runs.length ?? -1);
       expect(textOf(row)).toContain(`chunk ${chunk?.id}`);
-      expect(textOf(row)).toContain(formatSize(chunk?.size ?? 0));
+      expect(textOf(row)).toContain(formatBytes(chunk?.size ?? 0));
     }
   });
 
@@ -244,7 +245,7 @@ describe('renderMap', () => {
     expect(items.filter((e) => e.attrs['data-class']).map((e) => Number(e.attrs['data-class']))).toEqual(classes);
     expect(items.filter((e) => e.attrs['data-kind']).map((e) => e.attrs['data-kind'])).toEqual(['large', 'huge', 'free']);
     for (const item of items.filter((e) => e.attrs['data-class'])) {
-      expect(textOf(item)).toBe(formatSize(Number(item.attrs['data-class'])));
+      expect(textOf(item)).toBe(formatBytes(Number(item.attrs['data-class'])));
     }
     // Each class's legend colour is the colour of its runs.
     const solid = (g: Element): string | undefined => g.children.filter((c) => c.name === 'rect').at(-1)?.attrs.fill;
@@ -268,8 +269,8 @@ describe('renderMap', () => {
     const bars = all(root, (e) => hasClass(e, 'huge'));
     expect(bars.map((b) => Number(b.attrs['data-id']))).toEqual(dump.huge.map((h) => h.id).sort((a, b) => a - b));
     const [big, small] = [...dump.huge].sort((a, b) => a.id - b.id);
-    expect(textOf(bars[0])).toContain(formatSize(big.size));
-    expect(textOf(bars[1])).toContain(`${formatSize(small.size)} (${formatSize(small.mappedBytes)} mapped)`);
+    expect(textOf(bars[0])).toContain(formatBytes(big.size));
+    expect(textOf(bars[1])).toContain(`${formatBytes(small.size)} (${formatBytes(small.mappedBytes)} mapped)`);
     const w = (b: Element): number => Number(b.children.find((c) => c.name === 'rect')?.attrs.width);
     expect(w(bars[1]) / w(bars[0])).toBeCloseTo(small.mappedBytes / big.mappedBytes, 2);
   });
@@ -281,8 +282,8 @@ describe('renderMap', () => {
     const head = root.children.filter((c) => c.name === 'text').slice(0, 3).map(textOf).join(' ');
     expect(head).toContain('Pool "map"');
     expect(head).toContain(`${s.backing} memory`);  // the default: anonymous, file on Windows
-    expect(head).toContain(`${formatSize(s.mappedBytes)} mapped`);
-    expect(head).toContain(`${formatSize(s.usedBytes)} used by ${s.liveAllocations} live allocations`);
+    expect(head).toContain(`${formatBytes(s.mappedBytes)} mapped`);
+    expect(head).toContain(`${formatBytes(s.usedBytes)} used by ${s.liveAllocations} live allocations`);
     expect(renderMap(pool.dump(), { title: 'Cache at noon' })).toContain('>Cache at noon</text>');
   });
 

@@ -21,7 +21,10 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
 
-import { Pool } from '../../lib/index.js';
+import { Pool, tuneMalloc } from '../../lib/index.js';
+
+// `npm run bench:service -- --tune-malloc`: both versions alike.
+if (process.env.MMAP_POOL_BENCH_TUNE_MALLOC === '1') tuneMalloc({ trimThreshold: 64 * 1024 * 1024, mmapThreshold: 4 * 1024 * 1024 });
 
 const [variant, service, filePath] = process.argv.slice(2);
 if ((variant !== 'pool' && variant !== 'buffer') || (service !== 'transform' && !(service === 'file' && filePath !== undefined))) {

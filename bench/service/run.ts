@@ -11,6 +11,8 @@
 //                                         rewrites the service section of bench/RESULTS.md
 //   npm run bench:service -- --smoke      one pair of 1 s runs at the smallest two sizes; prints only
 //   npm run bench:service -- --pairs 5 --seconds 15 --services file
+//   npm run bench:service -- --tune-malloc both versions with tuneMalloc({ trimThreshold: 64 MiB,
+//                                         mmapThreshold: 4 MiB }); prints only
 //
 // Each run is its own server process, started fresh, warmed for a second,
 // then measured: requests per second and latency from autocannon; CPU time,
@@ -29,6 +31,8 @@ import { createInterface } from 'node:readline';
 
 import autocannon from 'autocannon';
 
+import { renderRatios } from '../chart.js';
+import { revision } from '../revision.js';
 import { withServiceBlock } from './results-block.js';
 
 type Variant = 'pool' | 'buffer';
@@ -65,6 +69,8 @@ const PAIRS = Number(opt('--pairs', smoke ? '1' : '3'));
 const SECONDS = Number(opt('--seconds', smoke ? '1' : '10'));
 const CONNECTIONS = 32;
 const custom = args.some((a) => a.startsWith('--') && a !== '--smoke');
+/** Both versions of every program call tuneMalloc() at start (docs/services.md, "glibc's heap"). */
+const childEnv = args.includes('--tune-malloc') ? { ...process.env, MMAP_POOL_BENCH_TUNE_MALLOC: '1' } : process.env;
 const serverJs = join(__dirname, 'http-server.js');
 
 function sizeText(n: number): string {
@@ -83,7 +89,7 @@ async function request(port: number, method: string, path: string, body?: Buffer
 
 async function start(variant: Variant, service: Service, file: string): Promise<{ child: ChildProcess; port: number }> {
   const args = service === 'file' ? [serverJs, variant, 'file', file] : [serverJs, variant, 'transform'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   for await (const line of lines) {
     const m = /^ready (\d+)$/.exec(line);
@@ -159,7 +165,7 @@ async function runTcp(variant: Variant, size: number): Promise<Run> {
   const { server, port } = await frameServer(size, TCP_TOTAL);
   try {
     const child = spawn(process.execPath, [tcpClientJs, variant, String(port), String(size), String(TCP_TOTAL)],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
+      { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv });
     let out = '';
     (child.stdout as NodeJS.ReadableStream).on('data', (c: Buffer) => {
       out += c.toString();
@@ -194,25 +200,49 @@ interface Row {
   buffer: Run[];
 }
 
-/** The goals, per body size: [what, ratio (pool / Buffer, median of pairs), met]. */
-function goals(row: Row): [string, number, boolean][] {
+/** One goal of a row: `ratio` (pool / Buffer, median of pairs) against `goal`, at least or at most. */
+interface Goal {
+  metric: string;
+  ratio: number;
+  goal: number;
+  atMost: boolean;
+  met: boolean;
+}
+
+/** The goals, per service and size. */
+function goals(row: Row): Goal[] {
   const r = (f: (x: Run) => number): number => median(row.pool.map((p, i) => ratio(f(p), f(row.buffer[i]))));
-  const out: [string, number, boolean][] = [];
-  const rps = r((x) => x.reqPerSec);
-  const cpu = r((x) => x.cpuUsPerReq);
-  const gc = r((x) => x.gcMs);
-  const p99 = r((x) => x.p99);
-  if (row.service === 'file' || row.service === 'tcp') {
-    out.push(['throughput >= 1.3x', rps, rps >= 1.3]);
-  } else if (row.size >= 64 * KiB) {
-    out.push(['req/s >= 1.1x', rps, rps >= 1.1]);
-    out.push(['CPU per request <= 0.9x', cpu, cpu <= 0.9]);
-  } else {
-    out.push(['req/s >= 0.95x', rps, rps >= 0.95]);
-  }
-  out.push(['GC time <= 0.5x', gc, gc <= 0.5]);
-  if (row.service !== 'tcp') out.push(['p99 <= 1.0x', p99, p99 <= 1.0]);
+  const out: Goal[] = [];
+  const add = (metric: string, value: number, goal: number, atMost: boolean): void => {
+    out.push({ metric, ratio: value, goal, atMost, met: atMost ? value <= goal : value >= goal });
+  };
+  if (row.service === 'file' || row.service === 'tcp') add('throughput', r((x) => x.reqPerSec), 1.3, false);
+  else if (row.size >= 64 * KiB) {
+    add('req/s', r((x) => x.reqPerSec), 1.1, false);
+    add('CPU per request', r((x) => x.cpuUsPerReq), 0.9, true);
+  } else add('req/s', r((x) => x.reqPerSec), 0.95, false);
+  add('GC time', r((x) => x.gcMs), 0.5, true);
+  if (row.service !== 'tcp') add('p99', r((x) => x.p99), 1.0, true);
   return out;
+}
+
+const goalText = (g: Goal): string => `${g.metric} ${g.atMost ? '<=' : '>='} ${g.goal}x: ${g.met ? 'met' : '**not met**'}`;
+
+/**
+ * bench/service-ratios.svg: one bar per goal, each turned so that right of
+ * 1x means the pool did better (req/s and throughput pool / Buffer; CPU,
+ * GC time and p99 Buffer / pool).
+ */
+function chart(rows: Row[], subtitle: string): string {
+  return renderRatios(rows.flatMap((row) => goals(row).map((g) => ({
+    label: `${row.service} ${sizeText(row.size)} · ${g.metric}`,
+    ratio: g.atMost ? 1 / g.ratio : g.ratio,
+    goal: g.atMost ? 1 / g.goal : g.goal,
+  }))), {
+    title: 'mmap-pool vs Buffer in services: how many times better',
+    subtitle,
+    axis: 'req/s, throughput: pool / Buffer; CPU per request, GC time, p99: Buffer / pool (log scale, median of pairs)',
+  });
 }
 
 function table(rows: Row[]): string {
@@ -224,7 +254,7 @@ function table(rows: Row[]): string {
     const r = (f: (x: Run) => number): string => fx(median(row.pool.map((p, i) => ratio(f(p), f(row.buffer[i])))));
     const abs = (f: (x: Run) => number, digits: number): string =>
       `${fixed(median(row.pool.map(f)), digits)} / ${fixed(median(row.buffer.map(f)), digits)}`;
-    const met = goals(row).map(([what, , ok]) => `${what}: ${ok ? 'met' : '**not met**'}`).join('; ');
+    const met = goals(row).map(goalText).join('; ');
     lines.push(`| ${row.service} ${sizeText(row.size)} | ${r((x) => x.reqPerSec)} (${abs((x) => x.reqPerSec, 0)}) | ${r((x) => x.cpuUsPerReq)} (${abs((x) => x.cpuUsPerReq, 0)} µs) | ` +
       `${r((x) => x.p50)} | ${r((x) => x.p99)} (${abs((x) => x.p99, 0)} ms) | ${r((x) => x.gcMs)} (${abs((x) => x.gcMs, 0)} ms) | ` +
       `${abs((x) => x.faultsPerReq, 1)} | ${r((x) => x.maxRssMiB)} (${abs((x) => x.maxRssMiB, 0)} MiB) | ${met} |`);
@@ -254,6 +284,7 @@ async function main(): Promise<void> {
   const text = table(rows);
   console.log(`\n${text}`);
   if (smoke || custom) return;
+  const machine = `${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${process.platform}-${process.arch} · ${cpus().length} cores`;
   const body = [
     '## Services under autocannon',
     '',
@@ -273,12 +304,14 @@ async function main(): Promise<void> {
     'median over the pairs (for req/s above 1 is better, for the others below 1);',
     'in brackets the medians of pool and Buffer themselves.',
     '',
-    `- ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${process.platform}-${process.arch} · ${cpus().length} cores ` +
-      `· load average at the start ${startLoad}, at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
+    `- ${machine} · code measured: ${revision(join(__dirname, '..', '..', '..'))} · load average at the start ${startLoad}, at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
     '',
     text,
     '',
+    '![Each goal as a bar: right of 1x the pool did better](service-ratios.svg)',
+    '',
   ].join('\n');
+  writeFileSync(join(__dirname, '..', '..', '..', 'bench', 'service-ratios.svg'), chart(rows, `${machine} · ${PAIRS} pairs of ${SECONDS} s runs`));
   const file = join(__dirname, '..', '..', '..', 'bench', 'RESULTS.md');
   writeFileSync(file, withServiceBlock(readFileSync(file, 'utf8'), body));
   console.log('wrote the service section of bench/RESULTS.md');

@@ -16,7 +16,10 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
 
-import { Pool } from '../../lib/index.js';
+import { Pool, tuneMalloc } from '../../lib/index.js';
+
+// `npm run bench:service -- --tune-malloc`: both versions alike.
+if (process.env.MMAP_POOL_BENCH_TUNE_MALLOC === '1') tuneMalloc({ trimThreshold: 64 * 1024 * 1024, mmapThreshold: 4 * 1024 * 1024 });
 
 const [variant, portText, frameText, totalText] = process.argv.slice(2);
 if (variant !== 'pool' && variant !== 'buffer') throw new Error('usage: tcp-client.js <pool|buffer> <port> <frameSize> <total>');

@@ -1,5 +1,6 @@
 // What Pool.from() accepts, turned into bytes the way Buffer.from() does it.
-import { invalidArgType, unknownEncoding } from '../errors.js';
+import { invalidArgType, unknownEncoding, type Caller } from '../errors.js';
+import { MAX_BUFFER, sizeError } from '../options.js';
 
 export type Source = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer | ArrayLike<number>;
 
@@ -12,6 +13,20 @@ export function isArrayBuffer(value: unknown): value is ArrayBuffer | SharedArra
  * each a byte value once converted (by ToNumber: valueOf, getters).
  */
 export type Converted = { text: string; encoding: BufferEncoding } | { bytes: Uint8Array } | { items: ArrayLike<unknown> };
+
+/**
+ * The items of an array(-like) as bytes, converted (ToNumber: valueOf,
+ * getters, all user code) before any memory is taken, so that a throw
+ * leaves the pool as it was.
+ * @throws TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE for a bad length (a pool of `maxBytes`)
+ */
+export function bytesOf(items: ArrayLike<unknown>, maxBytes: number, caller: Caller): Uint8Array {
+  const n = items.length;
+  if (typeof n !== 'number' || !(n >= 0 && n <= Math.min(maxBytes, MAX_BUFFER)) || n % 1 !== 0) throw sizeError(n, caller, maxBytes);
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = items[i] as number;
+  return bytes;
+}
 
 /**
  * @throws TypeError ERR_INVALID_ARG_TYPE (nothing Buffer.from would take), ERR_UNKNOWN_ENCODING

@@ -3,8 +3,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import load from 'node-gyp-build';
+import type { NativeDump, NativeStats } from './shapes.js';
 
-/** Negative results of the native calls (alloc::Status in native/alloc/arena.h). */
+export type { NativeDump, NativeStats } from './shapes.js';
+
+/**
+ * Results of the native calls (alloc::Status in native/alloc/arena.h, where
+ * each is explained); test/binding.test.ts compares it with the addon's.
+ */
 export const NativeStatus = {
   Ok: 0,
   SegmentReleased: 1,
@@ -13,9 +19,14 @@ export const NativeStatus = {
   Exhausted: -3,
   MapFailed: -4,
   Closed: -5,
+  /** alloc(): a size over maxBytes (lib/ checks sizes first). */
   TooLarge: -6,
   /** refill(..., mayMap false): only a new chunk has room (never reaches a user: the pool asks again). */
   NeedsChunk: -7,
+  /** alloc(): align above the page size (lib/ checks align first). */
+  BadAlign: -8,
+  /** retain(): the reference count is at 2^32 - 1. */
+  CountFull: -9,
 } as const;
 
 
@@ -38,36 +49,6 @@ export interface NativePoolOptions {
    * kept until `buffer` is collected, detaching `buffer`; never calls the pool.
    */
   heapRetire?: (buffer: ArrayBuffer) => void;
-}
-
-export interface NativeClassStats {
-  size: number;
-  live: number;
-  capacity: number;
-}
-
-export interface NativeStats {
-  mappedBytes: number;
-  usedBytes: number;
-  allocatedBytes: number;
-  peakUsedBytes: number;
-  liveAllocations: number;
-  totalAllocations: number;
-  totalFrees: number;
-  chunks: number;
-  hugeAllocations: number;
-  hugeBytes: number;
-  spareBytes: number;
-  freeBytes: number;
-  /** The hugePages option, where it is in force (false on systems without transparent huge pages, and for heap). */
-  hugePages: boolean;
-  /** The prefault option, where it is in force (false for heap). */
-  prefault: boolean;
-  /** Bytes of mapped memory in RAM now (mincore); null where the OS does not say, or for heap memory. */
-  residentBytes: number | null;
-  classes: NativeClassStats[];
-  /** Shared pools only: the threads attached now. */
-  attachments?: number;
 }
 
 export interface NativePool {
@@ -131,10 +112,21 @@ export interface NativePool {
   stats(): NativeStats;
   /** Bytes mapped now for chunks and live huge allocations: mappedBytes less spareBytes (spares go back before maxBytes would be passed). */
   mapped(): number;
-  /** JSON text; see PoolDump in lib/observe/stats.ts. */
-  dump(): string;
+  /** Chunks with their runs, huge mappings and live allocations, as the allocator sees them. */
+  dump(): NativeDump;
   close(): void;
   lastError(): { errno: number; syscall: string };
+}
+
+/** A shared pool's stats(): NativeStats and the arena's own counts, which are the whole pool's (no block cache stands in front of it). */
+export interface NativeSharedStats extends NativeStats {
+  usedBytes: number;
+  peakUsedBytes: number;
+  liveAllocations: number;
+  totalAllocations: number;
+  totalFrees: number;
+  /** The threads attached now. */
+  attachments: number;
 }
 
 /**
@@ -143,6 +135,7 @@ export interface NativePool {
  * (refill and flush do nothing: no block cache serves it), and these.
  */
 export interface NativeSharedPool extends NativePool {
+  stats(): NativeSharedStats;
   /** 0, or the negative NativeStatus that refused `{ attach, token }`: Closed (the pool ended) or Foreign. */
   attachStatus(): number;
   /** What a PoolHandle carries, and the options the pool was made with; undefined when never attached. */
@@ -166,7 +159,7 @@ export interface Binding {
   pageSize: number;
   mapGranularity: number;
   /** The addon's own values of what lib/native/ writes down as constants (test/binding.test.ts compares them). */
-  contract: { handleSpan: number; status: Record<string, number> };
+  contract: { handleSpan: number; status: Record<string, number>; statsFields: string[] };
   /** The allocator's class sizes up to 64 KiB, ascending (index = class index). */
   classSizes: number[];
   /** The largest small (slab) class; larger classes are runs of whole pages. */
@@ -175,6 +168,8 @@ export interface Binding {
   externalBuffersAllowed(): boolean;
   /** True the first time it is called with `key` in this process (all threads together). */
   claimOnce(key: string): boolean;
+  /** glibc's mallopt M_TRIM_THRESHOLD / M_MMAP_THRESHOLD (0: leave as is); false where the C library has neither. */
+  tuneHeap(trimBytes: number, mmapBytes: number): boolean;
 }
 
 // lib/native/ (sources, under vitest) or dist/lib/native/ (compiled): the

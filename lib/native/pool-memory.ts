@@ -1,9 +1,10 @@
 // PoolMemory: one pool's memory as lib/ sees it, the gateway to its native
 // allocator (NativePool) and to the ArrayBuffers over it (SegmentTable).
 //
-//   Pool ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
-//     │          └────────> SegmentTable (ArrayBuffer of each segment)
-//     └──> BlockCache ──┘   (refill, flush, lose: the cache uses it too)
+//   SlowPath ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
+//     │             └────────> SegmentTable (ArrayBuffer of each segment)
+//     └──> BlockCache ──┘      (refill, flush, lose: the cache uses it too)
+//   (Pool itself asks it for stats() and dump() only.)
 //
 // It knows handles, segments, ArrayBuffers and the allocator's status codes;
 // it knows nothing of events, counts, leak tracking or the block cache, and
@@ -23,7 +24,7 @@
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // allocator is also called by the other attached threads, each through its
 // own PoolMemory.
-import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeSharedPool, type NativeStats } from './binding.js';
+import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeDump, type NativeSharedPool, type NativeStats } from './binding.js';
 import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
 import { nextSerial } from '../buffers/serials.js';
@@ -254,8 +255,8 @@ export class PoolMemory {
     return this.native.stats();
   }
 
-  /** The allocator's dump, as JSON text. */
-  dump(): string {
+  /** The allocator's dump. */
+  dump(): NativeDump {
     return this.native.dump();
   }
 

@@ -17,10 +17,13 @@ export interface PoolDescription {
 /** The error for a negative status of the allocator; `what` names the call. */
 export function statusError(status: number, what: string, caller: Caller, pool: PoolDescription): Error {
   switch (status) {
-    // The allocator sees Foreign only for a view the pool accepted: a tagged
-    // view over its memory, exactly as handed out. When the allocator no
-    // longer recognises it, the allocation was freed and its memory laid out
-    // anew: a stale Buffer, not a foreign one.
+    // ERR_DOUBLE_FREE for Foreign is deliberate. lib/ passes the allocator
+    // only a view it accepted (tagged by this pool, whole, as handed out),
+    // so Foreign never means "not this pool's": the view's (segment,
+    // offset, length) is no live allocation any more, because the memory
+    // was freed and laid out anew (a slab's slot now part of a large run),
+    // or a freed huge allocation's segment id names no segment. Either way
+    // the Buffer is stale: the user freed it already.
     case NativeStatus.Foreign:
     case NativeStatus.DoubleFree:
       return withStack(new PoolError('ERR_DOUBLE_FREE', `${what}: this buffer's memory was already freed`), caller);
@@ -34,6 +37,13 @@ export function statusError(status: number, what: string, caller: Caller, pool: 
     }
     case NativeStatus.Closed:
       return closedError(caller);
+    // lib/ checks size and align before it calls the allocator: these two
+    // say the same as those checks would, should one ever let a value by.
+    case NativeStatus.TooLarge:
+      return withStack(outOfRange('size', `<= maxBytes (${pool.maxBytes})`, what), caller);
+    case NativeStatus.BadAlign:
+      return withStack(outOfRange('options.align', 'a power of two <= the page size', what), caller);
+    case NativeStatus.CountFull:
     default:
       return withStack(outOfRange('reference count', `< ${2 ** 32 - 1}`, status), caller);
   }

@@ -12,6 +12,25 @@ export class Counts {
   used = 0;
   /** The highest `used` has been (stats().peakUsedBytes). */
   peak = 0;
+  /** Allocations that ended with close(), freed by none. */
+  closed = 0;
+
+  /** Allocations live now (stats().liveAllocations). */
+  get live(): number {
+    return this.allocs - this.frees - this.closed;
+  }
+
+  /** reset(): every live allocation freed. */
+  freeAll(): void {
+    this.frees = this.allocs - this.closed;
+    this.used = 0;
+  }
+
+  /** close(): every live allocation ended, not freed. */
+  closeAll(): void {
+    this.closed += this.live;
+    this.used = 0;
+  }
 
   /** An allocation of `size` bytes was made. */
   count(size: number): void {

@@ -4,16 +4,17 @@
 // out is the allocation of the Buffer holding it, with that Buffer's size,
 // serial and age. These two functions turn the allocator's figures into the
 // program's.
-import { binding, type NativeClassStats } from '../native/binding.js';
 import { handleOf } from '../native/handle.js';
+import type { NativeDump, SizeClassStats } from '../native/shapes.js';
+import { isRunClass } from '../native/size-classes.js';
 import type { BlockCache } from '../cache/block-cache.js';
-import type { AllocationDump, PoolDump } from './stats.js';
+import type { AllocationDump } from './stats.js';
 
 /**
  * Takes the free cached blocks out of the allocator's class rows; returns
  * their bytes (taken out of allocatedBytes, shown as cachedBytes).
  */
-export function fixClasses(cache: BlockCache, classes: NativeClassStats[]): number {
+export function fixClasses(cache: BlockCache, classes: SizeClassStats[]): number {
   // Per class: the blocks on its stack, and those of its waiting to go back.
   const free = cache.top.slice();
   for (const k of cache.pendingIds()) free[cache.cls[k]]++;
@@ -24,7 +25,7 @@ export function fixClasses(cache: BlockCache, classes: NativeClassStats[]): numb
     if (n === 0 || row === undefined) continue;
     row.live -= n;
     // Page-run classes count capacity as their live runs.
-    if (cache.classSize[c] > binding.smallMax) row.capacity -= n;
+    if (isRunClass(cache.classSize[c])) row.capacity -= n;
     freeBytes += n * cache.classSize[c];
   }
   return freeBytes;
@@ -35,7 +36,7 @@ export function fixClasses(cache: BlockCache, classes: NativeClassStats[]): numb
  * size, serial and age; a free one is left out of the allocations and of
  * its run's live count.
  */
-export function fixDump(cache: BlockCache, raw: Pick<PoolDump, 'chunks' | 'allocations' | 'pageSize'>, now: number): void {
+export function fixDump(cache: BlockCache, raw: NativeDump, now: number): void {
   // Every held block by handle: its id when handed out, -1 when free here.
   const held = new Map<number, number>();
   for (let k = 0; k < cache.idCount; k++) {
@@ -60,7 +61,7 @@ export function fixDump(cache: BlockCache, raw: Pick<PoolDump, 'chunks' | 'alloc
 }
 
 // A free cached block is no live allocation of its run.
-function freeInRun(raw: Pick<PoolDump, 'chunks' | 'pageSize'>, a: AllocationDump): void {
+function freeInRun(raw: NativeDump, a: AllocationDump): void {
   const chunk = raw.chunks.find((ch) => ch.id === a.segment);
   const page = Math.floor(a.offset / raw.pageSize);
   const run = chunk?.runs.find((r) => page >= r.page && page < r.page + r.pages);

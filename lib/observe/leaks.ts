@@ -24,7 +24,7 @@ export interface LeakReport {
   createdAt?: string;
 }
 
-export const SAMPLE_INTERVAL = 128;
+const SAMPLE_INTERVAL = 128;
 const leakChannel = channel('mmap-pool:leak');
 /** Allocation sites already warned about, process-wide: one warning per site. */
 const warnedSites = new Set<string>();

@@ -52,11 +52,11 @@ export interface Monitor extends Disposable {
 }
 
 /** The fit must explain at least this share of the variance to count as growth. */
-export const MIN_R2 = 0.8;
+const MIN_R2 = 0.8;
 /** The default threshold's floor: 1 KiB/s. */
-export const MIN_SLOPE = 1024;
+const MIN_SLOPE = 1024;
 /** The default threshold's share of usedBytes per window span. */
-export const RELATIVE_SLOPE = 0.01;
+const RELATIVE_SLOPE = 0.01;
 
 const MAX_INTERVAL = 2 ** 31 - 1;
 const MAX_WINDOW = 100_000;

@@ -15,7 +15,7 @@
 // hatched light grey. The output depends on the dump alone: no dates, no
 // random ids, no locale.
 import { invalidArgType, outOfRange } from '../errors.js';
-import type { ChunkDump, PoolDump, RunDump } from './stats.js';
+import { formatBytes, type ChunkDump, type PoolDump, type RunDump } from './stats.js';
 
 export interface RenderMapOptions {
   /** Width of the picture in SVG user units (pixels): an integer from 480 to 10000. Default: 960. */
@@ -69,20 +69,6 @@ export function esc(text: string): string {
 /** A coordinate: at most two decimals, no trailing zeros. */
 function n(v: number): string {
   return String(Math.round(v * 100) / 100);
-}
-
-/** Bytes in B, KiB, MiB, GiB or TiB: "4 MiB", "1.25 KiB", "700.3 KiB". */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  // Two decimals below 10 (1.25 KiB, 3.97 MiB: not "4 MiB"), else one (700.3 KiB).
-  const shown = u === 0 ? String(v) : v < 10 ? String(Math.round(v * 100) / 100) : String(Math.round(v * 10) / 10);
-  return `${shown} ${units[u]}`;
 }
 
 /** An integer with commas between thousands, whatever the locale. */
@@ -140,10 +126,10 @@ function checkOptions(options: RenderMapOptions | undefined): { width: number; t
 }
 
 function runTitle(run: RunDump, pageSize: number): string {
-  const where = `pages ${run.page}-${run.page + run.pages - 1} (${formatSize(run.pages * pageSize)})`;
+  const where = `pages ${run.page}-${run.page + run.pages - 1} (${formatBytes(run.pages * pageSize)})`;
   if (run.kind === 'free') return `free: ${where}`;
-  if (run.kind === 'large') return `large run, ${formatSize(run.classSize)} class: ${where}, ${run.live ? 'live' : 'free'}`;
-  return `slab of ${formatSize(run.classSize)}: ${run.live} of ${run.capacity} slots live, ${where}`;
+  if (run.kind === 'large') return `large run, ${formatBytes(run.classSize)} class: ${where}, ${run.live ? 'live' : 'free'}`;
+  return `slab of ${formatBytes(run.classSize)}: ${run.live} of ${run.capacity} slots live, ${where}`;
 }
 
 /**
@@ -178,7 +164,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   // Title and totals.
   const chunkBytes = chunks.reduce((s, c) => s + c.size, 0);
   const hugeBytes = huge.reduce((s, h) => s + h.mappedBytes, 0);
-  const spareBytes = dump.spareBytes ?? 0;  // absent from dumps of earlier versions
+  const { spareBytes } = dump;
   const usedBytes = dump.allocations.reduce((s, a) => s + a.size, 0);
   const freeBytes = chunks.reduce((s, c) => s + c.freePages * pageSize, 0);
   const inner = width - 2 * MARGIN;
@@ -187,11 +173,11 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   y += 4;
   const kinds = [
     `${dump.backing} memory${dump.closed ? ' (closed)' : ''}`,
-    `${formatSize(chunkBytes + hugeBytes + spareBytes)} mapped: ${plural(chunks.length, 'chunk')}` +
+    `${formatBytes(chunkBytes + hugeBytes + spareBytes)} mapped: ${plural(chunks.length, 'chunk')}` +
       (huge.length > 0 ? ` + ${plural(huge.length, 'huge mapping')}` : '') +
-      (spareBytes > 0 ? ` + ${formatSize(spareBytes)} kept from freed huge allocations` : ''),
-    `${formatSize(usedBytes)} used by ${plural(dump.allocations.length, 'live allocation')}`,
-    ...(chunks.length > 0 ? [`${formatSize(freeBytes)} free in chunks`] : []),
+      (spareBytes > 0 ? ` + ${formatBytes(spareBytes)} kept from freed huge allocations` : ''),
+    `${formatBytes(usedBytes)} used by ${plural(dump.allocations.length, 'live allocation')}`,
+    ...(chunks.length > 0 ? [`${formatBytes(freeBytes)} free in chunks`] : []),
   ];
   for (const line of wrap(kinds, 13, inner)) {
     y += 18;
@@ -217,7 +203,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
       const x = barX + (barW * q) / parts;
       const anchor = q === 0 ? 'start' : q === parts ? 'end' : 'middle';
       body.push(`<line x1="${n(x)}" y1="${n(axisY)}" x2="${n(x)}" y2="${n(axisY + 8)}" stroke="#999999" stroke-width="1"/>`);
-      body.push(text(x, axisY - 4, q === 0 ? '0' : formatSize((maxChunk * q) / parts), `font-size="11" fill="${MUTED}" text-anchor="${anchor}"`));
+      body.push(text(x, axisY - 4, q === 0 ? '0' : formatBytes((maxChunk * q) / parts), `font-size="11" fill="${MUTED}" text-anchor="${anchor}"`));
     }
     y += 18;
     for (const chunk of chunks) {
@@ -231,7 +217,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   if (huge.length > 0) {
     y += 34;
     const scaleBytes = Math.max(maxChunk, maxHuge);
-    const note = scaleBytes > maxChunk && maxChunk > 0 ? `drawn to scale: full width = ${formatSize(scaleBytes)}` : '';
+    const note = scaleBytes > maxChunk && maxChunk > 0 ? `drawn to scale: full width = ${formatBytes(scaleBytes)}` : '';
     body.push(text(MARGIN, y, 'Huge allocations', `font-size="14" font-weight="bold" fill="${INK}"`));
     for (const line of wrap(['one mapping each', ...(note ? [note] : [])], 11, inner - 146)) {
       body.push(text(MARGIN + 146, y, line, `font-size="11" fill="${MUTED}"`));
@@ -240,7 +226,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
     y -= 3;
     for (const h of huge) {
       const w = Math.max(2, (barW * h.mappedBytes) / scaleBytes);
-      const label = h.size === h.mappedBytes ? formatSize(h.size) : `${formatSize(h.size)} (${formatSize(h.mappedBytes)} mapped)`;
+      const label = h.size === h.mappedBytes ? formatBytes(h.size) : `${formatBytes(h.size)} (${formatBytes(h.mappedBytes)} mapped)`;
       body.push(
         `<g class="huge" data-id="${esc(String(h.id))}">` +
           `<title>${esc(`huge mapping ${h.id}: ${label}`)}</title>` +
@@ -263,7 +249,7 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
     `<rect width="${SW}" height="${SW}" fill="${c}" fill-opacity="0.3"/>` +
     `<rect y="${SW / 2}" width="${SW}" height="${SW / 2}" fill="${c}"/>`;
   for (const s of slabClasses) {
-    items.push(`<g class="legend-item" data-class="${esc(String(s))}">${slabSwatch(colour.get(s) ?? '#000000')}${text(SW + 6, 11, formatSize(s), `font-size="12" fill="${INK}"`)}</g>`);
+    items.push(`<g class="legend-item" data-class="${esc(String(s))}">${slabSwatch(colour.get(s) ?? '#000000')}${text(SW + 6, 11, formatBytes(s), `font-size="12" fill="${INK}"`)}</g>`);
   }
   if (hasLarge) items.push(`<g class="legend-item" data-kind="large"><rect width="${SW}" height="${SW}" fill="${LARGE}"/>${text(SW + 6, 11, 'large run', `font-size="12" fill="${INK}"`)}</g>`);
   if (huge.length > 0) items.push(`<g class="legend-item" data-kind="huge"><rect width="${SW}" height="${SW}" fill="${HUGE}" rx="2"/>${text(SW + 6, 11, 'huge', `font-size="12" fill="${INK}"`)}</g>`);
@@ -315,7 +301,7 @@ function chunkRow(
   const parts: string[] = [];
   parts.push(`<g class="chunk" data-id="${esc(String(chunk.id))}">`);
   parts.push(text(MARGIN, y + 14, `chunk ${chunk.id}`, `font-size="13" font-weight="bold" fill="${INK}"`));
-  parts.push(text(MARGIN, y + 30, formatSize(chunk.size), `font-size="11" fill="${MUTED}"`));
+  parts.push(text(MARGIN, y + 30, formatBytes(chunk.size), `font-size="11" fill="${MUTED}"`));
   const runs = [...chunk.runs].sort((a, b) => a.page - b.page);
   for (const run of runs) {
     const x = x0 + run.page * px;
@@ -328,7 +314,7 @@ function chunkRow(
     } else if (run.kind === 'large') {
       parts.push(`<rect class="run large" x="${n(x)}" y="${n(y)}" width="${n(rw)}" height="${BAR_H}" fill="${LARGE}"${edge}>${tip}</rect>`);
       if (rw >= 52) {
-        parts.push(text(x + rw / 2, y + BAR_H / 2 + 4, formatSize(run.classSize), `font-size="11" fill="#ffffff" text-anchor="middle"`));
+        parts.push(text(x + rw / 2, y + BAR_H / 2 + 4, formatBytes(run.classSize), `font-size="11" fill="#ffffff" text-anchor="middle"`));
       }
     } else {
       const c = colour.get(run.classSize) ?? '#000000';
@@ -345,7 +331,7 @@ function chunkRow(
   parts.push(`<rect x="${n(x0)}" y="${n(y)}" width="${n(w)}" height="${BAR_H}" fill="none" stroke="#8a8a8a" stroke-width="1"/>`);
   const free = chunk.freePages * pageSize;
   const pct = Math.round((100 * chunk.freePages) / pages);
-  parts.push(text(x0 + w + 10, y + 14, `${formatSize(free)} free`, `font-size="12" fill="${INK}"`));
+  parts.push(text(x0 + w + 10, y + 14, `${formatBytes(free)} free`, `font-size="12" fill="${INK}"`));
   parts.push(text(x0 + w + 10, y + 30, `${pct}% of the chunk`, `font-size="11" fill="${MUTED}"`));
   parts.push('</g>');
   return parts.join('');

@@ -1,18 +1,17 @@
 // The shapes of stats() and dump(), and a plain-text table of stats for
 // people reading a terminal.
 import type { Backing } from '../options.js';
+import type { NativeDump, NativeStats } from '../native/shapes.js';
 
-/** One row per size class: what it holds and what its slabs could hold. */
-export interface SizeClassStats {
-  /** The class's size in bytes: requests round up to it. */
-  size: number;
-  /** Allocations of this class alive now. */
-  live: number;
-  /** Slots in this class's slabs (small classes); equal to `live` for page-run classes. */
-  capacity: number;
-}
+export type { AllocationDump, ChunkDump, HugeDump, RunDump, SizeClassStats } from '../native/shapes.js';
 
-export interface PoolStats {
+/**
+ * The pool's figures: the allocator's (NativeStats, lib/native/shapes.ts)
+ * and what only lib/ knows, among them the counts of what the program holds
+ * (lib/observe/counts.ts: the allocator sees a block in the block cache as
+ * one allocation however often the program takes and frees it).
+ */
+export interface PoolStats extends NativeStats {
   name: string;
   /** The backing in use: 'heap' where the runtime refused external ArrayBuffers. */
   backing: Backing;
@@ -23,29 +22,12 @@ export interface PoolStats {
   chunkSize: number;
   hugeThreshold: number;
   maxBytes: number;
-  /** Bytes mapped from the OS (chunks, huge mappings and spare huge mappings). */
-  mappedBytes: number;
   /** Sum of the requested sizes of the live allocations. */
   usedBytes: number;
-  /** The same after rounding to size classes and pages. */
-  allocatedBytes: number;
   peakUsedBytes: number;
   liveAllocations: number;
   totalAllocations: number;
   totalFrees: number;
-  chunks: number;
-  hugeAllocations: number;
-  /** Bytes mapped for live huge allocations. */
-  hugeBytes: number;
-  /**
-   * Bytes still mapped for freed huge allocations, kept for the next huge
-   * allocation of the same size (at most four mappings of up to 32 MiB each;
-   * their pages are the OS's to take whenever it needs memory). Part of
-   * `mappedBytes`; trim() and close() unmap them.
-   */
-  spareBytes: number;
-  /** Bytes in free page runs of the chunks. */
-  freeBytes: number;
   /**
    * Bytes of freed blocks (classes up to 64 KiB) the pool keeps on the JS
    * side to hand out again without a native call (its block cache). Free to
@@ -56,58 +38,13 @@ export interface PoolStats {
   cachedBytes: number;
   /** Shared pools only (`shared: true`): how many threads are attached now (lib/threads/). */
   attachments?: number;
-  /**
-   * The `hugePages` option where it is in force: false when not asked for, and
-   * where it is a no-op (no transparent huge pages on this system: Windows,
-   * macOS, a Linux kernel without THP; and 'heap'). Whether the kernel then
-   * gives huge pages is its setting: see AnonHugePages in /proc/self/smaps.
-   */
-  hugePages: boolean;
-  /** The `prefault` option where it is in force (false for 'heap'). */
-  prefault: boolean;
-  /** Bytes of mapped memory resident in RAM now (mincore; Windows: in the process's working set); null where the OS does not tell, or for 'heap'. */
-  residentBytes: number | null;
-  classes: SizeClassStats[];
 }
 
-export type RunDump =
-  | { page: number; pages: number; kind: 'free' }
-  | { page: number; pages: number; kind: 'slab' | 'large'; classSize: number; live: number; capacity: number };
-
-export interface ChunkDump {
-  id: number;
-  size: number;
-  freePages: number;
-  runs: RunDump[];
-}
-
-export interface AllocationDump {
-  /** Segment (chunk or huge mapping) id. */
-  segment: number;
-  offset: number;
-  size: number;
-  /** null for a huge allocation. */
-  classSize: number | null;
-  /** The allocation's serial number (its order among this pool's allocations). */
-  serial: number;
-  /** Milliseconds since it was allocated: coarse, to within about 100 ms for sizes up to 64 KiB (the block cache reads the clock every 100 ms), a few ms for larger ones (wraps after 49 days). */
-  ageMs: number;
-  /** Where it was allocated, for allocations the leak detector tracks with stacks ('advanced', 'paranoid'). */
-  createdAt?: string;
-}
-
-export interface PoolDump {
+/** dump(): the allocator's layout (NativeDump) with the pool's name, backing and state. */
+export interface PoolDump extends NativeDump {
   name: string;
   backing: Backing;
   closed: boolean;
-  pageSize: number;
-  chunkSize: number;
-  hugeThreshold: number;
-  /** As stats().spareBytes: mapped for freed huge allocations, kept for reuse. */
-  spareBytes: number;
-  chunks: ChunkDump[];
-  huge: { id: number; size: number; mappedBytes: number }[];
-  allocations: AllocationDump[];
 }
 
 function bytes(n: number): string {

@@ -146,7 +146,6 @@ class JsSegmentSource : public alloc::SegmentSource {
   // From now on Release only lets go: no detaching, no JS values touched.
   // For finalizers and env teardown.
   void Abandon() { abandoned_ = true; }
-  bool heap() const { return heap_; }
   // Whether the hints are in force: asked for, on mapped memory, and (for
   // huge pages) something the platform can ask the kernel for.
   bool huge_pages() const { return !heap_ && huge_pages_ && platform::HugePageSize() != 0; }

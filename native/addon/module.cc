@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../alloc/size_classes.h"
 #include "../platform/mapping.h"
@@ -64,6 +65,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("externalBuffersAllowed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));
               }));
+  // tuneHeap(trimBytes, mmapBytes): platform::TuneHeap; lib/ checks both are integers in range.
+  exports.Set("tuneHeap", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                const double trim = info[0].As<Napi::Number>().DoubleValue();
+                const double mmap = info[1].As<Napi::Number>().DoubleValue();
+                return Napi::Boolean::New(info.Env(), platform::TuneHeap(static_cast<size_t>(trim), static_cast<size_t>(mmap)));
+              }));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(platform::PageSize())));
   // Every small and large class size up to 64 KiB, ascending (native/alloc/size_classes.h):
   // lib/cache/block-cache.ts rounds requests with the allocator's own table.
@@ -74,7 +81,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("classSizes", classes);
   exports.Set("smallMax", Napi::Number::New(env, static_cast<double>(alloc::kSmallMax)));
   // What lib/native/ writes down as constants of its own; test/binding.test.ts
-  // compares them, so the two languages cannot drift apart.
+  // compares them, so the two languages cannot drift apart: the handle's
+  // span, alloc::Status by name, and the fields stats() reports (the
+  // arena's MMAP_POOL_STATS_FIGURES in camelCase, then the addon's own).
+  // The arena's own counts of allocations are not among them: lib/ counts
+  // what the program holds (a block in its block cache is one allocation to
+  // the arena however often the program takes and frees it).
   Napi::Object contract = Napi::Object::New(env);
   contract.Set("handleSpan", Napi::Number::New(env, kHandleSpan));
   Napi::Object status = Napi::Object::New(env);
@@ -83,12 +95,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"DoubleFree", alloc::Status::kDoubleFree}, {"Foreign", alloc::Status::kForeign},
       {"Exhausted", alloc::Status::kExhausted},   {"MapFailed", alloc::Status::kMapFailed},
       {"Closed", alloc::Status::kClosed},         {"TooLarge", alloc::Status::kTooLarge},
-      {"NeedsChunk", alloc::Status::kNeedsChunk},
+      {"NeedsChunk", alloc::Status::kNeedsChunk}, {"BadAlign", alloc::Status::kBadAlign},
+      {"CountFull", alloc::Status::kCountFull},
   };
   for (const auto& [name, value] : kStatuses) {
     status.Set(name, Napi::Number::New(env, static_cast<double>(static_cast<int32_t>(value))));
   }
   contract.Set("status", status);
+  std::vector<std::string> stats_fields = PoolWrap::StatsFields();
+  Napi::Array fields = Napi::Array::New(env, stats_fields.size());
+  for (uint32_t i = 0; i < stats_fields.size(); i++) fields.Set(i, Napi::String::New(env, stats_fields[i]));
+  contract.Set("statsFields", fields);
   exports.Set("contract", contract);
   exports.Set("mapGranularity",
               Napi::Number::New(env, static_cast<double>(platform::MapGranularity())));

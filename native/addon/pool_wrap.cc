@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../platform/clock.h"
 #include "handle.h"
@@ -357,27 +358,47 @@ Napi::Value PoolWrap::Decay(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(arena_->Decay()));
 }
 
+namespace {
+// "mapped_bytes" -> "mappedBytes": the JS name of a member of alloc::Stats.
+std::string CamelCase(const char* snake) {
+  std::string out;
+  for (bool up = false; *snake != '\0'; snake++) {
+    if (*snake == '_') {
+      up = true;
+    } else {
+      out.push_back(up ? static_cast<char>(*snake - 'a' + 'A') : *snake);
+      up = false;
+    }
+  }
+  return out;
+}
+
+// What stats() reports besides alloc::Stats's MMAP_POOL_STATS_FIGURES, in the
+// order it sets them.
+constexpr const char* kStatsExtras[] = {"hugePages", "prefault", "residentBytes", "classes"};
+}  // namespace
+
+std::vector<std::string> PoolWrap::StatsFields() {
+  std::vector<std::string> names;
+#define MMAP_POOL_STATS_NAME(type, member) names.push_back(CamelCase(#member));
+  MMAP_POOL_STATS_FIGURES(MMAP_POOL_STATS_NAME)
+#undef MMAP_POOL_STATS_NAME
+  for (const char* extra : kStatsExtras) names.push_back(extra);
+  return names;
+}
+
 Napi::Object StatsObject(Napi::Env env, const alloc::Stats& s, bool huge_pages, bool prefault) {
   Napi::Object o = Napi::Object::New(env);
-  auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-  num("mappedBytes", static_cast<double>(s.mapped_bytes));
-  num("usedBytes", static_cast<double>(s.used_bytes));
-  num("allocatedBytes", static_cast<double>(s.allocated_bytes));
-  num("peakUsedBytes", static_cast<double>(s.peak_used_bytes));
-  num("liveAllocations", static_cast<double>(s.live_allocations));
-  num("totalAllocations", static_cast<double>(s.total_allocations));
-  num("totalFrees", static_cast<double>(s.total_frees));
-  num("chunks", static_cast<double>(s.chunks));
-  num("hugeAllocations", static_cast<double>(s.huge_allocations));
-  num("hugeBytes", static_cast<double>(s.huge_bytes));
-  num("spareBytes", static_cast<double>(s.spare_bytes));
-  num("freeBytes", static_cast<double>(s.free_bytes));
+#define MMAP_POOL_STATS_SET(type, member) \
+  o.Set(CamelCase(#member), Napi::Number::New(env, static_cast<double>(s.member)));
+  MMAP_POOL_STATS_FIGURES(MMAP_POOL_STATS_SET)
+#undef MMAP_POOL_STATS_SET
   // The hints in force (false where they are no-ops: 'heap', or huge pages
   // on a system without transparent huge pages).
   o.Set("hugePages", Napi::Boolean::New(env, huge_pages));
   o.Set("prefault", Napi::Boolean::New(env, prefault));
   if (s.resident_known) {
-    num("residentBytes", static_cast<double>(s.resident_bytes));
+    o.Set("residentBytes", Napi::Number::New(env, static_cast<double>(s.resident_bytes)));
   } else {
     o.Set("residentBytes", env.Null());
   }
@@ -401,8 +422,78 @@ Napi::Value PoolWrap::Mapped(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(arena_->MappedInUseBytes()));
 }
 
+namespace {
+Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+Napi::Object RunObject(Napi::Env env, const alloc::RunDump& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("page", Num(env, r.page));
+  o.Set("pages", Num(env, r.pages));
+  const char* kind = r.kind == alloc::RunDump::Kind::kFree   ? "free"
+                     : r.kind == alloc::RunDump::Kind::kSlab ? "slab"
+                                                              : "large";
+  o.Set("kind", Napi::String::New(env, kind));
+  if (r.kind == alloc::RunDump::Kind::kFree) return o;
+  o.Set("classSize", Num(env, static_cast<double>(r.class_size)));
+  o.Set("live", Num(env, r.live));
+  o.Set("capacity", Num(env, r.capacity));
+  return o;
+}
+
+Napi::Object ChunkObject(Napi::Env env, const alloc::ChunkDump& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Num(env, c.id));
+  o.Set("size", Num(env, static_cast<double>(c.size)));
+  o.Set("freePages", Num(env, c.free_pages));
+  Napi::Array runs = Napi::Array::New(env, c.runs.size());
+  for (uint32_t i = 0; i < c.runs.size(); i++) runs.Set(i, RunObject(env, c.runs[i]));
+  o.Set("runs", runs);
+  return o;
+}
+
+Napi::Object AllocationObject(Napi::Env env, const alloc::AllocationDump& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("segment", Num(env, a.segment));
+  o.Set("offset", Num(env, static_cast<double>(a.offset)));
+  o.Set("size", Num(env, static_cast<double>(a.size)));
+  if (a.class_size == 0) {
+    o.Set("classSize", env.Null());  // a huge allocation
+  } else {
+    o.Set("classSize", Num(env, static_cast<double>(a.class_size)));
+  }
+  o.Set("serial", Num(env, static_cast<double>(a.serial)));
+  o.Set("ageMs", Num(env, a.age_ms));
+  return o;
+}
+}  // namespace
+
+// The arena's dump as the objects lib/native/shapes.ts NativeDump describes.
+Napi::Object DumpObject(Napi::Env env, const alloc::ArenaDump& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pageSize", Num(env, static_cast<double>(d.page_size)));
+  o.Set("chunkSize", Num(env, static_cast<double>(d.chunk_size)));
+  o.Set("hugeThreshold", Num(env, static_cast<double>(d.huge_threshold)));
+  o.Set("spareBytes", Num(env, static_cast<double>(d.spare_bytes)));
+  Napi::Array chunks = Napi::Array::New(env, d.chunks.size());
+  for (uint32_t i = 0; i < d.chunks.size(); i++) chunks.Set(i, ChunkObject(env, d.chunks[i]));
+  o.Set("chunks", chunks);
+  Napi::Array huge = Napi::Array::New(env, d.huge.size());
+  for (uint32_t i = 0; i < d.huge.size(); i++) {
+    Napi::Object h = Napi::Object::New(env);
+    h.Set("id", Num(env, d.huge[i].id));
+    h.Set("size", Num(env, static_cast<double>(d.huge[i].size)));
+    h.Set("mappedBytes", Num(env, static_cast<double>(d.huge[i].mapped_bytes)));
+    huge.Set(i, h);
+  }
+  o.Set("huge", huge);
+  Napi::Array allocations = Napi::Array::New(env, d.allocations.size());
+  for (uint32_t i = 0; i < d.allocations.size(); i++) allocations.Set(i, AllocationObject(env, d.allocations[i]));
+  o.Set("allocations", allocations);
+  return o;
+}
+
 Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), arena_->DumpJson());
+  return DumpObject(info.Env(), arena_->Dump());
 }
 
 // Detaches every ArrayBuffer the pool made, then gives the memory back

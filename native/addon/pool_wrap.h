@@ -26,7 +26,9 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "../alloc/arena.h"
 #include "js_segments.h"
@@ -46,8 +48,9 @@ struct PoolRegistry {
   std::shared_ptr<RetiredRanges> retired = std::make_shared<RetiredRanges>();
 };
 
-// stats() as JS sees it, for PoolWrap and SharedPoolWrap alike.
+// stats() and dump() as JS sees them, for PoolWrap and SharedPoolWrap alike.
 Napi::Object StatsObject(Napi::Env env, const alloc::Stats& s, bool huge_pages, bool prefault);
+Napi::Object DumpObject(Napi::Env env, const alloc::ArenaDump& d);
 
 class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  public:
@@ -57,6 +60,10 @@ class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
 
   // Environment teardown: let go of everything without touching JS values.
   void Abandon();
+
+  // The names of the fields of the object stats() returns, in its order
+  // (module.cc exports them as contract.statsFields).
+  static std::vector<std::string> StatsFields();
 
  private:
   Napi::Value Alloc(const Napi::CallbackInfo& info);

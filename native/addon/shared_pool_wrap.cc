@@ -507,9 +507,18 @@ Napi::Value SharedPoolWrap::Decay(const Napi::CallbackInfo& info) {
 Napi::Value SharedPoolWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!pool_) return env.Undefined();
-  Napi::Object o = StatsObject(env, pool_->arena().GetStats(), pool_->source().huge_pages(),
-                               pool_->source().prefault());
-  o.Set("attachments", Napi::Number::New(env, pool_->attachments()));
+  alloc::Stats s = pool_->arena().GetStats();
+  Napi::Object o = StatsObject(env, s, pool_->source().huge_pages(), pool_->source().prefault());
+  // No block cache stands in front of a shared pool's arena: its own counts
+  // are the whole pool's, every thread's allocations (lib/native/shapes.ts
+  // NativeSharedStats).
+  auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  num("usedBytes", static_cast<double>(s.used_bytes));
+  num("peakUsedBytes", static_cast<double>(s.peak_used_bytes));
+  num("liveAllocations", static_cast<double>(s.live_allocations));
+  num("totalAllocations", static_cast<double>(s.total_allocations));
+  num("totalFrees", static_cast<double>(s.total_frees));
+  num("attachments", pool_->attachments());
   return o;
 }
 
@@ -520,7 +529,7 @@ Napi::Value SharedPoolWrap::Mapped(const Napi::CallbackInfo& info) {
 
 Napi::Value SharedPoolWrap::Dump(const Napi::CallbackInfo& info) {
   if (!pool_) return info.Env().Undefined();
-  return Napi::String::New(info.Env(), pool_->arena().DumpJson());
+  return DumpObject(info.Env(), pool_->arena().Dump());
 }
 
 // This environment's close(): detaches its ArrayBuffers, then ends its

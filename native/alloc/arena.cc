@@ -82,7 +82,8 @@ Status Arena::Alloc(size_t size, bool zero, uint64_t serial, Handle* out, Source
                     size_t align, bool may_map) {
   std::lock_guard<Mutex> lock(mu_);
   if (closed_) return Status::kClosed;
-  if (size > opt_.max_bytes || align > opt_.page_size) return Status::kTooLarge;
+  if (size > opt_.max_bytes) return Status::kTooLarge;
+  if (align > opt_.page_size) return Status::kBadAlign;
   if (size > opt_.huge_threshold) {
     Status st = AllocHuge(size, zero, serial, out, err);
     if (idle_.head != nullptr && st == Status::kOk) AgeIdleChunks(size);
@@ -236,7 +237,9 @@ bool Arena::AllocRun(uint32_t pages, bool may_map, Chunk** chunk, uint32_t* firs
       }
     }
     if (it == free_runs_.end()) {
-      if (fresh != nullptr) *st = Status::kTooLarge;  // cannot happen: every run fits a chunk
+      // Cannot happen: huge_threshold <= chunk_size, so a fresh chunk holds
+      // every run; were it not so, the request would be one no chunk holds.
+      if (fresh != nullptr) *st = Status::kTooLarge;
       return false;
     }
   }
@@ -493,7 +496,7 @@ Status Arena::Retain(const Ref& ref, uint32_t* count) {
   if (st != Status::kOk) return st;
   auto it = refs_.find(RefKey(ref.segment, ref.offset));
   uint32_t now = it == refs_.end() ? 1 : it->second;
-  if (now == UINT32_MAX) return Status::kTooLarge;
+  if (now == UINT32_MAX) return Status::kCountFull;
   refs_[RefKey(ref.segment, ref.offset)] = now + 1;
   *count = now + 1;
   return Status::kOk;

@@ -73,16 +73,19 @@
 namespace mmap_pool {
 namespace alloc {
 
+// What the calls return; each status means one thing.
 enum class Status : int32_t {
   kOk = 0,
   kSegmentReleased = 1,  // ok, and the allocation's segment was released
-  kDoubleFree = -1,
-  kForeign = -2,
-  kExhausted = -3,
-  kMapFailed = -4,
-  kClosed = -5,
-  kTooLarge = -6,
-  kNeedsChunk = -7,  // Alloc(..., may_map = false): no mapped chunk has room
+  kDoubleFree = -1,      // no live allocation there, or one under another serial
+  kForeign = -2,         // no segment by that id, or inside an allocation but not exactly it
+  kExhausted = -3,       // would pass max_bytes
+  kMapFailed = -4,       // the source refused a mapping (SourceError says why)
+  kClosed = -5,          // after Close()
+  kTooLarge = -6,        // Alloc: a size no mapping of this arena can ever hold (over max_bytes)
+  kNeedsChunk = -7,      // Alloc(..., may_map = false): no mapped chunk has room
+  kBadAlign = -8,        // Alloc: align above the page size
+  kCountFull = -9,       // Retain: the reference count is at UINT32_MAX
 };
 
 struct ArenaOptions {
@@ -118,22 +121,83 @@ struct ClassStats {
   uint64_t capacity;
 };
 
+// The figures of Stats, each written down once here as X(type, member):
+// Stats declares its members from these lists, and a caller that reports
+// the figures elsewhere walks MMAP_POOL_STATS_FIGURES, so that what it
+// reports is what the arena has.
+// (Block comments only: a line comment would swallow the continuation.)
+#define MMAP_POOL_STATS_FIGURES(X)                                               \
+  X(size_t, mapped_bytes)      /* chunks, huge mappings and spares */           \
+  X(size_t, allocated_bytes)   /* live allocations rounded to classes / pages */ \
+  X(uint64_t, chunks)                                                           \
+  X(uint64_t, huge_allocations)                                                 \
+  X(size_t, huge_bytes)        /* mapped for huge allocations */                \
+  X(size_t, spare_bytes)       /* mapped, kept from freed huge allocations */   \
+  X(size_t, free_bytes)        /* in free runs of chunks */
+
+// What the arena itself has handed out, by its own count. A caller with a
+// cache of blocks in front of the arena hands out what the arena counts as
+// one live allocation many times, and counts what its program holds itself:
+// these are for callers without one, and for the arena's tests.
+#define MMAP_POOL_STATS_ARENA_COUNTS(X)                                          \
+  X(size_t, used_bytes)        /* sum of requested sizes */                     \
+  X(size_t, peak_used_bytes)                                                    \
+  X(uint64_t, live_allocations)                                                 \
+  X(uint64_t, total_allocations)                                                \
+  X(uint64_t, total_frees)
+
 struct Stats {
-  size_t mapped_bytes = 0;
-  size_t used_bytes = 0;       // sum of requested sizes
-  size_t allocated_bytes = 0;  // after rounding to classes / pages
-  size_t peak_used_bytes = 0;
-  uint64_t live_allocations = 0;
-  uint64_t total_allocations = 0;
-  uint64_t total_frees = 0;
-  uint64_t chunks = 0;
-  uint64_t huge_allocations = 0;
-  size_t huge_bytes = 0;       // mapped for huge allocations
-  size_t spare_bytes = 0;      // mapped, kept from freed huge allocations for reuse
-  size_t free_bytes = 0;       // in free runs of chunks
+#define MMAP_POOL_STATS_MEMBER(type, member) type member = 0;
+  MMAP_POOL_STATS_FIGURES(MMAP_POOL_STATS_MEMBER)
+  MMAP_POOL_STATS_ARENA_COUNTS(MMAP_POOL_STATS_MEMBER)
+#undef MMAP_POOL_STATS_MEMBER
   size_t resident_bytes = 0;   // of mapped memory, in RAM now (when resident_known)
   bool resident_known = false;
   std::vector<ClassStats> classes;  // class 0 .. the class of hugeThreshold
+};
+
+// Dump(): the arena's layout as plain data, for a caller to show as it
+// likes (the addon makes the objects of NativePool.dump() from it).
+struct RunDump {
+  enum class Kind { kFree, kSlab, kLarge };
+  uint32_t page = 0;       // first page in its chunk
+  uint32_t pages = 0;
+  Kind kind = Kind::kFree;
+  size_t class_size = 0;   // slab, large: the class's size
+  uint32_t live = 0;       // slab: live slots; large: 1
+  uint32_t capacity = 0;   // slab: its slots; large: 1
+};
+
+struct ChunkDump {
+  uint32_t id = 0;
+  size_t size = 0;
+  uint32_t free_pages = 0;
+  std::vector<RunDump> runs;  // in page order, tiling the chunk
+};
+
+struct HugeDump {
+  uint32_t id = 0;
+  size_t size = 0;          // requested
+  size_t mapped_bytes = 0;
+};
+
+struct AllocationDump {
+  uint32_t segment = 0;
+  size_t offset = 0;
+  size_t size = 0;          // requested
+  size_t class_size = 0;    // 0 for a huge allocation
+  uint64_t serial = 0;
+  uint32_t age_ms = 0;      // by ArenaOptions::clock (0 without one); wraps after 49 days
+};
+
+struct ArenaDump {
+  size_t page_size = 0;
+  size_t chunk_size = 0;
+  size_t huge_threshold = 0;
+  size_t spare_bytes = 0;
+  std::vector<ChunkDump> chunks;        // by id
+  std::vector<HugeDump> huge;           // by id
+  std::vector<AllocationDump> allocations;  // by segment id, then offset
 };
 
 struct Handle {
@@ -195,7 +259,7 @@ class Arena {
   // Mapped bytes less the spares: what stands between the pool and
   // max_bytes, since spares are given back before an allocation would fail.
   size_t MappedInUseBytes();
-  std::string DumpJson();  // chunks, runs, huge mappings, live allocations
+  ArenaDump Dump();  // chunks, runs, huge mappings, live allocations
   // The segment with this id, or nullptr. The pointer stays valid until the
   // segment is released (Free of a huge allocation, Trim, Reset, Close).
   Segment* FindSegment(uint32_t id);
@@ -213,7 +277,6 @@ class Arena {
   // cache's 0): its offset and requested size, found by a scan (its views
   // are detached and no longer say where they were). False when none is.
   bool FindLost(uint32_t id, uint64_t serial, size_t* offset, size_t* length);
-  size_t page_size() const { return opt_.page_size; }
 
  private:
   struct Record {

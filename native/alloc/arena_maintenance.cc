@@ -2,6 +2,7 @@
 // (stats, dump). Threads: each public method locks mu_.
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "arena.h"
 
@@ -205,99 +206,57 @@ Stats Arena::GetStats() {
   return out;
 }
 
-namespace {
-// A flat JSON object of numeric (or null / short literal string) fields.
-class JsonObject {
- public:
-  JsonObject& Num(const char* key, uint64_t v) { return Raw(key, std::to_string(v)); }
-  JsonObject& Null(const char* key) { return Raw(key, "null"); }
-  JsonObject& Str(const char* key, const char* literal) {
-    return Raw(key, std::string("\"") + literal + "\"");
-  }
-  JsonObject& Raw(const char* key, const std::string& json) {
-    text_ += text_.empty() ? "{\"" : ",\"";
-    text_ += key;
-    text_ += "\":";
-    text_ += json;
-    return *this;
-  }
-  std::string Done() const { return text_.empty() ? "{}" : text_ + "}"; }
-
- private:
-  std::string text_;
-};
-
-void AppendItem(std::string* list, const std::string& item) {
-  if (!list->empty()) list->push_back(',');
-  *list += item;
-}
-}  // namespace
-
-// JSON: {pageSize, chunkSize, hugeThreshold, spareBytes, chunks: [{id, size, freePages,
-// runs: [...]}], huge: [...], allocations: [{segment, offset, size,
-// classSize, serial, ageMs}]}. Built by hand: flat, numeric, nothing that
-// needs escaping.
-std::string Arena::DumpJson() {
+ArenaDump Arena::Dump() {
   std::lock_guard<Mutex> lock(mu_);
   const size_t ps = opt_.page_size;
   const uint32_t now = Now();
-  std::string chunks, huge, allocs;
+  ArenaDump d;
+  d.page_size = ps;
+  d.chunk_size = opt_.chunk_size;
+  d.huge_threshold = opt_.huge_threshold;
+  d.spare_bytes = s_.spare_bytes;
   for (uint32_t id = 0; id < records_.size(); id++) {
     const Record& r = records_[id];
     if (r.segment == nullptr) continue;
     if (r.chunk == nullptr) {
-      AppendItem(&huge, JsonObject().Num("id", id).Num("size", r.huge_req)
-                            .Num("mappedBytes", r.segment->size).Done());
-      AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", 0)
-                              .Num("size", r.huge_req).Null("classSize")
-                              .Num("serial", r.huge_serial).Num("ageMs", uint32_t(now - r.huge_born)).Done());
+      d.huge.push_back({id, r.huge_req, r.segment->size});
+      d.allocations.push_back({id, 0, r.huge_req, 0, r.huge_serial, uint32_t(now - r.huge_born)});
       continue;
     }
     const Chunk& c = *r.chunk;
-    std::string runs;
-    for (uint32_t p = 0; p < c.npages;) {
+    ChunkDump chunk;
+    chunk.id = id;
+    chunk.size = r.segment->size;
+    chunk.free_pages = c.free_pages;
+    for (uint32_t p = 0; p < c.npages; p += c.pages[p].pages) {
       const PageMeta& m = c.pages[p];
-      JsonObject run;
-      run.Num("page", p).Num("pages", m.pages);
-      if (!m.used) {
-        AppendItem(&runs, run.Str("kind", "free").Done());
-        p += m.pages;
-        continue;
-      }
-      const size_t cls_size = ClassSize(m.cls);
-      if (m.kind == RunKind::kLarge) {
-        AppendItem(&runs, run.Str("kind", "large").Num("classSize", cls_size)
-                              .Num("live", 1).Num("capacity", 1).Done());
-        AppendItem(&allocs, JsonObject().Num("segment", id).Num("offset", size_t{p} * ps)
-                                .Num("size", m.req).Num("classSize", cls_size)
-                                .Num("serial", m.serial).Num("ageMs", uint32_t(now - m.born)).Done());
-      } else {
-        const Slab& s = *m.slab;
-        AppendItem(&runs, run.Str("kind", "slab").Num("classSize", cls_size)
-                              .Num("live", s.nslots - s.nfree).Num("capacity", s.nslots).Done());
-        for (uint32_t i = 0; i < s.nslots; i++) {
-          if (!s.IsLive(i)) continue;
-          const SlotMeta& slot = s.meta(i);
-          AppendItem(&allocs, JsonObject().Num("segment", id)
-                                  .Num("offset", size_t{p} * ps + size_t{i} * s.slot_size)
-                                  .Num("size", slot.req).Num("classSize", cls_size)
-                                  .Num("serial", slot.serial).Num("ageMs", uint32_t(now - slot.born)).Done());
+      RunDump run;
+      run.page = p;
+      run.pages = m.pages;
+      if (m.used) {
+        run.class_size = ClassSize(m.cls);
+        if (m.kind == RunKind::kLarge) {
+          run.kind = RunDump::Kind::kLarge;
+          run.live = run.capacity = 1;
+          d.allocations.push_back({id, size_t{p} * ps, m.req, run.class_size, m.serial, uint32_t(now - m.born)});
+        } else {
+          const Slab& s = *m.slab;
+          run.kind = RunDump::Kind::kSlab;
+          run.live = s.nslots - s.nfree;
+          run.capacity = s.nslots;
+          for (uint32_t i = 0; i < s.nslots; i++) {
+            if (!s.IsLive(i)) continue;
+            const SlotMeta& slot = s.meta(i);
+            d.allocations.push_back({id, size_t{p} * ps + size_t{i} * s.slot_size, slot.req, run.class_size,
+                                     slot.serial, uint32_t(now - slot.born)});
+          }
         }
       }
-      p += m.pages;
+      chunk.runs.push_back(run);
     }
-    AppendItem(&chunks, JsonObject().Num("id", id).Num("size", r.segment->size)
-                            .Num("freePages", c.free_pages).Raw("runs", "[" + runs + "]").Done());
+    d.chunks.push_back(std::move(chunk));
   }
-  return JsonObject()
-      .Num("pageSize", ps)
-      .Num("chunkSize", opt_.chunk_size)
-      .Num("hugeThreshold", opt_.huge_threshold)
-      .Num("spareBytes", s_.spare_bytes)
-      .Raw("chunks", "[" + chunks + "]")
-      .Raw("huge", "[" + huge + "]")
-      .Raw("allocations", "[" + allocs + "]")
-      .Done();
+  return d;
 }
 
 }  // namespace alloc

@@ -158,6 +158,17 @@ bool ResidentBytes(const Mapping& m, size_t len, size_t* out);
 // own freed bookkeeping held. Returns true if anything was released.
 bool ReleaseFreeHeap();
 
+// Sets how the C library's allocator gives its heap back (glibc's mallopt):
+// keep up to `trim_bytes` of free memory at the heap's top before returning
+// any to the OS (M_TRIM_THRESHOLD), and serve requests below `mmap_bytes`
+// from the heap rather than from a mapping of their own (M_MMAP_THRESHOLD);
+// 0 leaves a setting as it is. glibc then stops adjusting either on its
+// own. Process-wide, so only ever on the program's request (tuneMalloc() in
+// lib/; docs/services.md says why a service may want it). Returns false
+// where the C library has no such settings (musl, macOS, Windows) or
+// refused a value; any setting made before a refusal stays.
+bool TuneHeap(size_t trim_bytes, size_t mmap_bytes);
+
 // Leaves [offset, offset + len) out of core dumps where the OS allows it
 // (MADV_DONTDUMP on Linux; a no-op elsewhere).
 void ExcludeFromDumps(const Mapping& m, size_t offset, size_t len);

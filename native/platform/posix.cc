@@ -500,6 +500,19 @@ bool ReleaseFreeHeap() {
 #endif
 }
 
+bool TuneHeap(size_t trim_bytes, size_t mmap_bytes) {
+#if defined(__GLIBC__)
+  if (trim_bytes > INT32_MAX || mmap_bytes > INT32_MAX) return false;
+  if (trim_bytes != 0 && mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim_bytes)) != 1) return false;
+  if (mmap_bytes != 0 && mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_bytes)) != 1) return false;
+  return true;
+#else
+  (void)trim_bytes;
+  (void)mmap_bytes;
+  return false;
+#endif
+}
+
 bool Lock(const Mapping& m, size_t offset, size_t len, MapError* err) {
   if (mlock(m.addr + offset, len) != 0) return Fail(err, "mlock");
   return true;

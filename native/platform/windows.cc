@@ -329,6 +329,10 @@ bool ReleaseFreeHeap() {
   return false;
 }
 
+bool TuneHeap(size_t, size_t) {
+  return false;  // the Windows heap has no such settings
+}
+
 namespace {
 
 // K32QueryWorkingSetEx is kernel32's own export of psapi's QueryWorkingSetEx

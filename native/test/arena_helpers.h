@@ -14,7 +14,6 @@
 #include "alloc/arena.h"
 #include "arena_model.h"
 #include "check.h"
-#include "json_mini.h"
 #include "test_sources.h"
 
 namespace arena_helpers {
@@ -126,21 +125,14 @@ inline bool Unchanged(Arena& a, const Stats& before) {
   return CHECK_MSG(same, "Stats changed: " + diff);
 }
 
-inline json_mini::Value Dump(Arena& a) {
-  json_mini::Value v;
-  CHECK(json_mini::Parse(a.DumpJson(), &v));
-  return v;
-}
-
 // The runs of chunk `index` in the dump as "kind:page+pages" words.
 inline std::string Runs(Arena& a, size_t index = 0) {
-  json_mini::Value d = Dump(a);
-  const json_mini::Value* chunks = d.Get("chunks");
-  if (chunks == nullptr || chunks->items.size() <= index) return "<no chunk>";
+  const alloc::ArenaDump d = a.Dump();
+  if (d.chunks.size() <= index) return "<no chunk>";
   std::string out;
-  for (const json_mini::Value& r : chunks->items[index].Get("runs")->items) {
+  for (const alloc::RunDump& r : d.chunks[index].runs) {
     if (!out.empty()) out += ' ';
-    out += r.Str("kind") + ":" + std::to_string(r.Num("page")) + "+" + std::to_string(r.Num("pages"));
+    out += std::string(test::RunKindName(r.kind)) + ":" + std::to_string(r.page) + "+" + std::to_string(r.pages);
   }
   return out;
 }

@@ -28,7 +28,7 @@
 //     new one to DiscardLazily once or releases it where that cannot work
 //     (file backing); Reset keeps them;
 // and at checkpoints (CheckAll): every live allocation's bytes still hold its
-// pattern, and DumpJson parses and describes exactly the model's allocations
+// pattern, and Dump describes exactly the model's allocations
 // inside well-formed chunks (runs tile each chunk, free runs are coalesced,
 // slab geometry matches SlabPages).
 //
@@ -62,7 +62,6 @@
 #include <vector>
 
 #include "alloc/arena.h"
-#include "json_mini.h"
 #include "test_sources.h"
 
 namespace mmap_pool {
@@ -79,8 +78,19 @@ inline const char* StatusName(alloc::Status s) {
     case alloc::Status::kClosed: return "kClosed";
     case alloc::Status::kTooLarge: return "kTooLarge";
     case alloc::Status::kNeedsChunk: return "kNeedsChunk";
+    case alloc::Status::kBadAlign: return "kBadAlign";
+    case alloc::Status::kCountFull: return "kCountFull";
   }
   return "<unknown status>";
+}
+
+inline const char* RunKindName(alloc::RunDump::Kind k) {
+  switch (k) {
+    case alloc::RunDump::Kind::kFree: return "free";
+    case alloc::RunDump::Kind::kSlab: return "slab";
+    case alloc::RunDump::Kind::kLarge: return "large";
+  }
+  return "<unknown kind>";
 }
 
 // Field-by-field equality of two Stats, with the first difference named.
@@ -90,18 +100,10 @@ inline bool SameStats(const alloc::Stats& a, const alloc::Stats& b, std::string*
     *diff = std::string(#f) + ": " + std::to_string(a.f) + " vs " + std::to_string(b.f); \
     return false;                                                                  \
   }
-  MMAP_POOL_SAME(mapped_bytes)
-  MMAP_POOL_SAME(used_bytes)
-  MMAP_POOL_SAME(allocated_bytes)
-  MMAP_POOL_SAME(peak_used_bytes)
-  MMAP_POOL_SAME(live_allocations)
-  MMAP_POOL_SAME(total_allocations)
-  MMAP_POOL_SAME(total_frees)
-  MMAP_POOL_SAME(chunks)
-  MMAP_POOL_SAME(huge_allocations)
-  MMAP_POOL_SAME(huge_bytes)
-  MMAP_POOL_SAME(spare_bytes)
-  MMAP_POOL_SAME(free_bytes)
+#define MMAP_POOL_SAME_FIELD(type, member) MMAP_POOL_SAME(member)
+  MMAP_POOL_STATS_FIGURES(MMAP_POOL_SAME_FIELD)
+  MMAP_POOL_STATS_ARENA_COUNTS(MMAP_POOL_SAME_FIELD)
+#undef MMAP_POOL_SAME_FIELD
   MMAP_POOL_SAME(classes.size())
 #undef MMAP_POOL_SAME
   for (size_t c = 0; c < a.classes.size(); c++) {
@@ -184,7 +186,8 @@ class ArenaModel {
     const bool refused = src_->failed_acquires != failed;
 
     if (size > opt_.max_bytes || align > opt_.page_size) {
-      if (st != alloc::Status::kTooLarge) return Fail(what + " above maxBytes / page: " + StatusName(st));
+      const alloc::Status want = size > opt_.max_bytes ? alloc::Status::kTooLarge : alloc::Status::kBadAlign;
+      if (st != want) return Fail(what + " above maxBytes / page: " + StatusName(st));
       return Refused(before, acquire_calls, 0, what);
     }
     // Mapping `need` more bytes would pass maxBytes: MakeRoom() may give
@@ -628,36 +631,23 @@ class ArenaModel {
     return CheckDump();
   }
 
-  // DumpJson against the model (see the file comment).
+  // Dump against the model (see the file comment).
   bool CheckDump() {
-    const std::string text = a_->DumpJson();
-    json_mini::Value root;
-    size_t at = 0;
-    if (!json_mini::Parse(text, &root, &at)) {
-      return Fail("DumpJson is not JSON near byte " + std::to_string(at) + ": " +
-                  text.substr(at > 40 ? at - 40 : 0, 80));
-    }
+    const alloc::ArenaDump root = a_->Dump();
     const alloc::Stats s = a_->GetStats();
     const int64_t ps = static_cast<int64_t>(opt_.page_size);
-    if (root.Num("pageSize") != ps || root.Num("chunkSize") != static_cast<int64_t>(opt_.chunk_size) ||
-        root.Num("hugeThreshold") != static_cast<int64_t>(opt_.huge_threshold)) {
-      return Fail("dump: pageSize / chunkSize / hugeThreshold wrong");
+    if (root.page_size != opt_.page_size || root.chunk_size != opt_.chunk_size ||
+        root.huge_threshold != opt_.huge_threshold) {
+      return Fail("dump: page_size / chunk_size / huge_threshold wrong");
     }
-    if (root.Num("spareBytes") != static_cast<int64_t>(spare_bytes_)) {
-      return Fail("dump: spareBytes " + std::to_string(root.Num("spareBytes")) + ", model " +
+    if (root.spare_bytes != spare_bytes_) {
+      return Fail("dump: spare_bytes " + std::to_string(root.spare_bytes) + ", model " +
                   std::to_string(spare_bytes_));
     }
-    const json_mini::Value* chunks = root.Get("chunks");
-    const json_mini::Value* huge = root.Get("huge");
-    const json_mini::Value* allocs = root.Get("allocations");
-    if (chunks == nullptr || huge == nullptr || allocs == nullptr || chunks->kind != json_mini::Value::kArray ||
-        huge->kind != json_mini::Value::kArray || allocs->kind != json_mini::Value::kArray) {
-      return Fail("dump: chunks / huge / allocations missing");
-    }
-    if (chunks->items.size() != s.chunks) return Fail("dump: chunk count differs from Stats");
-    if (huge->items.size() != s.huge_allocations) return Fail("dump: huge count differs from Stats");
-    if (allocs->items.size() != live_.size()) {
-      return Fail("dump lists " + std::to_string(allocs->items.size()) + " allocations, model " +
+    if (root.chunks.size() != s.chunks) return Fail("dump: chunk count differs from Stats");
+    if (root.huge.size() != s.huge_allocations) return Fail("dump: huge count differs from Stats");
+    if (root.allocations.size() != live_.size()) {
+      return Fail("dump lists " + std::to_string(root.allocations.size()) + " allocations, model " +
                   std::to_string(live_.size()));
     }
     struct Run {
@@ -668,21 +658,19 @@ class ArenaModel {
     std::map<uint32_t, std::vector<Run>> runs_of;  // chunk id -> runs in page order
     const int64_t npages = static_cast<int64_t>(opt_.chunk_size) / ps;
     int64_t free_pages_total = 0;
-    for (const json_mini::Value& c : chunks->items) {
-      const int64_t id = c.Num("id");
+    for (const alloc::ChunkDump& c : root.chunks) {
+      const uint32_t id = c.id;
       const std::string where = "dump chunk " + std::to_string(id);
-      alloc::Segment* seg = id >= 0 ? a_->FindSegment(static_cast<uint32_t>(id)) : nullptr;
+      alloc::Segment* seg = a_->FindSegment(id);
       if (seg == nullptr || !src_->owns(seg)) return Fail(where + ": no such segment");
-      if (c.Num("size") != static_cast<int64_t>(opt_.chunk_size)) return Fail(where + ": size");
+      if (c.size != opt_.chunk_size) return Fail(where + ": size");
       if (runs_of.count(static_cast<uint32_t>(id))) return Fail(where + ": listed twice");
       std::vector<Run>& runs = runs_of[static_cast<uint32_t>(id)];
-      const json_mini::Value* rs = c.Get("runs");
-      if (rs == nullptr || rs->kind != json_mini::Value::kArray) return Fail(where + ": no runs");
+      if (c.runs.empty()) return Fail(where + ": no runs");
       int64_t next = 0, free_pages = 0;
       bool prev_free = false;
-      for (const json_mini::Value& r : rs->items) {
-        Run run{r.Num("page"), r.Num("pages"), r.Num("classSize"), r.Num("capacity"), r.Num("live"),
-                r.Str("kind")};
+      for (const alloc::RunDump& r : c.runs) {
+        Run run{r.page, r.pages, static_cast<int64_t>(r.class_size), r.capacity, r.live, RunKindName(r.kind)};
         const std::string rw = where + " run at page " + std::to_string(run.page);
         if (run.page != next || run.pages <= 0) return Fail(rw + ": runs do not tile the chunk");
         next += run.pages;
@@ -710,24 +698,24 @@ class ArenaModel {
         runs.push_back(run);
       }
       if (next != npages) return Fail(where + ": runs cover " + std::to_string(next) + " pages");
-      if (c.Num("freePages") != free_pages) return Fail(where + ": freePages");
+      if (c.free_pages != free_pages) return Fail(where + ": free_pages");
       free_pages_total += free_pages;
     }
     if (static_cast<size_t>(free_pages_total * ps) != s.free_bytes) return Fail("dump: free pages != Stats.free_bytes");
     std::set<Key> seen;
-    for (const json_mini::Value& al : allocs->items) {
-      const Key k(static_cast<uint32_t>(al.Num("segment")), static_cast<size_t>(al.Num("offset")));
-      const int64_t size = al.Num("size");
+    for (const alloc::AllocationDump& al : root.allocations) {
+      const Key k(al.segment, al.offset);
+      const int64_t size = static_cast<int64_t>(al.size);
       const std::string where = Name("dump allocation", k, static_cast<size_t>(size));
       auto it = live_.find(k);
       if (it == live_.end() || static_cast<int64_t>(it->second.size) != size) return Fail(where + ": not in the model");
       if (!seen.insert(k).second) return Fail(where + ": listed twice");
       const Live& l = it->second;
       if (l.e.kind == Kind::kHuge) {
-        if (!al.IsNull("classSize")) return Fail(where + ": huge with a classSize");
+        if (al.class_size != 0) return Fail(where + ": huge with a class_size");
         continue;
       }
-      if (al.Num("classSize") != static_cast<int64_t>(alloc::ClassSize(l.e.cls))) return Fail(where + ": classSize");
+      if (al.class_size != alloc::ClassSize(l.e.cls)) return Fail(where + ": class_size");
       auto rit = runs_of.find(k.first);
       if (rit == runs_of.end()) return Fail(where + ": its chunk is not listed");
       const int64_t page = static_cast<int64_t>(k.second) / ps;
@@ -752,12 +740,11 @@ class ArenaModel {
         }
       }
     }
-    for (const json_mini::Value& hv : huge->items) {
-      const Key k(static_cast<uint32_t>(hv.Num("id")), 0);
+    for (const alloc::HugeDump& hv : root.huge) {
+      const Key k(hv.id, 0);
       auto it = live_.find(k);
-      if (it == live_.end() || it->second.e.kind != Kind::kHuge ||
-          hv.Num("size") != static_cast<int64_t>(it->second.size) ||
-          hv.Num("mappedBytes") != static_cast<int64_t>(it->second.e.rounded)) {
+      if (it == live_.end() || it->second.e.kind != Kind::kHuge || hv.size != it->second.size ||
+          hv.mapped_bytes != it->second.e.rounded) {
         return Fail("dump huge " + std::to_string(k.first) + ": not the model's");
       }
     }
@@ -1027,7 +1014,6 @@ class ArenaModel {
     const size_t need_pages =
         e.kind == Kind::kSmall ? SlabPagesOf(e.cls) : e.rounded / opt_.page_size;
     const int64_t longest = LongestFreeRun();
-    if (longest < 0) return Fail(what + ": the dump does not parse");
     if (static_cast<size_t>(longest) < need_pages) return true;
     std::string diff;
     const bool made_room = !SameStats(before, s, &diff);
@@ -1039,16 +1025,12 @@ class ArenaModel {
                 std::to_string(need_pages) + (made_room ? " (after MakeRoom released empty slabs)" : ""));
   }
 
-  // The longest free run in any chunk, in pages; -1 if the dump is unreadable.
+  // The longest free run in any chunk, in pages.
   int64_t LongestFreeRun() {
-    json_mini::Value root;
-    if (!json_mini::Parse(a_->DumpJson(), &root) || root.Get("chunks") == nullptr) return -1;
     int64_t longest = 0;
-    for (const json_mini::Value& c : root.Get("chunks")->items) {
-      const json_mini::Value* runs = c.Get("runs");
-      if (runs == nullptr) return -1;
-      for (const json_mini::Value& r : runs->items) {
-        if (r.Str("kind") == "free" && r.Num("pages") > longest) longest = r.Num("pages");
+    for (const alloc::ChunkDump& c : a_->Dump().chunks) {
+      for (const alloc::RunDump& r : c.runs) {
+        if (r.kind == alloc::RunDump::Kind::kFree && r.pages > longest) longest = r.pages;
       }
     }
     return longest;

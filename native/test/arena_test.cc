@@ -25,7 +25,6 @@
 #include "arena_helpers.h"
 #include "arena_model.h"
 #include "check.h"
-#include "json_mini.h"
 #include "test_sources.h"
 
 using namespace mmap_pool;
@@ -79,14 +78,13 @@ TEST("a 28 KiB allocation is small: a 28-page slab of four slots") {
 
 // Slab runs of class `cls` in the dump, in address order, as "page:live/capacity".
 std::string SlabsOf(Arena& a, size_t class_size) {
-  json_mini::Value d = Dump(a);
   std::string out;
-  for (const json_mini::Value& c : d.Get("chunks")->items) {
-    for (const json_mini::Value& r : c.Get("runs")->items) {
-      if (r.Str("kind") != "slab" || r.Num("classSize") != static_cast<int64_t>(class_size)) continue;
+  for (const alloc::ChunkDump& c : a.Dump().chunks) {
+    for (const alloc::RunDump& r : c.runs) {
+      if (r.kind != alloc::RunDump::Kind::kSlab || r.class_size != class_size) continue;
       if (!out.empty()) out += ' ';
-      out += std::to_string(c.Num("id")) + "/" + std::to_string(r.Num("page")) + ":" +
-             std::to_string(r.Num("live")) + "/" + std::to_string(r.Num("capacity"));
+      out += std::to_string(c.id) + "/" + std::to_string(r.page) + ":" + std::to_string(r.live) + "/" +
+             std::to_string(r.capacity);
     }
   }
   return out;
@@ -824,9 +822,9 @@ TEST("Close releases every segment exactly once and later calls return kClosed")
     CHECK_EQ(st.chunks, uint64_t{0});
     CHECK_EQ(st.live_allocations, uint64_t{0});
     CHECK_EQ(st.total_allocations, uint64_t{4});
-    json_mini::Value d = Dump(arena);
-    CHECK_EQ(d.Get("chunks")->items.size(), size_t{0});
-    CHECK_EQ(d.Get("allocations")->items.size(), size_t{0});
+    const alloc::ArenaDump d = arena.Dump();
+    CHECK_EQ(d.chunks.size(), size_t{0});
+    CHECK_EQ(d.allocations.size(), size_t{0});
   }  // ~Arena after Close: nothing more
   CHECK_EQ(src.release_calls, uint64_t{3});
   CHECK_EQ(src.acquire_calls, uint64_t{3});
@@ -1165,12 +1163,12 @@ TEST("align picks the first class whose size it divides, so every slot is aligne
   CHECK_EQ(p.arena.Free(c.ref()), Status::kOk);
 }
 
-TEST("align above the page size returns kTooLarge and changes nothing") {
+TEST("align above the page size returns kBadAlign and changes nothing") {
   Pool p;
   Alloc(p.arena, 16);
   const Stats before = p.arena.GetStats();
-  CHECK_EQ(TryAlloc(p.arena, 100, false, 2 * kPage), Status::kTooLarge);
-  CHECK_EQ(TryAlloc(p.arena, 100000, false, 2 * kPage), Status::kTooLarge);
+  CHECK_EQ(TryAlloc(p.arena, 100, false, 2 * kPage), Status::kBadAlign);
+  CHECK_EQ(TryAlloc(p.arena, 100000, false, 2 * kPage), Status::kBadAlign);
   Unchanged(p.arena, before);
   Got g = Alloc(p.arena, 40000, false, kPage);  // large runs are page-aligned anyway
   CHECK_EQ(g.offset % kPage, size_t{0});
@@ -1236,29 +1234,27 @@ TEST("at maxBytes Alloc gives back empty slabs and empty chunks before it fails"
 
 // ---- the dump -------------------------------------------------------------------
 
-TEST("DumpJson is JSON that lists the pool's shape and every allocation") {
+TEST("Dump lists the pool's shape and every allocation") {
   Pool p;
   Got s = Alloc(p.arena, 100), l = Alloc(p.arena, 40000), h = Alloc(p.arena, 70000);
-  json_mini::Value d = Dump(p.arena);
-  CHECK_EQ(d.Num("pageSize"), int64_t{4096});
-  CHECK_EQ(d.Num("chunkSize"), int64_t{kChunk});
-  CHECK_EQ(d.Num("hugeThreshold"), int64_t{kHuge});
-  const json_mini::Value* allocs = d.Get("allocations");
-  if (!CHECK(allocs != nullptr && allocs->items.size() == 3)) return;
+  const alloc::ArenaDump d = p.arena.Dump();
+  CHECK_EQ(d.page_size, size_t{4096});
+  CHECK_EQ(d.chunk_size, size_t{kChunk});
+  CHECK_EQ(d.huge_threshold, size_t{kHuge});
+  if (!CHECK_EQ(d.allocations.size(), size_t{3})) return;
   int found = 0;
-  for (const json_mini::Value& a : allocs->items) {
-    if (a.Num("segment") == s.segment && a.Num("offset") == int64_t(s.offset)) {
-      found += CHECK_EQ(a.Num("size"), int64_t{100}) && CHECK_EQ(a.Num("classSize"), int64_t{112});
-    } else if (a.Num("segment") == l.segment && a.Num("offset") == int64_t(l.offset)) {
-      found += CHECK_EQ(a.Num("size"), int64_t{40000}) && CHECK_EQ(a.Num("classSize"), int64_t{40960});
-    } else if (a.Num("segment") == h.segment && a.Num("offset") == 0) {
-      found += CHECK_EQ(a.Num("size"), int64_t{70000}) && CHECK(a.IsNull("classSize"));
+  for (const alloc::AllocationDump& a : d.allocations) {
+    if (a.segment == s.segment && a.offset == s.offset) {
+      found += CHECK_EQ(a.size, size_t{100}) && CHECK_EQ(a.class_size, size_t{112});
+    } else if (a.segment == l.segment && a.offset == l.offset) {
+      found += CHECK_EQ(a.size, size_t{40000}) && CHECK_EQ(a.class_size, size_t{40960});
+    } else if (a.segment == h.segment && a.offset == 0) {
+      found += CHECK_EQ(a.size, size_t{70000}) && CHECK_EQ(a.class_size, size_t{0});  // huge: no class
     }
   }
   CHECK_EQ(found, 3);
-  const json_mini::Value* huge = d.Get("huge");
-  if (CHECK(huge != nullptr && huge->items.size() == 1)) {
-    CHECK_EQ(huge->items[0].Num("mappedBytes"), int64_t(HugeMapped(70000)));
+  if (CHECK_EQ(d.huge.size(), size_t{1})) {
+    CHECK_EQ(d.huge[0].mapped_bytes, size_t(HugeMapped(70000)));
   }
   CHECK_EQ(Runs(p.arena), std::string("slab:0+1 large:1+10 free:11+53"));
 }

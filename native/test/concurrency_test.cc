@@ -1,6 +1,6 @@
 // Concurrency, for ThreadSanitizer: four threads allocate, write, verify and
 // free in one Arena while a fifth reads GetStats and MappedBytes in a loop
-// (and now and then DumpJson and Trim). Every snapshot must be self-consistent, every thread's
+// (and now and then Dump and Trim). Every snapshot must be self-consistent, every thread's
 // bytes must survive the others, and the totals must add up at the end.
 // Before that, the arena's own Mutex (alloc/mutex.h) alone: no lost update
 // under contention, and a waiter put to sleep is woken by unlock().
@@ -20,7 +20,6 @@
 #include "alloc/mutex.h"
 #include "arena_model.h"
 #include "check.h"
-#include "json_mini.h"
 #include "test_sources.h"
 
 using namespace mmap_pool;
@@ -205,8 +204,15 @@ TEST("4 threads allocating and freeing while another reads GetStats see consiste
         for (const alloc::ClassStats& c : s.classes) class_live += c.live;
         if (class_live + s.huge_allocations != s.live_allocations) what = "class live counts";
         if (snapshots % 64 == 0) {
-          json_mini::Value d;
-          if (!json_mini::Parse(arena.DumpJson(), &d)) what = "DumpJson is not JSON";
+          // One snapshot, taken under the arena's lock: each chunk's runs tile it.
+          for (const alloc::ChunkDump& c : arena.Dump().chunks) {
+            uint64_t pages = 0, free_pages = 0;
+            for (const alloc::RunDump& r : c.runs) {
+              pages += r.pages;
+              if (r.kind == alloc::RunDump::Kind::kFree) free_pages += r.pages;
+            }
+            if (pages != kChunk / 4096 || free_pages != c.free_pages) what = "Dump: runs do not tile a chunk";
+          }
           dumps++;
         }
         if (snapshots % 256 == 0) {
