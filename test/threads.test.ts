@@ -170,7 +170,7 @@ describe('a Buffer handed to a worker thread', () => {
     expect(() => pool.refCount(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
   });
 
-  it('a Buffer allocated in the worker is freed in main, and stats() is the whole pool seen from either thread', async () => {
+  it('a Buffer allocated in the worker is freed in main, and stats() and dump() are the whole pool seen from either thread', async () => {
     const pool = sharedPool();
     const remote = await attached(pool);
     await remote.call('alloc', { name: 'w', size: 50_000, fill: 0x5a });
@@ -183,6 +183,8 @@ describe('a Buffer handed to a worker thread', () => {
     expect(remoteStats.liveAllocations).toBe(1);
     expect(remoteStats.attachments).toBe(2);
     expect(pool.stats().usedBytes).toBe(50_000);
+    // dump() in main lists the allocation the worker made.
+    expect(pool.dump().allocations.map((a) => a.size)).toEqual([50_000]);
     pool.free(view);
     expect(pool.stats().liveAllocations).toBe(0);
     expect((await remote.call('stats') as ReturnType<Pool['stats']>).liveAllocations).toBe(0);
