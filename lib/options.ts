@@ -127,6 +127,17 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   if (options === null || typeof options !== 'object') {
     throw invalidArgType('options', 'of type object', options);
   }
+  const { backing, dir, name, guard, secure, hugePages, prefault, shared } = memoryOptions(options);
+  const { maxBytes, chunkSize, hugeThreshold } = sizeOptions(options);
+  const { leakDetection, warning, critical, cooldownMs } = watchOptions(options);
+  return {
+    backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure, hugePages, prefault, shared,
+    leakDetection, warning, critical, cooldownMs,
+  };
+}
+
+/** What memory a pool maps and how: backing, dir, name and the boolean switches. */
+function memoryOptions(options: PoolOptions): Pick<ResolvedOptions, 'backing' | 'dir' | 'name' | 'guard' | 'secure' | 'hugePages' | 'prefault' | 'shared'> {
   const backing = options.backing ?? defaultBacking();
   if (typeof backing !== 'string') throw invalidArgType('options.backing', 'of type string', backing);
   if (!BACKINGS.includes(backing)) {
@@ -155,7 +166,11 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   if (backing === 'heap' && (guard || secure)) {
     throw invalidArgValue('options.backing', backing, `cannot be 'heap' with ${guard ? 'guard' : 'secure'}: true (both need mapped memory)`);
   }
+  return { backing, dir, name, guard, secure, hugePages, prefault, shared };
+}
 
+/** maxBytes, then chunkSize (which must fit in it) and hugeThreshold (which must fit in a chunk). */
+function sizeOptions(options: PoolOptions): Pick<ResolvedOptions, 'maxBytes' | 'chunkSize' | 'hugeThreshold'> {
   const maxBytes = integer(options, 'maxBytes') ?? Infinity;
   if (!(maxBytes === Infinity || (Number.isSafeInteger(maxBytes) && maxBytes >= MIN_CHUNK))) {
     throw outOfRange('options.maxBytes', `an integer >= ${MIN_CHUNK}, or Infinity`, maxBytes);
@@ -175,6 +190,11 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   if (!Number.isInteger(hugeThreshold) || hugeThreshold < 0 || hugeThreshold > chunkSize) {
     throw outOfRange('options.hugeThreshold', `an integer >= 0 && <= ${chunkSize} (chunkSize)`, hugeThreshold);
   }
+  return { maxBytes, chunkSize, hugeThreshold };
+}
+
+/** What the pool watches for: leak detection, the pressure thresholds and their cooldown. */
+function watchOptions(options: PoolOptions): Pick<ResolvedOptions, 'leakDetection' | 'warning' | 'critical' | 'cooldownMs'> {
   const leakDetection = options.leakDetection ?? 'simple';
   if (typeof leakDetection !== 'string') throw invalidArgType('options.leakDetection', 'of type string', leakDetection);
   if (!LEAK_LEVELS.includes(leakDetection)) {
@@ -188,10 +208,7 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   const cooldownMs = options.cooldownMs ?? 30_000;
   if (typeof cooldownMs !== 'number') throw invalidArgType('options.cooldownMs', 'of type number', cooldownMs);
   if (!(cooldownMs >= 0 && cooldownMs !== Infinity)) throw outOfRange('options.cooldownMs', 'a finite number >= 0', cooldownMs);
-  return {
-    backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure, hugePages, prefault, shared,
-    leakDetection, warning, critical, cooldownMs,
-  };
+  return { leakDetection, warning, critical, cooldownMs };
 }
 
 function share(value: unknown, fallback: number, name: string): number {

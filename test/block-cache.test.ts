@@ -23,7 +23,7 @@ function classOf(size: number, classes: readonly number[] = CACHED_CLASSES, alig
 }
 
 /**
- * More free blocks than a class cache keeps (lib/cache/block-cache.ts keeps at most
+ * More free blocks than a class cache keeps (lib/cache/classes.ts: at most
  * 256 blocks of a class, and far less than 1 MiB of one): freeing this many
  * makes it flush to the allocator, however the budgets are tuned.
  */

@@ -57,7 +57,7 @@ describe('dump()', () => {
     const a = byOffset(old);
     const b = byOffset(young);
     expect(b.serial).toBeGreaterThan(a.serial);
-    // Slot-cache allocations are stamped by a clock read every CLOCK_MS (100 ms).
+    // Block-cache allocations are stamped by a clock read every CLOCK_MS (100 ms).
     expect(a.ageMs).toBeGreaterThanOrEqual(250 - CLOCK_MS);
     expect(a.ageMs - b.ageMs).toBeGreaterThanOrEqual(250 - CLOCK_MS - 50);
     // The allocator's own clock ticks every few ms.

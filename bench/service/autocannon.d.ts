@@ -25,6 +25,8 @@ declare module 'autocannon' {
     body?: Buffer | string;
     headers?: Record<string, string>;
     pipelining?: number;
+    /** Seconds a request may take before it counts as a timeout (default 10). */
+    timeout?: number;
   }
   function autocannon(options: Options): Promise<Result>;
   export = autocannon;

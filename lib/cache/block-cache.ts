@@ -62,7 +62,10 @@ export class BlockCache extends ClassStacks {
   /**
    * Allocations until the leak detector samples the next one: counted down
    * here, on the fast path, so that an allocation it does not sample makes
-   * no call (NEVER while leak detection is off).
+   * no call (NEVER while leak detection is off). The allocations this cache
+   * does not hand out have their own countdown in LeakTracker (lib/observe/
+   * leaks.ts), which says why the two are not one; both draw their lengths
+   * from LeakTracker.nextGap(), the one source of the sampling rate.
    */
   gap = NEVER;
   readonly #memory: CacheMemory;

@@ -41,21 +41,14 @@ export async function collect(pool: IoPool, source: unknown, options: CollectOpt
   if (signal?.aborted) throw abortError(signal, caller);
 
   const it = (iterate as () => AsyncIterator<unknown>).call(source);
+  const abort = signal === undefined ? undefined : watchAbort(signal, caller);
   let buf: Buffer | undefined;
   let length = 0;
-  let stop: ((err: Error) => void) | undefined;
-  const aborted = signal === undefined ? undefined : new Promise<never>((_, reject) => {
-    stop = reject;
-  });
-  const onAbort = (): void => stop?.(abortError(signal as AbortSignal, caller));
-  signal?.addEventListener('abort', onAbort, { once: true });
-  // A rejection nobody awaits must not become an unhandled one.
-  aborted?.catch(() => {});
   let done = false;
   try {
     if (hint !== undefined && hint > 0) buf = pool.allocUnsafe(Math.min(hint, limit));
     for (;;) {
-      const step = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted]);
+      const step = abort === undefined ? await it.next() : await Promise.race([it.next(), abort.aborted]);
       if (step.done === true) {
         done = true;
         break;
@@ -64,11 +57,7 @@ export async function collect(pool: IoPool, source: unknown, options: CollectOpt
       if (!(chunk instanceof Uint8Array)) throw invalidArgType('a chunk of source', 'an instance of Uint8Array', chunk, caller);
       const need = length + chunk.length;
       if (need > limit) throw outOfRange('the bytes of source', `<= options.limit (${limit})`, need, caller);
-      if (buf === undefined || need > buf.length) {
-        let size = Math.max(buf === undefined ? FIRST : buf.length * 2, need);
-        if (size > limit) size = limit;
-        buf = buf === undefined ? pool.allocUnsafe(size) : moveTo(pool, buf, length, size);
-      }
+      if (buf === undefined || need > buf.length) buf = grow(pool, buf, length, need, limit);
       buf.set(chunk, length);
       length = need;
     }
@@ -78,17 +67,41 @@ export async function collect(pool: IoPool, source: unknown, options: CollectOpt
     if (buf !== undefined) pool.free(buf);
     throw err;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    // Tell the source to stop when it was not read to its end: a stream is
-    // destroyed; an iterator's return() is called and not awaited (an async
-    // generator waiting inside next() would only run it after that wait).
-    if (!done) {
-      const destroy = (source as { destroy?: unknown }).destroy;
-      if (typeof destroy === 'function') destroy.call(source);
-      if (typeof it.return === 'function') {
-        // Its own error on stopping is not what the caller is told about.
-        Promise.resolve(it.return()).catch(() => {});
-      }
-    }
+    abort?.stop();
+    if (!done) stopSource(source, it);
+  }
+}
+
+/** A buffer with room for `need` bytes (at most `limit`): the first (FIRST), or twice `buf` with its `length` bytes moved over. */
+function grow(pool: IoPool, buf: Buffer | undefined, length: number, need: number, limit: number): Buffer {
+  let size = Math.max(buf === undefined ? FIRST : buf.length * 2, need);
+  if (size > limit) size = limit;
+  return buf === undefined ? pool.allocUnsafe(size) : moveTo(pool, buf, length, size);
+}
+
+/** A promise that rejects with an AbortError when `signal` aborts, to race each read with; stop() stops listening. */
+function watchAbort(signal: AbortSignal, caller: Caller): { aborted: Promise<never>; stop(): void } {
+  let reject: ((err: Error) => void) | undefined;
+  const aborted = new Promise<never>((_, rej) => {
+    reject = rej;
+  });
+  const onAbort = (): void => reject?.(abortError(signal, caller));
+  signal.addEventListener('abort', onAbort, { once: true });
+  // A rejection nobody awaits must not become an unhandled one.
+  aborted.catch(() => {});
+  return { aborted, stop: () => signal.removeEventListener('abort', onAbort) };
+}
+
+/**
+ * Tells a source that was not read to its end to stop: a stream is
+ * destroyed; an iterator's return() is called and not awaited (an async
+ * generator waiting inside next() would only run it after that wait).
+ */
+function stopSource(source: unknown, it: AsyncIterator<unknown>): void {
+  const destroy = (source as { destroy?: unknown }).destroy;
+  if (typeof destroy === 'function') destroy.call(source);
+  if (typeof it.return === 'function') {
+    // Its own error on stopping is not what the caller is told about.
+    Promise.resolve(it.return()).catch(() => {});
   }
 }

@@ -59,7 +59,7 @@ export interface NativePool {
    */
   alloc(size: number, zero: boolean, serial: number, align: number, mayMap?: boolean): number;
   /**
-   * Block cache (lib/cache/block-cache.ts): the array refill() and flush() read and
+   * Block cache (lib/cache/transfers.ts): the array refill() and flush() read and
    * write from now on (held by the pool); false for anything but a
    * Float64Array. Handing it over once keeps those calls to plain numbers.
    */

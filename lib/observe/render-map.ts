@@ -132,6 +132,29 @@ function runTitle(run: RunDump, pageSize: number): string {
   return `slab of ${formatBytes(run.classSize)}: ${run.live} of ${run.capacity} slots live, ${where}`;
 }
 
+/** What the sections of the picture share: its geometry, the SVG written so far and the height reached. */
+interface Canvas {
+  readonly width: number;
+  /** The width inside the margins. */
+  readonly inner: number;
+  /** Where the bars start, and how wide the widest is. */
+  readonly barX: number;
+  readonly barW: number;
+  readonly body: string[];
+  y: number;
+}
+
+/** The dump's chunks and huge mappings by id, and the colour of each slab class present. */
+interface Scene {
+  readonly dump: PoolDump;
+  readonly title: string | undefined;
+  readonly chunks: ChunkDump[];
+  readonly huge: PoolDump['huge'];
+  readonly slabClasses: number[];
+  readonly colour: ReadonlyMap<number, string>;
+  readonly maxChunk: number;
+}
+
 /**
  * An SVG picture of `dump` (from pool.dump()): one bar per chunk with its
  * page runs drawn to scale (slab runs coloured by size class and filled from
@@ -144,33 +167,43 @@ function runTitle(run: RunDump, pageSize: number): string {
 export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
   checkDump(dump);
   const { width, title } = checkOptions(options);
-  const { pageSize } = dump;
+  const scene = sceneOf(dump, title);
+  const barX = MARGIN + LABEL_W;
+  const canvas: Canvas = { width, inner: width - 2 * MARGIN, barX, barW: width - barX - RIGHT_W - MARGIN, body: [], y: MARGIN };
+  drawTitle(canvas, scene);
+  if (scene.chunks.length === 0 && scene.huge.length === 0) {
+    canvas.y += 30;
+    canvas.body.push(text(MARGIN, canvas.y, 'Nothing is mapped.', `font-size="14" fill="${MUTED}"`));
+    canvas.y += 10;
+  }
+  if (scene.chunks.length > 0) drawChunks(canvas, scene);
+  if (scene.huge.length > 0) drawHuge(canvas, scene);
+  drawLegend(canvas, scene);
+  canvas.y += MARGIN;
+  return svgDocument(width, Math.ceil(canvas.y), title ?? `Pool "${dump.name}"`, canvas.body);
+}
+
+function sceneOf(dump: PoolDump, title: string | undefined): Scene {
   const chunks = [...dump.chunks].sort((a, b) => a.id - b.id);
   const huge = [...dump.huge].sort((a, b) => a.id - b.id);
-
   const slabClasses = [...new Set(chunks.flatMap((c) => c.runs.flatMap((r) => (r.kind === 'slab' ? [r.classSize] : []))))]
     .sort((a, b) => a - b);
   const colour = new Map(slabClasses.map((s, i) => [s, ramp(slabClasses.length === 1 ? 0.35 : i / (slabClasses.length - 1))]));
-  const hasLarge = chunks.some((c) => c.runs.some((r) => r.kind === 'large'));
-  const hasFree = chunks.some((c) => c.runs.some((r) => r.kind === 'free'));
-
-  const barX = MARGIN + LABEL_W;
-  const barW = width - barX - RIGHT_W - MARGIN;
   const maxChunk = Math.max(0, ...chunks.map((c) => c.size));
-  const maxHuge = Math.max(0, ...huge.map((h) => h.mappedBytes));
-  const body: string[] = [];
-  let y = MARGIN;
+  return { dump, title, chunks, huge, slabClasses, colour, maxChunk };
+}
 
-  // Title and totals.
+/** The title and the lines of totals under it. */
+function drawTitle(canvas: Canvas, { dump, title, chunks, huge }: Scene): void {
+  const { body, inner } = canvas;
   const chunkBytes = chunks.reduce((s, c) => s + c.size, 0);
   const hugeBytes = huge.reduce((s, h) => s + h.mappedBytes, 0);
   const { spareBytes } = dump;
   const usedBytes = dump.allocations.reduce((s, a) => s + a.size, 0);
-  const freeBytes = chunks.reduce((s, c) => s + c.freePages * pageSize, 0);
-  const inner = width - 2 * MARGIN;
-  y += 20;
-  body.push(text(MARGIN, y, fit(title ?? `Pool "${dump.name}"`, 20, inner), `font-size="20" font-weight="bold" fill="${INK}"`));
-  y += 4;
+  const freeBytes = chunks.reduce((s, c) => s + c.freePages * dump.pageSize, 0);
+  canvas.y += 20;
+  body.push(text(MARGIN, canvas.y, fit(title ?? `Pool "${dump.name}"`, 20, inner), `font-size="20" font-weight="bold" fill="${INK}"`));
+  canvas.y += 4;
   const kinds = [
     `${dump.backing} memory${dump.closed ? ' (closed)' : ''}`,
     `${formatBytes(chunkBytes + hugeBytes + spareBytes)} mapped: ${plural(chunks.length, 'chunk')}` +
@@ -180,108 +213,121 @@ export function renderMap(dump: PoolDump, options?: RenderMapOptions): string {
     ...(chunks.length > 0 ? [`${formatBytes(freeBytes)} free in chunks`] : []),
   ];
   for (const line of wrap(kinds, 13, inner)) {
-    y += 18;
-    body.push(text(MARGIN, y, line, `font-size="13" fill="${MUTED}"`));
+    canvas.y += 18;
+    body.push(text(MARGIN, canvas.y, line, `font-size="13" fill="${MUTED}"`));
   }
-  y += 14;
+  canvas.y += 14;
+}
 
-  if (chunks.length === 0 && huge.length === 0) {
-    y += 30;
-    body.push(text(MARGIN, y, 'Nothing is mapped.', `font-size="14" fill="${MUTED}"`));
-    y += 10;
+/** The 'Chunks' heading, the axis and one row per chunk. */
+function drawChunks(canvas: Canvas, { dump, chunks, colour, maxChunk }: Scene): void {
+  const { body, barX, barW } = canvas;
+  canvas.y += 26;
+  body.push(text(MARGIN, canvas.y, 'Chunks', `font-size="14" font-weight="bold" fill="${INK}"`));
+  drawAxis(canvas, maxChunk);
+  canvas.y += 18;
+  for (const chunk of chunks) {
+    body.push(chunkRow(chunk, canvas.y, barX, (barW * chunk.size) / maxChunk, dump.pageSize, colour));
+    canvas.y += ROW_H;
   }
+  canvas.y -= ROW_H - BAR_H;
+}
 
-  // Chunks.
-  if (chunks.length > 0) {
-    y += 26;
-    body.push(text(MARGIN, y, 'Chunks', `font-size="14" font-weight="bold" fill="${INK}"`));
-    // Axis: byte offsets in quarters (halves, on a narrow picture) of the largest chunk.
-    const axisY = y;
-    const parts = barW / 4 >= 64 ? 4 : barW / 2 >= 64 ? 2 : 1;
-    body.push(`<line x1="${n(barX)}" y1="${n(axisY + 4)}" x2="${n(barX + barW)}" y2="${n(axisY + 4)}" stroke="#999999" stroke-width="1"/>`);
-    for (let q = 0; q <= parts; q++) {
-      const x = barX + (barW * q) / parts;
-      const anchor = q === 0 ? 'start' : q === parts ? 'end' : 'middle';
-      body.push(`<line x1="${n(x)}" y1="${n(axisY)}" x2="${n(x)}" y2="${n(axisY + 8)}" stroke="#999999" stroke-width="1"/>`);
-      body.push(text(x, axisY - 4, q === 0 ? '0' : formatBytes((maxChunk * q) / parts), `font-size="11" fill="${MUTED}" text-anchor="${anchor}"`));
-    }
-    y += 18;
-    for (const chunk of chunks) {
-      body.push(chunkRow(chunk, y, barX, (barW * chunk.size) / maxChunk, pageSize, colour));
-      y += ROW_H;
-    }
-    y -= ROW_H - BAR_H;
+/** Byte offsets in quarters (halves, on a narrow picture) of the largest chunk, on the heading's line. */
+function drawAxis({ body, barX, barW, y: axisY }: Canvas, maxChunk: number): void {
+  const parts = barW / 4 >= 64 ? 4 : barW / 2 >= 64 ? 2 : 1;
+  body.push(`<line x1="${n(barX)}" y1="${n(axisY + 4)}" x2="${n(barX + barW)}" y2="${n(axisY + 4)}" stroke="#999999" stroke-width="1"/>`);
+  for (let q = 0; q <= parts; q++) {
+    const x = barX + (barW * q) / parts;
+    const anchor = q === 0 ? 'start' : q === parts ? 'end' : 'middle';
+    body.push(`<line x1="${n(x)}" y1="${n(axisY)}" x2="${n(x)}" y2="${n(axisY + 8)}" stroke="#999999" stroke-width="1"/>`);
+    body.push(text(x, axisY - 4, q === 0 ? '0' : formatBytes((maxChunk * q) / parts), `font-size="11" fill="${MUTED}" text-anchor="${anchor}"`));
   }
+}
 
-  // Huge mappings: drawn to the chunks' scale unless one is larger than a chunk.
-  if (huge.length > 0) {
-    y += 34;
-    const scaleBytes = Math.max(maxChunk, maxHuge);
-    const note = scaleBytes > maxChunk && maxChunk > 0 ? `drawn to scale: full width = ${formatBytes(scaleBytes)}` : '';
-    body.push(text(MARGIN, y, 'Huge allocations', `font-size="14" font-weight="bold" fill="${INK}"`));
-    for (const line of wrap(['one mapping each', ...(note ? [note] : [])], 11, inner - 146)) {
-      body.push(text(MARGIN + 146, y, line, `font-size="11" fill="${MUTED}"`));
-      y += 15;
-    }
-    y -= 3;
-    for (const h of huge) {
-      const w = Math.max(2, (barW * h.mappedBytes) / scaleBytes);
-      const label = h.size === h.mappedBytes ? formatBytes(h.size) : `${formatBytes(h.size)} (${formatBytes(h.mappedBytes)} mapped)`;
-      body.push(
-        `<g class="huge" data-id="${esc(String(h.id))}">` +
-          `<title>${esc(`huge mapping ${h.id}: ${label}`)}</title>` +
-          text(MARGIN, y + HUGE_H / 2 + 4, `huge ${h.id}`, `font-size="12" fill="${INK}"`) +
-          `<rect x="${n(barX)}" y="${n(y)}" width="${n(w)}" height="${HUGE_H}" fill="${HUGE}" rx="2"/>` +
-          (barX + w + 8 + textWidth(label, 12) <= width - MARGIN
-            ? text(barX + w + 8, y + HUGE_H / 2 + 4, label, `font-size="12" fill="${INK}"`)
-            : text(barX + w - 6, y + HUGE_H / 2 + 4, label, `font-size="12" fill="#ffffff" text-anchor="end"`)) +
-          '</g>',
-      );
-      y += HUGE_ROW;
-    }
-    y -= HUGE_ROW - HUGE_H;
+/** Huge mappings: drawn to the chunks' scale unless one is larger than a chunk. */
+function drawHuge(canvas: Canvas, { huge, maxChunk }: Scene): void {
+  const { body, inner } = canvas;
+  canvas.y += 34;
+  const scaleBytes = Math.max(maxChunk, Math.max(0, ...huge.map((h) => h.mappedBytes)));
+  const note = scaleBytes > maxChunk && maxChunk > 0 ? `drawn to scale: full width = ${formatBytes(scaleBytes)}` : '';
+  body.push(text(MARGIN, canvas.y, 'Huge allocations', `font-size="14" font-weight="bold" fill="${INK}"`));
+  for (const line of wrap(['one mapping each', ...(note ? [note] : [])], 11, inner - 146)) {
+    body.push(text(MARGIN + 146, canvas.y, line, `font-size="11" fill="${MUTED}"`));
+    canvas.y += 15;
   }
+  canvas.y -= 3;
+  for (const h of huge) {
+    body.push(hugeRow(canvas, h, scaleBytes));
+    canvas.y += HUGE_ROW;
+  }
+  canvas.y -= HUGE_ROW - HUGE_H;
+}
 
-  // Legend.
+function hugeRow({ width, barX, barW, y }: Canvas, h: PoolDump['huge'][number], scaleBytes: number): string {
+  const w = Math.max(2, (barW * h.mappedBytes) / scaleBytes);
+  const label = h.size === h.mappedBytes ? formatBytes(h.size) : `${formatBytes(h.size)} (${formatBytes(h.mappedBytes)} mapped)`;
+  return `<g class="huge" data-id="${esc(String(h.id))}">` +
+    `<title>${esc(`huge mapping ${h.id}: ${label}`)}</title>` +
+    text(MARGIN, y + HUGE_H / 2 + 4, `huge ${h.id}`, `font-size="12" fill="${INK}"`) +
+    `<rect x="${n(barX)}" y="${n(y)}" width="${n(w)}" height="${HUGE_H}" fill="${HUGE}" rx="2"/>` +
+    (barX + w + 8 + textWidth(label, 12) <= width - MARGIN
+      ? text(barX + w + 8, y + HUGE_H / 2 + 4, label, `font-size="12" fill="${INK}"`)
+      : text(barX + w - 6, y + HUGE_H / 2 + 4, label, `font-size="12" fill="#ffffff" text-anchor="end"`)) +
+    '</g>';
+}
+
+const SW = 14;
+
+/** One swatch and its label per colour in use: the slab classes, large runs, huge mappings, free pages. */
+function legendItems({ chunks, huge, slabClasses, colour }: Scene): string[] {
   const items: string[] = [];
-  const SW = 14;
   const slabSwatch = (c: string): string =>
     `<rect width="${SW}" height="${SW}" fill="${c}" fill-opacity="0.3"/>` +
     `<rect y="${SW / 2}" width="${SW}" height="${SW / 2}" fill="${c}"/>`;
   for (const s of slabClasses) {
     items.push(`<g class="legend-item" data-class="${esc(String(s))}">${slabSwatch(colour.get(s) ?? '#000000')}${text(SW + 6, 11, formatBytes(s), `font-size="12" fill="${INK}"`)}</g>`);
   }
+  const hasLarge = chunks.some((c) => c.runs.some((r) => r.kind === 'large'));
+  const hasFree = chunks.some((c) => c.runs.some((r) => r.kind === 'free'));
   if (hasLarge) items.push(`<g class="legend-item" data-kind="large"><rect width="${SW}" height="${SW}" fill="${LARGE}"/>${text(SW + 6, 11, 'large run', `font-size="12" fill="${INK}"`)}</g>`);
   if (huge.length > 0) items.push(`<g class="legend-item" data-kind="huge"><rect width="${SW}" height="${SW}" fill="${HUGE}" rx="2"/>${text(SW + 6, 11, 'huge', `font-size="12" fill="${INK}"`)}</g>`);
   if (hasFree) items.push(`<g class="legend-item" data-kind="free"><rect x="0.5" y="0.5" width="${SW - 1}" height="${SW - 1}" fill="url(#free)" stroke="${FREE_LINE}"/>${text(SW + 6, 11, 'free pages', `font-size="12" fill="${INK}"`)}</g>`);
-  if (items.length > 0) {
-    y += 36;
-    body.push(text(MARGIN, y, 'Legend', `font-size="14" font-weight="bold" fill="${INK}"`));
-    if (slabClasses.length > 0) {
-      const note = ['slab runs by size class:', 'pale = capacity,', 'solid from the bottom = share of slots live'];
-      for (const line of wrap(note, 11, inner - 66, ' ')) {
-        body.push(text(MARGIN + 66, y, line, `font-size="11" fill="${MUTED}"`));
-        y += 15;
-      }
-      y -= 15;
-    }
-    y += 12;
-    const cellW = 104;
-    const perRow = Math.max(1, Math.floor((width - 2 * MARGIN) / cellW));
-    items.forEach((item, i) => {
-      const x = MARGIN + (i % perRow) * cellW;
-      const iy = y + Math.floor(i / perRow) * 22;
-      body.push(`<g transform="translate(${n(x)} ${n(iy)})">${item}</g>`);
-    });
-    y += Math.ceil(items.length / perRow) * 22 - 8;
-  }
-  y += MARGIN;
+  return items;
+}
 
-  const height = Math.ceil(y);
+/** The 'Legend' heading, a note on slab runs when there are any, and the swatches in rows. */
+function drawLegend(canvas: Canvas, scene: Scene): void {
+  const items = legendItems(scene);
+  if (items.length === 0) return;
+  const { body, inner, width } = canvas;
+  canvas.y += 36;
+  body.push(text(MARGIN, canvas.y, 'Legend', `font-size="14" font-weight="bold" fill="${INK}"`));
+  if (scene.slabClasses.length > 0) {
+    const note = ['slab runs by size class:', 'pale = capacity,', 'solid from the bottom = share of slots live'];
+    for (const line of wrap(note, 11, inner - 66, ' ')) {
+      body.push(text(MARGIN + 66, canvas.y, line, `font-size="11" fill="${MUTED}"`));
+      canvas.y += 15;
+    }
+    canvas.y -= 15;
+  }
+  canvas.y += 12;
+  const cellW = 104;
+  const perRow = Math.max(1, Math.floor((width - 2 * MARGIN) / cellW));
+  items.forEach((item, i) => {
+    const x = MARGIN + (i % perRow) * cellW;
+    const iy = canvas.y + Math.floor(i / perRow) * 22;
+    body.push(`<g transform="translate(${n(x)} ${n(iy)})">${item}</g>`);
+  });
+  canvas.y += Math.ceil(items.length / perRow) * 22 - 8;
+}
+
+/** The SVG document around `body`: its size, title, the hatch pattern of free pages and a white ground. */
+function svgDocument(width: number, height: number, title: string, body: readonly string[]): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`,
-    `<title>${esc(title ?? `Pool "${dump.name}"`)}: memory map</title>`,
+    `<title>${esc(title)}: memory map</title>`,
     '<defs>',
     `<pattern id="free" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">` +
       `<rect width="6" height="6" fill="${FREE_FILL}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d6d6d6" stroke-width="2"/></pattern>`,

@@ -7,7 +7,7 @@
 // refCount take (segment, offset, length, serial). Arguments are validated in lib/; here they are only
 // asserted to be numbers.
 //
-// refill and flush serve lib/cache/block-cache.ts, the JS-side cache of free slots,
+// refill and flush serve the JS-side cache of free blocks (lib/cache/transfers.ts)
 // through one Float64Array the cache hands over once (setScratch), so that
 // these calls take numbers only (reading a typed array argument's data
 // pointer through Node-API cost about a quarter of a refill):

@@ -104,7 +104,7 @@ inline Status TryAlloc(Arena& a, size_t size, bool zero = false, size_t align = 
   return a.Alloc(size, zero, next_serial++, &h, err != nullptr ? err : &ignored, align);
 }
 
-// Alloc as the slot cache's refill calls it: never mapping a new chunk.
+// Alloc as the block cache's refill calls it: never mapping a new chunk.
 inline Status AllocNoMap(Arena& a, size_t size, Got* got = nullptr) {
   Handle h;
   alloc::SourceError err;

@@ -562,7 +562,7 @@ TEST("AgeIdle ages the idle chunks as the arena's own allocations do, and banks 
   p.arena.AgeIdle(kChunk);  // closed: nothing to do, nothing to crash on
 }
 
-// ---- may_map false (the slot cache's refill) -------------------------------------
+// ---- may_map false (the block cache's refill) ------------------------------------
 
 TEST("may_map false: an allocation that needs a new chunk gets kNeedsChunk and changes nothing") {
   Pool p;
@@ -1285,7 +1285,7 @@ TEST("a lost chunk is never placed in again; its allocations are found by serial
   CHECK_EQ(len, size_t{40});
   CHECK(!p.arena.FindLost(lost, c.serial, &off, &len));
   CHECK(!p.arena.FindLost(c.segment, c.serial, &off, &len));  // not a lost segment
-  CHECK(!p.arena.FindLost(lost, 0, &off, &len));              // the slot cache's serial
+  CHECK(!p.arena.FindLost(lost, 0, &off, &len));              // the block cache's serial
   CHECK_EQ(p.arena.Free(a.ref()), Status::kOk);
   Got e = Alloc(p.arena, 40);
   CHECK(e.segment != lost);  // a's slot is not reused
