@@ -10,6 +10,8 @@
         "native/alloc/arena_maintenance.cc",
         "native/addon/js_segments.cc",
         "native/addon/pool_wrap.cc",
+        "native/addon/shared_pool.cc",
+        "native/addon/shared_pool_wrap.cc",
         "native/addon/module.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

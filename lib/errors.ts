@@ -130,3 +130,8 @@ export function withStack<E extends Error>(err: E, caller: Caller): E {
 export function closedError(caller: Caller): PoolError {
   return withStack(new PoolError('ERR_POOL_CLOSED', `${caller.name || 'call'}(): the pool is closed`), caller);
 }
+
+/** Error, code ERR_INVALID_STATE, as Node's: a call the object cannot take in its state or kind. */
+export function invalidState(message: string, caller: Caller): Error {
+  return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE', caller);
+}

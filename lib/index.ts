@@ -3,6 +3,7 @@ export type { CollectOptions } from './io/collect.js';
 export type { ReadFileOptions } from './io/read-file.js';
 export type { PoolReader } from './io/onread.js';
 export { Pool } from './pool.js';
+export type { PoolHandle, BufferHandle } from './threads/handles.js';
 export type { AllocOptions } from './options.js';
 export type { TypedArrayConstructor } from './buffers/typed.js';
 export { Scope } from './scope.js';

@@ -59,6 +59,13 @@ export interface PoolOptions {
    * Best effort: never an error. No-op for 'heap'. Default: false.
    */
   prefault?: boolean;
+  /**
+   * One pool for every thread of the process: `pool.handle` goes to a
+   * worker (postMessage), `Pool.attach(handle)` there uses the same memory
+   * and allocator, and `share()` / `adopt()` hand a Buffer across without a
+   * copy (docs/threads.md). Any backing but 'heap'. Default: false.
+   */
+  shared?: boolean;
   /** Netty's levels: 'disabled' | 'simple' (1 in 128 tracked) | 'advanced' (+ stacks) | 'paranoid' (all). Default 'simple'. */
   leakDetection?: LeakDetection;
   /** Shares of maxBytes at which 'pressure' events fire. Default { warning: 0.8, critical: 0.95 }. */
@@ -78,6 +85,7 @@ export interface ResolvedOptions {
   secure: boolean;
   hugePages: boolean;
   prefault: boolean;
+  shared: boolean;
   leakDetection: LeakDetection;
   warning: number;
   critical: number;
@@ -119,17 +127,17 @@ export function resolveOptions(options: PoolOptions | undefined): ResolvedOption
   if (options === null || typeof options !== 'object') {
     throw invalidArgType('options', 'of type object', options);
   }
-  const { backing, dir, name, guard, secure, hugePages, prefault } = memoryOptions(options);
+  const { backing, dir, name, guard, secure, hugePages, prefault, shared } = memoryOptions(options);
   const { maxBytes, chunkSize, hugeThreshold } = sizeOptions(options);
   const { leakDetection, warning, critical, cooldownMs } = watchOptions(options);
   return {
-    backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure, hugePages, prefault,
+    backing, dir, chunkSize, hugeThreshold, maxBytes, name, guard, secure, hugePages, prefault, shared,
     leakDetection, warning, critical, cooldownMs,
   };
 }
 
 /** What memory a pool maps and how: backing, dir, name and the boolean switches. */
-function memoryOptions(options: PoolOptions): Pick<ResolvedOptions, 'backing' | 'dir' | 'name' | 'guard' | 'secure' | 'hugePages' | 'prefault'> {
+function memoryOptions(options: PoolOptions): Pick<ResolvedOptions, 'backing' | 'dir' | 'name' | 'guard' | 'secure' | 'hugePages' | 'prefault' | 'shared'> {
   const backing = options.backing ?? defaultBacking();
   if (typeof backing !== 'string') throw invalidArgType('options.backing', 'of type string', backing);
   if (!BACKINGS.includes(backing)) {
@@ -150,10 +158,15 @@ function memoryOptions(options: PoolOptions): Pick<ResolvedOptions, 'backing' | 
   if (typeof hugePages !== 'boolean') throw invalidArgType('options.hugePages', 'of type boolean', hugePages);
   const prefault = options.prefault ?? false;
   if (typeof prefault !== 'boolean') throw invalidArgType('options.prefault', 'of type boolean', prefault);
+  const shared = options.shared ?? false;
+  if (typeof shared !== 'boolean') throw invalidArgType('options.shared', 'of type boolean', shared);
+  if (backing === 'heap' && shared) {
+    throw invalidArgValue('options.backing', backing, `cannot be 'heap' with shared: true (other threads cannot reach V8 heap memory)`);
+  }
   if (backing === 'heap' && (guard || secure)) {
     throw invalidArgValue('options.backing', backing, `cannot be 'heap' with ${guard ? 'guard' : 'secure'}: true (both need mapped memory)`);
   }
-  return { backing, dir, name, guard, secure, hugePages, prefault };
+  return { backing, dir, name, guard, secure, hugePages, prefault, shared };
 }
 
 /** maxBytes, then chunkSize (which must fit in it) and hugeThreshold (which must fit in a chunk). */

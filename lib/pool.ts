@@ -10,13 +10,16 @@
 // What the program holds (used, live, peak, totals) is counted in one Counts
 // (lib/observe/counts.ts) that the cache and the slow path share.
 //
-// Threads: the JS thread that made the pool only.
+// Threads: the JS thread that made the pool only. A shared pool
+// (`shared: true`, Pool.attach()) is one allocator for every thread of the
+// process; each thread's Pool is that thread's attachment, with views of
+// its own and no block cache (lib/threads/, docs/threads.md).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
 import type { PoolMemory } from './native/pool-memory.js';
 import { backingFor, pageSize } from './native/runtime.js';
-import { NativeStatus } from './native/binding.js';
+import { NativeStatus, type NativeSharedStats, type NativeStats } from './native/binding.js';
 import { bytesOf, convert, type Source } from './buffers/convert.js';
 import { closedError, invalidArgType, type Caller } from './errors.js';
 import { track, untrack } from './exit.js';
@@ -38,10 +41,17 @@ import { collect, type CollectOptions } from './io/collect.js';
 import { readFile, type ReadFileOptions } from './io/read-file.js';
 import { onread, type PoolReader } from './io/onread.js';
 import { releaseAfter } from './io/release-after.js';
+import { attach, handleOf as sharedHandle } from './threads/attach.js';
+import type { BufferHandle, PoolHandle } from './threads/handles.js';
+import { attachmentOf } from './threads/share.js';
 
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
 const Buf = PoolBuffer;
+
+// What errors of the `handle` getter name as the call that failed.
+function handleGetter(): void {}
+Object.defineProperty(handleGetter, 'name', { value: 'handle' });
 
 export class Pool extends EventEmitter {
   /** The allocator and the ArrayBuffers over its memory (stats(), dump()). */
@@ -74,7 +84,7 @@ export class Pool extends EventEmitter {
   constructor(options?: PoolOptions) {
     super();
     const o = resolveOptions(options);
-    const backing = backingFor(o.name, o.backing, o.guard, o.secure);
+    const backing = backingFor(o.name, o.backing, o.guard, o.secure, o.shared);
     this.#o = o;
     this.#backing = backing;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
@@ -241,6 +251,55 @@ export class Pool extends EventEmitter {
   }
 
   /**
+   * A shared pool's handle (`shared: true`): a small plain object that
+   * postMessage() and structuredClone() copy, for Pool.attach() in another
+   * thread of this process (docs/threads.md).
+   * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
+   */
+  get handle(): PoolHandle {
+    const shared = attachmentOf(this.#memory, this.#o.name, handleGetter);
+    this.#checkOpen(handleGetter);
+    return sharedHandle(shared);
+  }
+
+  /**
+   * This thread's Pool over the shared pool `handle` names (pool.handle of
+   * any thread), with the options its creator gave: the same memory and
+   * allocator, views of this thread's own. Its close(), or this thread's
+   * end, ends this thread's attachment; the memory goes back when the last
+   * attachment ends.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a PoolHandle), PoolError ERR_POOL_CLOSED (every
+   * attachment has ended), ERR_FOREIGN_BUFFER (a handle no pool of this process made)
+   */
+  static attach(handle: PoolHandle): Pool {
+    return attach(handle, (options) => new Pool(options), Pool.attach);
+  }
+
+  /**
+   * A handle for one more reference of `buf` (a live allocation of this
+   * shared pool), which another thread turns into a Buffer over the same
+   * bytes with adopt(), once. The reference is the receiver's: it frees
+   * the memory with free() or its last release(), in its own thread.
+   * @throws Error ERR_INVALID_STATE (not a shared pool), and retain()'s errors
+   */
+  share(buf: ArrayBufferView): BufferHandle {
+    attachmentOf(this.#memory, this.#o.name, this.share);
+    return this.#slow.share(buf, this.share);
+  }
+
+  /**
+   * A Buffer over the bytes a share() in any thread handed over (no copy),
+   * carrying the reference that share() added: free or release it here.
+   * @throws TypeError ERR_INVALID_ARG_TYPE (not a BufferHandle), Error ERR_INVALID_STATE (not a
+   * shared pool), PoolError ERR_DOUBLE_FREE (adopted already, or its memory was freed since),
+   * ERR_FOREIGN_BUFFER (a handle of another pool, or made up), ERR_POOL_CLOSED
+   */
+  adopt(handle: BufferHandle): Buffer {
+    attachmentOf(this.#memory, this.#o.name, this.adopt);
+    return this.#slow.adopt(handle, this.adopt);
+  }
+
+  /**
    * Every byte of `source` (a Readable, an HTTP request, any async iterable
    * of Uint8Array) in one pool Buffer of exactly that length, which the
    * caller owns. `sizeHint` (say, Content-Length) sizes the first buffer;
@@ -327,16 +386,21 @@ export class Pool extends EventEmitter {
    */
   monitor(options: MonitorOptions): Monitor {
     this.#checkOpen(this.monitor);
-    // usedBytes is counted here: no need for a whole stats() per sample.
-    return startMonitor(this, options, () => this.#counts.used);
+    // usedBytes is counted here: no need for a whole stats() per sample
+    // (a shared pool's is every thread's: the allocator counts it).
+    const shared = this.#memory.shared;
+    return startMonitor(this, options, shared === undefined ? () => this.#counts.used : () => shared.stats().usedBytes);
   }
 
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
     if (this.#o.leakDetection === 'disabled' || this.#closed) return undefined;
-    const live = this.#counts.live;
+    // A shared pool's allocations are every thread's: the last one attached reports them.
+    const whole = this.#memory.shared?.stats();
+    if (whole !== undefined && whole.attachments !== 1) return undefined;
+    const live = whole !== undefined ? whole.liveAllocations : this.#counts.live;
     if (live === 0) return undefined;
-    return `mmap-pool: pool "${this.#o.name}" still holds ${live} allocation(s) (${this.#counts.used} bytes) at exit; ` +
+    return `mmap-pool: pool "${this.#o.name}" still holds ${live} allocation(s) (${whole !== undefined ? whole.usedBytes : this.#counts.used} bytes) at exit; ` +
       `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
   }
 
@@ -349,13 +413,20 @@ export class Pool extends EventEmitter {
       name: this.#o.name, backing: this.#backing, guard: this.#o.guard, secure: this.#o.secure, closed: this.#closed,
       pageSize, chunkSize: this.#o.chunkSize, hugeThreshold: this.#o.hugeThreshold, maxBytes: this.#o.maxBytes,
       ...n,
-      usedBytes: this.#counts.used,
-      peakUsedBytes: this.#counts.peak,
-      liveAllocations: this.#counts.live,
-      totalAllocations: this.#counts.allocs,
-      totalFrees: this.#counts.frees,
+      ...this.#held(n),
       cachedBytes,
     };
+  }
+
+  // What the program holds, as counted here; a shared pool's (no block
+  // cache) are the allocator's own counts, every thread's, which `n` has.
+  #held(n: NativeStats): Pick<PoolStats, 'usedBytes' | 'peakUsedBytes' | 'liveAllocations' | 'totalAllocations' | 'totalFrees'> {
+    const c = this.#counts;
+    if (this.#memory.shared === undefined) {
+      return { usedBytes: c.used, peakUsedBytes: c.peak, liveAllocations: c.live, totalAllocations: c.allocs, totalFrees: c.frees };
+    }
+    const { usedBytes, peakUsedBytes, liveAllocations, totalAllocations, totalFrees } = n as NativeSharedStats;
+    return { usedBytes, peakUsedBytes, liveAllocations, totalAllocations, totalFrees };
   }
 
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */

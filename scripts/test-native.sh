@@ -3,7 +3,8 @@
 # (native/platform), without Node:
 #   1. an ASan + UBSan build runs every test (size classes, arena, platform, resident,
 #      model, concurrency, fuzz-corpus replay);
-#   2. a TSan build runs the concurrency test;
+#   2. a TSan build runs the concurrency test and the shared-pool test (two
+#      environments of one pool on two threads);
 #   3. an unsanitized build runs the platform test again, because the ASan and
 #      TSan runtimes make mlock() a no-op and platform::Lock goes untested there.
 # Any sanitizer report fails the run (-fno-sanitize-recover=all, halt_on_error).
@@ -63,9 +64,9 @@ else
   failed+=("asan build")
 fi
 
-if [ -z "$filter" ] || [[ concurrency_test =~ $filter ]]; then
+if [ -z "$filter" ] || [[ concurrency_test =~ $filter ]] || [[ shared_pool_test =~ $filter ]]; then
   if build tsan -DSANITIZE=thread; then
-    run tsan concurrency_test
+    run tsan 'concurrency_test|shared_pool_test'
   else
     failed+=("tsan build")
   fi

@@ -36,6 +36,7 @@ interface Result {
   problems: Record<string, string[]>;
   guard: Attempt;
   secure: Attempt;
+  shared: Attempt;
   warnings: Warning[];
   /** The file pool's dir right after close(), and once the closed pools' ArrayBuffers were collected. */
   entries: string[];
@@ -121,7 +122,7 @@ describe('MMAP_POOL_SIMULATE_NO_EXTERNAL_BUFFERS=1: a runtime that refuses exter
     expect(fallbackLines(out.stderr)).toHaveLength(1);
   });
 
-  it.each(['guard', 'secure'] as const)('new Pool({ %s: true }) throws PoolError ERR_MAP_FAILED', (option) => {
+  it.each(['guard', 'secure', 'shared'] as const)('new Pool({ %s: true }) throws PoolError ERR_MAP_FAILED', (option) => {
     const attempt = out.result[option];
     expect(attempt.threw).toBe(true);
     expect(attempt.isPoolError).toBe(true);
@@ -158,13 +159,14 @@ describe('without the variable', () => {
     expect(out.result.worker.warnings).toEqual([]);
   });
 
-  it('the same exercise passes in every pool, and guard and secure pools can be made', () => {
+  it('the same exercise passes in every pool, and guard, secure and shared pools can be made', () => {
     for (const [name, problems] of Object.entries(out.result.problems)) {
       expect(problems, `pool ${name}`).toEqual([]);
     }
     expect(out.result.worker.problems).toEqual([]);
     expect(out.result.guard.threw).toBe(false);
     expect(out.result.secure.threw).toBe(false);
+    expect(out.result.shared.threw).toBe(false);
     // Under Wine a name goes only with the ArrayBuffers over it (helpers.ts, WINE).
     if (!WINE) expect(out.result.entries).toEqual([]);
     expect(out.result.collected).toEqual([]);

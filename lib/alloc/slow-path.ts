@@ -30,7 +30,12 @@
 // reserve(), refill(), allocTyped()) or seen detached (trim(), reset(),
 // free() of one of its views), the segment is lost (lib/alloc/segments.ts).
 //
-// Threads: the pool's JS thread only, like the pool.
+// A shared pool (`shared: true`) has no block cache: every allocation and
+// free comes here, its memory is this thread's attachment (lib/threads/),
+// and share() / adopt() hand its Buffers to other threads.
+//
+// Threads: the pool's JS thread only, like the pool; a shared pool's
+// allocator is every attached thread's.
 import type { Buffer } from 'node:buffer';
 
 import { NativeStatus } from '../native/binding.js';
@@ -40,7 +45,6 @@ import { classSizes } from '../native/runtime.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { closedError, invalidArgType, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { PoolBuffer, serialOf, tagView } from '../buffers/pool-buffer.js';
-import { nextSerial } from '../buffers/serials.js';
 import { BlockCache } from '../cache/block-cache.js';
 import { startCoarseClock, tick } from '../observe/clock.js';
 import type { Backing, ResolvedOptions } from '../options.js';
@@ -48,6 +52,9 @@ import type { Counts } from '../observe/counts.js';
 import type { LeakTracker } from '../observe/leaks.js';
 import type { PressureWatch } from '../observe/pressure.js';
 import { Segments } from './segments.js';
+import { sharedNative } from '../threads/attach.js';
+import type { BufferHandle } from '../threads/handles.js';
+import { adopt, share } from '../threads/share.js';
 
 export class SlowPath {
   readonly memory: PoolMemory;
@@ -72,7 +79,7 @@ export class SlowPath {
    */
   constructor(o: ResolvedOptions, backing: Backing, counts: Counts, leaks: LeakTracker | undefined, pressure: PressureWatch) {
     const own = o.guard || o.secure;
-    const memory = new PoolMemory({
+    const native = {
       backing,
       dir: o.dir,
       chunkSize: o.chunkSize,
@@ -81,13 +88,15 @@ export class SlowPath {
       secure: o.secure,
       hugePages: o.hugePages,
       prefault: o.prefault,
-    }, own);
+    };
+    // A shared pool: this thread's attachment (lib/threads/), and no block cache.
+    const memory = new PoolMemory(native, own, o.shared ? sharedNative(o, native) : undefined);
     this.memory = memory;
     this.segments = memory.segments;
     this.own = own;
     this.counts = counts;
     this.#leaks = leaks;
-    if (!own) {
+    if (!own && !o.shared) {
       this.#cache = new BlockCache(memory, classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize, counts);
       this.#cache.watch(leaks);
       startCoarseClock();
@@ -143,7 +152,7 @@ export class SlowPath {
     for (let quiet = false; ; quiet = true) {
       const resets = this.#resets;
       const exposures = this.memory.exposures;
-      const serial = nextSerial();
+      const serial = this.memory.serial();
       const handle = this.reserve(size, zero, align, serial, caller);
       const ab = this.bufferOf(handle, size, serial, caller);
       const buf = new PoolBuffer(ab, this.own ? 0 : offsetOf(handle), size, -1, serial) as unknown as Buffer;
@@ -290,7 +299,11 @@ export class SlowPath {
     }
     const count = this.memory.release(handle, length, serial);
     if (count < 0) throw this.#statusError(count, 'release', caller);
-    if (count > 0) return false;
+    if (count > 0) {
+      // In a shared pool the other references may be other threads': this one is done with it.
+      if (this.memory.shared !== undefined) this.#leaks?.freedSerial(serial);
+      return false;
+    }
     // release() reports only the count: a detached segment is how a huge
     // allocation's mapping is seen to have gone.
     if (this.segments[segment]?.byteLength === 0) this.#segs.released(segment);
@@ -374,6 +387,20 @@ export class SlowPath {
       n = ask(true);
     }
     return n;
+  }
+
+  /** Shared pools: a BufferHandle for one more reference of `buf` (lib/threads/share.ts). */
+  share(buf: ArrayBufferView, caller: Caller): BufferHandle {
+    const handle = this.#locate(buf, caller);
+    const serial = serialOf(buf) as number;
+    return share(this.memory, handle, this.memory.lengthOf(buf, handle, serial), serial, this.#describe, caller);
+  }
+
+  /** Shared pools: this thread's Buffer over the allocation a BufferHandle names, counted and tracked. */
+  adopt(handle: unknown, caller: Caller): Buffer {
+    if (this.#closed) throw closedError(caller);
+    const { buf, size, serial } = adopt(this.memory, handle, this.#describe, caller);
+    return this.handOut(buf, size, serial, caller);
   }
 
   #uncount(length: number, serial: number): void {

@@ -13,7 +13,6 @@ import { Buffer } from 'node:buffer';
 import { offsetOf } from '../native/handle.js';
 import { invalidArgType, type Caller } from '../errors.js';
 import { tagView } from '../buffers/pool-buffer.js';
-import { nextSerial } from '../buffers/serials.js';
 import { isFreshView, type TypedArrayConstructor } from '../buffers/typed.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { SlowPath } from './slow-path.js';
@@ -78,7 +77,7 @@ function fromCache<T extends ArrayBufferView>(slow: SlowPath, cache: BlockCache,
 // constructor reset the pool.
 function fromAllocator<T extends ArrayBufferView>(slow: SlowPath, Type: TypedArrayConstructor<T>,
   length: number, size: number, unit: number, resets: number, caller: Caller): T | undefined {
-  const serial = nextSerial();
+  const serial = slow.memory.serial();
   const handle = slow.reserve(size, true, unit, serial, caller);
   const ab = slow.bufferOf(handle, size, serial, caller);
   const offset = slow.own ? 0 : offsetOf(handle);

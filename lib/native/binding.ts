@@ -118,8 +118,44 @@ export interface NativePool {
   lastError(): { errno: number; syscall: string };
 }
 
+/** A shared pool's stats(): NativeStats and the arena's own counts, which are the whole pool's (no block cache stands in front of it). */
+export interface NativeSharedStats extends NativeStats {
+  usedBytes: number;
+  peakUsedBytes: number;
+  liveAllocations: number;
+  totalAllocations: number;
+  totalFrees: number;
+  /** The threads attached now. */
+  attachments: number;
+}
+
+/**
+ * One thread's attachment to a shared pool (native/addon/shared_pool_wrap.h):
+ * NativePool's calls over one allocator that every attached thread uses
+ * (refill and flush do nothing: no block cache serves it), and these.
+ */
+export interface NativeSharedPool extends NativePool {
+  stats(): NativeSharedStats;
+  /** 0, or the negative NativeStatus that refused `{ attach, token }`: Closed (the pool ended) or Foreign. */
+  attachStatus(): number;
+  /** What a PoolHandle carries, and the options the pool was made with; undefined when never attached. */
+  info(): { id: number; token: string; description: string; attachments: number } | undefined;
+  /** The first of `n` serials unique in this pool across its threads. */
+  serials(n: number): number;
+  /** [share id, check] for one more reference of the allocation, or a negative NativeStatus. */
+  share(segment: number, offset: number, length: number, serial: number): [number, string] | number;
+  /** [segment, offset, length, serial] of a shared allocation, its reference now the caller's; or a negative NativeStatus. */
+  adopt(shareId: number, check: string): [number, number, number, number] | number;
+}
+
+/** new SharedPool(): a new shared pool, or an attachment to pool `attach`. */
+export type NativeSharedPoolOptions =
+  | (Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'> & { description: string })
+  | { attach: number; token: string };
+
 export interface Binding {
   NativePool: new (options: NativePoolOptions) => NativePool;
+  SharedPool: new (options: NativeSharedPoolOptions) => NativeSharedPool;
   pageSize: number;
   mapGranularity: number;
   /** The addon's own values of what lib/native/ writes down as constants (test/binding.test.ts compares them). */

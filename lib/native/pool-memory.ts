@@ -14,10 +14,23 @@
 // keeps its ArrayBuffer so that a view reading byteLength 0 is still found by
 // its serial (findLost()). docs/safety.md says what a program sees.
 //
-// Threads: the pool's JS thread only, like the pool.
-import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeDump, type NativeStats } from './binding.js';
+// A shared pool's PoolMemory is one thread's attachment (NativeSharedPool):
+// the allocator is every attached thread's, the ArrayBuffers are this
+// thread's own, and another thread may release a segment this one still has
+// an ArrayBuffer for; so it asks the addon for the segment's ArrayBuffer at
+// every allocation (SegmentTable.refresh()), and takes serials the pool
+// hands out across threads (serial()).
+//
+// Threads: the pool's JS thread only, like the pool; a shared pool's
+// allocator is also called by the other attached threads, each through its
+// own PoolMemory.
+import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeDump, type NativeSharedPool, type NativeStats } from './binding.js';
 import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
+import { nextSerial } from '../buffers/serials.js';
+
+/** Serials a shared pool's attachment takes from the addon at a time. */
+const SERIAL_BLOCK = 4096;
 
 export class PoolMemory {
   /** The addon's allocator; the block cache calls refill(), flush() and detach() on it. */
@@ -28,17 +41,50 @@ export class PoolMemory {
   readonly own: boolean;
   /** ArrayBuffers made so far (segments exposed, own ones): one made means mapped memory may have grown. */
   exposures = 0;
+  /** This thread's attachment to a shared pool; undefined for a pool of one thread. */
+  readonly shared: NativeSharedPool | undefined;
   readonly #table: SegmentTable;
+  #serial = 0;
+  #serialEnd = 0;
 
-  constructor(options: Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'>, own: boolean) {
-    this.native = new binding.NativePool({
+  /** `shared`: an attachment made by lib/threads/ (the options then only say how to view it). */
+  constructor(options: Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'>, own: boolean, shared?: NativeSharedPool) {
+    this.native = shared ?? new binding.NativePool({
       ...options,
       heapFactory: (size: number) => new ArrayBuffer(size),
       heapRetire: keepUntilCollected,
     });
+    this.shared = shared;
     this.#table = new SegmentTable(this.native, options.backing === 'heap');
     this.segments = this.#table.list;
     this.own = own;
+  }
+
+  /**
+   * The serial of a new allocation the block cache does not serve: this
+   * thread's next (lib/buffers/serials.ts), or for a shared pool the next of
+   * a block the pool gave this thread, so that no two threads' allocations
+   * share one (a stale view must never match a newer allocation).
+   */
+  serial(): number {
+    const shared = this.shared;
+    if (shared === undefined) return nextSerial();
+    if (this.#serial === this.#serialEnd) {
+      this.#serial = shared.serials(SERIAL_BLOCK);
+      this.#serialEnd = this.#serial + SERIAL_BLOCK;
+    }
+    return this.#serial++;
+  }
+
+  /** Shared pools: [share id, check] for one more reference of the allocation, or a negative NativeStatus. */
+  share(handle: number, length: number, serial: number): [number, string] | number {
+    return (this.shared as NativeSharedPool).share(segmentOf(handle), offsetOf(handle), length, serial);
+  }
+
+  /** Shared pools: the [handle, length, serial] of a shared allocation, its reference now this thread's; or a negative NativeStatus. */
+  adopt(shareId: number, check: string): [number, number, number] | number {
+    const r = (this.shared as NativeSharedPool).adopt(shareId, check);
+    return typeof r === 'number' ? r : [handleOf(r[0], r[1]), r[2], r[3]];
   }
 
   /** A handle, or a negative NativeStatus (NeedsChunk when `mayMap` is false and only a new chunk has room). */
@@ -78,13 +124,20 @@ export class PoolMemory {
     }
     const ab = this.segments[id];
     // A detached buffer here: its segment was given back to make room, and
-    // the id now names a new one.
-    if (ab !== undefined && ab.byteLength !== 0) return ab;
+    // the id now names a new one. (In a shared pool another thread may have
+    // given it back without this thread's ArrayBuffer being detached.)
+    if (ab !== undefined && ab.byteLength !== 0 && this.shared === undefined) return ab;
     return this.expose(id);
   }
 
   /** First use of a segment: its ArrayBuffer; undefined when the runtime refuses it. */
   expose(id: number): ArrayBuffer | undefined {
+    if (this.shared !== undefined) {
+      const before = this.segments[id];
+      const ab = this.#table.refresh(id);
+      if (ab !== before) this.exposures++;
+      return ab;
+    }
     this.exposures++;
     return this.#table.expose(id);
   }

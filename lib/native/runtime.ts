@@ -19,13 +19,13 @@ export const classSizes: readonly number[] = binding.classSizes;
  * The backing a pool named `name` gets for `backing`: the same, or 'heap'
  * where the runtime refuses external ArrayBuffers (said once per process
  * with a warning, code MMAP_POOL_FALLBACK).
- * @throws PoolError ERR_MAP_FAILED when `guard` or `secure` asks for external ArrayBuffers there
+ * @throws PoolError ERR_MAP_FAILED when `guard`, `secure` or `shared` asks for external ArrayBuffers there
  */
-export function backingFor(name: string, backing: Backing, guard: boolean, secure: boolean): Backing {
+export function backingFor(name: string, backing: Backing, guard: boolean, secure: boolean, shared = false): Backing {
   if (backing === 'heap' || binding.externalBuffersAllowed()) return backing;
-  if (guard || secure) {
+  if (guard || secure || shared) {
     throw mapFailed('napi_create_external_arraybuffer', 0,
-      `pool "${name}": this runtime refuses external ArrayBuffers, which ${guard ? 'guard' : 'secure'}: true needs`);
+      `pool "${name}": this runtime refuses external ArrayBuffers, which ${guard ? 'guard' : secure ? 'secure' : 'shared'}: true needs`);
   }
   // Once per process, not per thread: the flag lives in the addon.
   if (binding.claimOnce('fallback-warning')) {

@@ -12,7 +12,8 @@
 //              stream, transfer()) -> segment id: their views are detached,
 //              and free() finds their allocations by serial
 //
-// Threads: the pool's JS thread only, like the pool.
+// Threads: the pool's JS thread only, like the pool (a shared pool's
+// attachment in each thread has a table of its own: refresh()).
 import { markAsUntransferable } from 'node:worker_threads';
 
 import type { NativePool } from './binding.js';
@@ -96,6 +97,23 @@ export class SegmentTable {
     if (!this.#heap) pin(ab);
     this.list[id] = ab;
     this.#ids.set(ab, id);
+    return ab;
+  }
+
+  /**
+   * Shared pools: segment `id`'s ArrayBuffer as the addon has it now
+   * (another thread may have released the segment this thread's one was
+   * over, and the id may name a new one); undefined when none can be made.
+   */
+  refresh(id: number): ArrayBuffer | undefined {
+    const ab = this.#native.segment(id);
+    if (ab == null) return undefined;
+    if (ab !== this.list[id]) {
+      this.retire(id);
+      pin(ab);
+      this.list[id] = ab;
+      this.#ids.set(ab, id);
+    }
     return ab;
   }
 

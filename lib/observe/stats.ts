@@ -36,6 +36,8 @@ export interface PoolStats extends NativeStats {
    * them back. 0 for guard and secure pools, which keep none.
    */
   cachedBytes: number;
+  /** Shared pools only (`shared: true`): how many threads are attached now (lib/threads/). */
+  attachments?: number;
 }
 
 /** dump(): the allocator's layout (NativeDump) with the pool's name, backing and state. */

@@ -1,6 +1,7 @@
-// Module init: exports the NativePool class and platform facts, and registers
-// the environment cleanup hook that lets go of every pool of an environment
-// (a worker thread exiting or being terminated) without touching JS values.
+// Module init: exports the NativePool and SharedPool classes and platform
+// facts, and registers the environment cleanup hook that lets go of every
+// pool of an environment (a worker thread exiting or being terminated)
+// without touching JS values, and ends its attachments to shared pools.
 //
 // Threads: Init and the cleanup hook run on the JS thread of the environment
 // that loads the addon; each environment (main thread, each worker) has its
@@ -17,6 +18,7 @@
 #include "../platform/mapping.h"
 #include "handle.h"
 #include "pool_wrap.h"
+#include "shared_pool_wrap.h"
 
 namespace mmap_pool {
 namespace addon {
@@ -40,6 +42,9 @@ void CleanupEnvironment(void* arg) {
   std::unordered_set<PoolWrap*> pools;
   pools.swap(registry->pools);
   for (PoolWrap* pool : pools) pool->Abandon();
+  std::unordered_set<SharedPoolWrap*> shared;
+  shared.swap(registry->shared);
+  for (SharedPoolWrap* pool : shared) pool->Abandon();
   delete registry;
 }
 
@@ -55,6 +60,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   exports.Set("NativePool", PoolWrap::Define(env));
+  exports.Set("SharedPool", SharedPoolWrap::Define(env));
   exports.Set("claimOnce", Napi::Function::New(env, ClaimOnce));
   exports.Set("externalBuffersAllowed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), JsSegmentSource::ExternalBuffersAllowed(info.Env()));

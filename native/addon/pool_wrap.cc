@@ -387,9 +387,7 @@ std::vector<std::string> PoolWrap::StatsFields() {
   return names;
 }
 
-Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  alloc::Stats s = arena_->GetStats();
+Napi::Object StatsObject(Napi::Env env, const alloc::Stats& s, bool huge_pages, bool prefault) {
   Napi::Object o = Napi::Object::New(env);
 #define MMAP_POOL_STATS_SET(type, member) \
   o.Set(CamelCase(#member), Napi::Number::New(env, static_cast<double>(s.member)));
@@ -397,8 +395,8 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
 #undef MMAP_POOL_STATS_SET
   // The hints in force (false where they are no-ops: 'heap', or huge pages
   // on a system without transparent huge pages).
-  o.Set("hugePages", Napi::Boolean::New(env, source_->huge_pages()));
-  o.Set("prefault", Napi::Boolean::New(env, source_->prefault()));
+  o.Set("hugePages", Napi::Boolean::New(env, huge_pages));
+  o.Set("prefault", Napi::Boolean::New(env, prefault));
   if (s.resident_known) {
     o.Set("residentBytes", Napi::Number::New(env, static_cast<double>(s.resident_bytes)));
   } else {
@@ -414,6 +412,10 @@ Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
   }
   o.Set("classes", classes);
   return o;
+}
+
+Napi::Value PoolWrap::Stats(const Napi::CallbackInfo& info) {
+  return StatsObject(info.Env(), arena_->GetStats(), source_->huge_pages(), source_->prefault());
 }
 
 Napi::Value PoolWrap::Mapped(const Napi::CallbackInfo& info) {
@@ -466,9 +468,7 @@ Napi::Object AllocationObject(Napi::Env env, const alloc::AllocationDump& a) {
 }  // namespace
 
 // The arena's dump as the objects lib/native/shapes.ts NativeDump describes.
-Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const alloc::ArenaDump d = arena_->Dump();
+Napi::Object DumpObject(Napi::Env env, const alloc::ArenaDump& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("pageSize", Num(env, static_cast<double>(d.page_size)));
   o.Set("chunkSize", Num(env, static_cast<double>(d.chunk_size)));
@@ -490,6 +490,10 @@ Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < d.allocations.size(); i++) allocations.Set(i, AllocationObject(env, d.allocations[i]));
   o.Set("allocations", allocations);
   return o;
+}
+
+Napi::Value PoolWrap::Dump(const Napi::CallbackInfo& info) {
+  return DumpObject(info.Env(), arena_->Dump());
 }
 
 // Detaches every ArrayBuffer the pool made, then gives the memory back

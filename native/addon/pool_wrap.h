@@ -37,13 +37,20 @@ namespace mmap_pool {
 namespace addon {
 
 class PoolWrap;
+class SharedPoolWrap;
 
 // The live pools of one environment, for its cleanup hook.
 struct PoolRegistry {
   std::unordered_set<PoolWrap*> pools;
+  // This environment's attachments to shared pools (shared_pool_wrap.h).
+  std::unordered_set<SharedPoolWrap*> shared;
   // Retired ranges any pool of the environment may map over (js_segments.h).
   std::shared_ptr<RetiredRanges> retired = std::make_shared<RetiredRanges>();
 };
+
+// stats() and dump() as JS sees them, for PoolWrap and SharedPoolWrap alike.
+Napi::Object StatsObject(Napi::Env env, const alloc::Stats& s, bool huge_pages, bool prefault);
+Napi::Object DumpObject(Napi::Env env, const alloc::ArenaDump& d);
 
 class PoolWrap : public Napi::ObjectWrap<PoolWrap> {
  public:

@@ -1,0 +1,62 @@
+// share() and adopt() of a shared pool: a Buffer's reference turned into a
+// BufferHandle, and a BufferHandle turned into this thread's Buffer over
+// the same bytes. Pool finds the Buffer (share) and counts and tracks the
+// result (adopt); these return values and call nothing above them.
+//
+// Threads: the calling thread's attachment (PoolMemory); the handle may
+// come from any thread of the process.
+import { Buffer } from 'node:buffer';
+
+import { NativeStatus, type NativeSharedPool } from '../native/binding.js';
+import { offsetOf } from '../native/handle.js';
+import type { PoolMemory } from '../native/pool-memory.js';
+import { statusError, type PoolDescription } from '../native/status.js';
+import { PoolBuffer } from '../buffers/pool-buffer.js';
+import { invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
+import { handleOf } from './attach.js';
+import { bufferHandle, readBufferHandle, type BufferHandle } from './handles.js';
+
+/**
+ * This thread's attachment, for a call only shared pools take.
+ * @throws Error ERR_INVALID_STATE (a pool made without `shared: true`)
+ */
+export function attachmentOf(memory: PoolMemory, name: string, caller: Caller): NativeSharedPool {
+  const shared = memory.shared;
+  if (shared === undefined) throw invalidState(`${caller.name}: pool "${name}" is not shared (new Pool({ shared: true }))`, caller);
+  return shared;
+}
+
+/**
+ * A BufferHandle for one more reference of the allocation at `handle`.
+ * @throws retain()'s errors
+ */
+export function share(memory: PoolMemory, handle: number, length: number, serial: number, pool: PoolDescription, caller: Caller): BufferHandle {
+  const r = memory.share(handle, length, serial);
+  if (typeof r === 'number') throw statusError(r, 'share', caller, pool);
+  const { pool: id, token } = handleOf(memory.shared as NativeSharedPool);
+  return bufferHandle(id, token, r[0], r[1], length);
+}
+
+/**
+ * This thread's Buffer over the allocation `value` names, with the
+ * reference share() added; its size and serial, for the pool's counts.
+ * @throws TypeError ERR_INVALID_ARG_TYPE, PoolError ERR_DOUBLE_FREE, ERR_FOREIGN_BUFFER,
+ * ERR_POOL_CLOSED, ERR_MAP_FAILED (no ArrayBuffer could be made: the reference goes back)
+ */
+export function adopt(memory: PoolMemory, value: unknown, pool: PoolDescription, caller: Caller): { buf: Buffer; size: number; serial: number } {
+  const h = readBufferHandle(value, caller);
+  const { pool: id, token } = handleOf(memory.shared as NativeSharedPool);
+  const r = h.pool === id && h.token === token ? memory.adopt(h.share, h.check) : NativeStatus.Foreign;
+  if (r === NativeStatus.Foreign) {
+    throw withStack(new PoolError('ERR_FOREIGN_BUFFER', `${caller.name}: this handle was not made by share() of pool "${pool.name}"`), caller);
+  }
+  if (typeof r === 'number') throw statusError(r, caller.name, caller, pool);
+  const [at, size, serial] = r;
+  const ab = memory.bufferOf(at, size);
+  if (ab === undefined) {
+    memory.release(at, size, serial);
+    throw withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${pool.name}": no ArrayBuffer could be made for an adopted Buffer`), caller);
+  }
+  const buf = new PoolBuffer(ab, memory.own ? 0 : offsetOf(at), size, -1, serial) as unknown as Buffer;
+  return { buf, size, serial };
+}

@@ -1,0 +1,237 @@
+// Threads: any thread; see shared_pool.h for the lock order and the life of
+// a segment shared by several environments.
+#include "shared_pool.h"
+
+#include <chrono>
+#include <random>
+#include <utility>
+
+namespace mmap_pool {
+namespace addon {
+
+namespace {
+
+// SplitMix64's finaliser: spreads every bit of `x` over the result.
+uint64_t Mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// 64 random bits: the OS's entropy (std::random_device), mixed with the
+// clock and a counter so that a platform whose random_device is
+// deterministic (old MinGW) still gives every pool different values.
+uint64_t RandomBits() {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  uint64_t t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return Mix(r ^ Mix(t ^ Mix(counter.fetch_add(1, std::memory_order_relaxed))));
+}
+
+struct Registry {
+  std::mutex mu;
+  uint64_t next_id = 1;
+  std::unordered_map<uint64_t, std::shared_ptr<SharedPool>> live;
+  std::unordered_map<uint64_t, uint64_t> ended;  // id -> token
+};
+
+// Never freed: worker threads may still attach or detach while the process
+// runs its static destructors at exit.
+Registry& TheRegistry() {
+  static Registry* registry = new Registry();
+  return *registry;
+}
+
+}  // namespace
+
+void SharedSegment::Unref() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  platform::Unmap(&mapping);
+  delete this;
+}
+
+alloc::Segment* SharedSource::Acquire(size_t size, alloc::SourceError* err) {
+  return AcquireMapped(size, secure_, err);
+}
+
+alloc::Segment* SharedSource::AcquireHuge(size_t size, alloc::SourceError* err) {
+  return AcquireMapped(size, true, err);
+}
+
+// As JsSegmentSource::AcquireMapped, without reuse of retired ranges (those
+// belong to one environment's list).
+alloc::Segment* SharedSource::AcquireMapped(size_t size, bool guard, alloc::SourceError* err) {
+  auto* seg = new SharedSegment();
+  const size_t guard_bytes = guard ? platform::MapGranularity() : 0;
+  const unsigned flags = huge_pages_ ? platform::kMapHugePages : platform::kMapDefault;
+  platform::MapError map_err;
+  bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags) &&
+            (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
+            (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
+  if (!ok) {
+    platform::Unmap(&seg->mapping);
+    delete seg;
+    err->code = map_err.code;
+    err->syscall = map_err.syscall;
+    return nullptr;
+  }
+  if (secure_) platform::ExcludeFromDumps(seg->mapping, 0, size);
+  if (prefault_ && !secure_) platform::Prefault(seg->mapping, 0, size);
+  seg->base = seg->mapping.addr;
+  seg->size = size;
+  std::lock_guard<std::mutex> lock(mu_);
+  live_.insert(seg);
+  return seg;
+}
+
+void SharedSource::Release(alloc::Segment* segment) {
+  auto* seg = static_cast<SharedSegment*>(segment);
+  {
+    // From here no environment can pin it: the refs below only go down.
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(seg);
+    seg->released.store(true, std::memory_order_release);
+  }
+  // The arena's ref keeps the mapping until the Unref below, so nothing
+  // else touches it meanwhile.
+  if (!seg->lost.load(std::memory_order_acquire)) {
+    if (seg->refs.load(std::memory_order_acquire) > 1) {
+      platform::Retire(&seg->mapping);
+    } else {
+      platform::Unmap(&seg->mapping);
+    }
+  }
+  seg->Unref();
+}
+
+size_t SharedSource::Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) {
+  auto* seg = static_cast<SharedSegment*>(segment);
+  *zeroed = platform::Discard(seg->mapping, offset, len);
+  return len;
+}
+
+bool SharedSource::ResidentBytes(alloc::Segment* segment, size_t* out) {
+  auto* seg = static_cast<SharedSegment*>(segment);
+  return platform::ResidentBytes(seg->mapping, seg->size, out);
+}
+
+SharedSegment* SharedSource::Pin(alloc::Segment* found) {
+  if (found == nullptr) return nullptr;
+  auto* seg = static_cast<SharedSegment*>(found);
+  std::lock_guard<std::mutex> lock(mu_);
+  // A released segment is no longer in live_ (it may be deleted): the
+  // pointer is compared, never read, until it is found there.
+  if (live_.count(seg) == 0) return nullptr;
+  seg->Ref();
+  return seg;
+}
+
+SharedPool::SharedPool(const SharedPoolOptions& options, uint64_t id)
+    : id_(id),
+      token_(RandomBits()),
+      secret_(RandomBits()),
+      description_(options.description),
+      source_(options.backing, options.dir, options.secure, options.huge_pages, options.prefault),
+      arena_(options.arena, &source_) {}
+
+SharedSegment* SharedPool::Pin(uint32_t id) {
+  // Between FindSegment and the pin another thread may release the segment
+  // and a new one may take its address, or its id: so the pinned segment is
+  // checked against the arena again (which also orders this thread after
+  // the one that gave it its id). Three tries: each failure needs another
+  // thread to release and map a segment in between.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    alloc::Segment* found = arena_.FindSegment(id);
+    if (found == nullptr) return nullptr;
+    SharedSegment* seg = source_.Pin(found);
+    if (seg == nullptr) continue;
+    if (arena_.FindSegment(id) == seg) return seg;
+    seg->Unref();
+  }
+  return nullptr;
+}
+
+uint64_t SharedPool::TakeSerials(uint64_t n) {
+  return next_serial_.fetch_add(n, std::memory_order_relaxed);
+}
+
+uint64_t SharedPool::CheckOf(uint64_t share_id) const { return Mix(secret_ ^ Mix(share_id)); }
+
+alloc::Status SharedPool::Share(const alloc::Arena::Ref& ref, uint64_t* share_id, uint64_t* check) {
+  uint32_t count = 0;
+  alloc::Status st = arena_.Retain(ref, &count);
+  if (st < alloc::Status::kOk) return st;
+  std::lock_guard<std::mutex> lock(share_mu_);
+  *share_id = next_share_++;
+  *check = CheckOf(*share_id);
+  shares_.emplace(*share_id, ref);
+  return alloc::Status::kOk;
+}
+
+alloc::Status SharedPool::Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out) {
+  if (check != CheckOf(share_id)) return alloc::Status::kForeign;
+  {
+    std::lock_guard<std::mutex> lock(share_mu_);
+    auto it = shares_.find(share_id);
+    if (it == shares_.end()) return alloc::Status::kDoubleFree;  // adopted already
+    *out = it->second;
+    shares_.erase(it);
+  }
+  // free() gives memory back whatever its count: the reference this share
+  // held may have gone with it. The serial says whether it still lives.
+  uint32_t count = 0;
+  alloc::Status st = arena_.RefCount(*out, &count);
+  if (st == alloc::Status::kClosed) return st;
+  return st < alloc::Status::kOk ? alloc::Status::kDoubleFree : alloc::Status::kOk;
+}
+
+uint32_t SharedPool::Detach() {
+  Registry& r = TheRegistry();
+  std::shared_ptr<SharedPool> last;  // keeps the pool alive past the unlock
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    uint32_t left = attachments_.load(std::memory_order_relaxed);
+    if (left == 0) return 0;
+    attachments_.store(--left, std::memory_order_relaxed);
+    if (left > 0) return left;
+    auto it = r.live.find(id_);
+    if (it != r.live.end()) {
+      last = std::move(it->second);
+      r.live.erase(it);
+    }
+    r.ended.emplace(id_, token_);
+  }
+  arena_.Close();
+  {
+    std::lock_guard<std::mutex> lock(share_mu_);
+    shares_.clear();
+  }
+  return 0;
+}
+
+std::shared_ptr<SharedPool> SharedPool::Create(const SharedPoolOptions& options) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto pool = std::make_shared<SharedPool>(options, r.next_id++);
+  r.live.emplace(pool->id(), pool);
+  return pool;
+}
+
+std::shared_ptr<SharedPool> SharedPool::Attach(uint64_t id, uint64_t token, alloc::Status* st) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.live.find(id);
+  if (it != r.live.end() && it->second->token_ == token) {
+    it->second->attachments_.fetch_add(1, std::memory_order_relaxed);
+    *st = alloc::Status::kOk;
+    return it->second;
+  }
+  auto gone = r.ended.find(id);
+  *st = gone != r.ended.end() && gone->second == token ? alloc::Status::kClosed : alloc::Status::kForeign;
+  return nullptr;
+}
+
+}  // namespace addon
+}  // namespace mmap_pool

@@ -1,0 +1,172 @@
+// Shared pools: one allocator that every JS thread (environment) of the
+// process uses at once. This file knows nothing of Node (native/test runs it
+// alone, under TSan and ASan); shared_pool_wrap.h is its Node-API side, one
+// SharedPoolWrap per environment attached.
+//
+//   registry (process-wide, one mutex, never freed)
+//     live    pool id -> shared_ptr<SharedPool>   pools with an attachment
+//     ended   pool id -> token                     a handle to one: closed;
+//                                                  a wrong token: foreign
+//   SharedPool
+//     arena         alloc::Arena (its own mutex: any thread may call)
+//     source        SharedSource: mappings whose refs count across threads
+//     token         random 64 bits: Attach() refuses a handle without it
+//     attachments   environments attached; the last Detach() closes the arena
+//     shares        share id -> (segment, offset, length, serial): each holds
+//                   one reference of its allocation until Adopt() takes it
+//     serials       handed out in blocks (TakeSerials): unique in the pool
+//                   across threads, so a stale view never matches a newer
+//                   allocation made in another thread
+//
+// A segment's life (SharedSegment): the arena holds one ref from Acquire to
+// Release; every environment that shows the segment to JS pins it (Pin: one
+// ref for its table entry) and adds two per ArrayBuffer over it (the
+// backing store's finalizer and the object's), as js_segments.h describes
+// for a pool of one thread. Release (arena done, on whatever thread freed
+// the last allocation in it, with the arena's mutex held) cannot detach the
+// ArrayBuffers of other environments, so when any ref besides the arena's
+// is left the memory is retired (fresh zero pages, addresses kept) and is
+// unmapped by the last Unref, from whichever thread drops it; a view in
+// another thread then reads zeros, never an unmapped page. A lost segment
+// (someone else detached an ArrayBuffer over it and owns the memory now) is
+// neither retired nor unmapped at Release: its last ref unmaps it.
+//
+// Threads: every method may be called from any thread. Lock order: the
+// registry mutex, then an arena's mutex, then a source's mutex, then a pool's
+// share mutex; a segment's refs are atomic.
+#ifndef MMAP_POOL_ADDON_SHARED_POOL_H_
+#define MMAP_POOL_ADDON_SHARED_POOL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "../alloc/arena.h"
+#include "../alloc/segment.h"
+#include "../platform/mapping.h"
+
+namespace mmap_pool {
+namespace addon {
+
+struct SharedSegment : alloc::Segment {
+  platform::Mapping mapping;
+  std::atomic<int> refs{1};
+  std::atomic<bool> released{false};  // the arena let go: a view of it is stale
+  std::atomic<bool> lost{false};      // someone else owns the memory: never retire it
+
+  void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
+  // Unmaps and deletes at the last ref.
+  void Unref();
+};
+
+class SharedSource : public alloc::SegmentSource {
+ public:
+  SharedSource(platform::Backing backing, std::string dir, bool secure, bool huge_pages, bool prefault)
+      : backing_(backing), dir_(std::move(dir)), secure_(secure), huge_pages_(huge_pages), prefault_(prefault) {}
+  ~SharedSource() override = default;
+
+  alloc::Segment* Acquire(size_t size, alloc::SourceError* err) override;
+  alloc::Segment* AcquireHuge(size_t size, alloc::SourceError* err) override;
+  void Release(alloc::Segment* segment) override;
+  size_t Discard(alloc::Segment* segment, size_t offset, size_t len, bool* zeroed) override;
+  size_t Granularity() const override { return platform::MapGranularity(); }
+  bool ResidentBytes(alloc::Segment* segment, size_t* out) override;
+
+  // One ref on `found` (what Arena::FindSegment returned, which another
+  // thread may have released since) if it is still live; nullptr otherwise.
+  // SharedPool::Pin checks that it is still the segment of its id.
+  SharedSegment* Pin(alloc::Segment* found);
+
+  bool huge_pages() const { return huge_pages_ && platform::HugePageSize() != 0; }
+  bool prefault() const { return prefault_; }
+
+ private:
+  alloc::Segment* AcquireMapped(size_t size, bool guard, alloc::SourceError* err);
+
+  const platform::Backing backing_;
+  const std::string dir_;
+  const bool secure_;
+  const bool huge_pages_;
+  const bool prefault_;
+  std::mutex mu_;
+  std::unordered_set<SharedSegment*> live_;
+};
+
+struct SharedPoolOptions {
+  alloc::ArenaOptions arena;
+  platform::Backing backing = platform::Backing::kAnonymous;
+  std::string dir;
+  bool secure = false;
+  bool huge_pages = false;
+  bool prefault = false;
+  // What an attaching thread needs to build its Pool (lib/ writes it: JSON).
+  std::string description;
+};
+
+class SharedPool {
+ public:
+  explicit SharedPool(const SharedPoolOptions& options, uint64_t id);
+  SharedPool(const SharedPool&) = delete;
+  SharedPool& operator=(const SharedPool&) = delete;
+
+  uint64_t id() const { return id_; }
+  uint64_t token() const { return token_; }
+  const std::string& description() const { return description_; }
+  alloc::Arena& arena() { return arena_; }
+  SharedSource& source() { return source_; }
+  uint32_t attachments() const { return attachments_.load(std::memory_order_relaxed); }
+
+  // The live segment `id`, with one ref the caller drops (Unref); nullptr
+  // when there is none. Safe against another thread releasing it meanwhile.
+  SharedSegment* Pin(uint32_t id);
+
+  // The first of `n` serials no other thread gets from this pool.
+  uint64_t TakeSerials(uint64_t n);
+
+  // One more reference of the live allocation `ref` for a receiver, under a
+  // new share id; `check` is what Adopt() wants with it. Statuses as
+  // Arena::Retain (kDoubleFree, kForeign, kTooLarge, kClosed).
+  alloc::Status Share(const alloc::Arena::Ref& ref, uint64_t* share_id, uint64_t* check);
+  // Takes share `share_id` (with its reference) once: kOk with `out` the
+  // allocation; kForeign when `check` is not the share's (a forged handle);
+  // kDoubleFree when it was adopted already, or the allocation was freed
+  // since (its serial no longer lives there); kClosed after the pool ended.
+  alloc::Status Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out);
+
+  // Ends one attachment (an environment's close, exit or collection); the
+  // last one closes the arena (every segment released: unmapped, or retired
+  // while an ArrayBuffer over it lives) and forgets the pool. Returns the
+  // attachments left.
+  uint32_t Detach();
+
+  // A new pool with one attachment.
+  static std::shared_ptr<SharedPool> Create(const SharedPoolOptions& options);
+  // Another attachment of pool `id`, or nullptr with `st`: kClosed when the
+  // pool ended, kForeign when `token` is not its own (or no pool of this
+  // process had that id).
+  static std::shared_ptr<SharedPool> Attach(uint64_t id, uint64_t token, alloc::Status* st);
+
+ private:
+  uint64_t CheckOf(uint64_t share_id) const;
+
+  const uint64_t id_;
+  const uint64_t token_;
+  const uint64_t secret_;  // keys the share checks
+  const std::string description_;
+  SharedSource source_;
+  alloc::Arena arena_;
+  std::atomic<uint32_t> attachments_{1};  // changed under the registry mutex only
+  std::atomic<uint64_t> next_serial_{1};
+  std::mutex share_mu_;
+  uint64_t next_share_ = 1;
+  std::unordered_map<uint64_t, alloc::Arena::Ref> shares_;
+};
+
+}  // namespace addon
+}  // namespace mmap_pool
+
+#endif  // MMAP_POOL_ADDON_SHARED_POOL_H_

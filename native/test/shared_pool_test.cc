@@ -1,0 +1,268 @@
+// Shared pools without Node (native/addon/shared_pool.h): two "environments"
+// on two threads attached to one SharedPool, as two worker threads are.
+// Each environment pins the segments it shows (as its ArrayBuffers would),
+// allocates, fills a pattern, shares the allocation to the other and lets
+// go of its own reference; the other adopts it, checks the pattern and
+// frees it. Meanwhile segments come and go (huge allocations), so Pin races
+// Release. Run under ASan (a segment never unmapped or deleted is a leak
+// report) and TSan (scripts/test-native.sh).
+//
+// Threads: the two environments and a stats reader share the pool; each
+// environment's queue has a mutex of its own.
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "addon/shared_pool.h"
+#include "check.h"
+
+using namespace mmap_pool;
+using addon::SharedPool;
+using addon::SharedSegment;
+using alloc::Status;
+
+namespace {
+
+constexpr size_t kChunk = 256 * 1024;
+
+addon::SharedPoolOptions Options() {
+  addon::SharedPoolOptions o;
+  o.arena.chunk_size = kChunk;
+  o.arena.huge_threshold = 64 * 1024;
+  o.arena.page_size = 4096;
+  o.description = "{}";
+  return o;
+}
+
+uint8_t PatternAt(uint64_t seed, size_t i) { return static_cast<uint8_t>(seed * 131 + i * 31 + (i >> 8)); }
+
+struct Rng {
+  uint64_t s;
+  uint64_t Below(uint64_t n) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s % n;
+  }
+};
+
+struct Shared {
+  uint64_t id;
+  uint64_t check;
+  uint64_t seed;
+};
+
+struct Queue {
+  std::mutex mu;
+  std::deque<Shared> items;
+  void Push(const Shared& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    items.push_back(s);
+  }
+  bool Pop(Shared* s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (items.empty()) return false;
+    *s = items.front();
+    items.pop_front();
+    return true;
+  }
+};
+
+// The bytes of a live allocation, through a pin of its segment (as an
+// environment's ArrayBuffer holds one); nullptr if the segment is gone.
+uint8_t* Bytes(SharedPool& pool, const alloc::Arena::Ref& ref, SharedSegment** pinned) {
+  *pinned = pool.Pin(ref.segment);
+  return *pinned == nullptr ? nullptr : (*pinned)->base + ref.offset;
+}
+
+// One environment: `rounds` allocations shared to `out`, and whatever
+// arrives on `in` adopted, checked and freed.
+void Environment(std::shared_ptr<SharedPool> pool, Queue* in, Queue* out, uint64_t seed, int rounds,
+                 std::atomic<int>* done) {
+  Rng rng{seed};
+  std::vector<SharedSegment*> views;  // pins kept for a while, as ArrayBuffers are
+  auto take_in = [&]() {
+    Shared s;
+    while (in->Pop(&s)) {
+      alloc::Arena::Ref ref{};
+      Status st = pool->Adopt(s.id, s.check, &ref);
+      CHECK_EQ(st, Status::kOk);
+      if (st != Status::kOk) continue;
+      CHECK_EQ(pool->Adopt(s.id, s.check, &ref), Status::kDoubleFree);
+      SharedSegment* pin = nullptr;
+      uint8_t* p = Bytes(*pool, ref, &pin);
+      CHECK(p != nullptr);
+      if (p != nullptr) {
+        size_t bad = ref.length;
+        for (size_t i = 0; i < ref.length; i++) {
+          if (p[i] != PatternAt(s.seed, i)) {
+            bad = i;
+            break;
+          }
+        }
+        CHECK_EQ(bad, ref.length);
+        views.push_back(pin);
+      }
+      CHECK(pool->arena().Free(ref) >= Status::kOk);
+    }
+  };
+  for (int n = 0; n < rounds; n++) {
+    size_t size = rng.Below(50) == 0 ? 100 * 1024 + rng.Below(100000) : 1 + rng.Below(3000);
+    uint64_t serial = pool->TakeSerials(1);
+    alloc::Handle h;
+    alloc::SourceError err;
+    CHECK_EQ(pool->arena().Alloc(size, false, serial, &h, &err), Status::kOk);
+    alloc::Arena::Ref ref{h.segment, h.offset, size, serial};
+    SharedSegment* pin = nullptr;
+    uint8_t* p = Bytes(*pool, ref, &pin);
+    CHECK(p != nullptr);
+    if (p == nullptr) continue;
+    for (size_t i = 0; i < size; i++) p[i] = PatternAt(serial, i);
+    Shared s{0, 0, serial};
+    CHECK_EQ(pool->Share(ref, &s.id, &s.check), Status::kOk);
+    uint32_t count = 0;
+    CHECK_EQ(pool->arena().Release(ref, &count), Status::kOk);
+    CHECK_EQ(count, 1u);
+    out->Push(s);
+    views.push_back(pin);
+    // Views die now and then, in another order than they were made.
+    if (views.size() > 16) {
+      size_t i = rng.Below(views.size());
+      views[i]->Unref();
+      views[i] = views.back();
+      views.pop_back();
+    }
+    take_in();
+  }
+  done->fetch_add(1);
+  while (done->load() < 2) {
+    take_in();
+    std::this_thread::yield();
+  }
+  take_in();
+  for (SharedSegment* v : views) v->Unref();
+  pool->Detach();
+}
+
+}  // namespace
+
+TEST("two environments on two threads hand allocations across; the last detach gives everything back") {
+  std::shared_ptr<SharedPool> a = SharedPool::Create(Options());
+  Status st = Status::kOk;
+  std::shared_ptr<SharedPool> b = SharedPool::Attach(a->id(), a->token(), &st);
+  CHECK_EQ(st, Status::kOk);
+  CHECK(b == a);
+  CHECK_EQ(a->attachments(), 2u);
+  Queue to_a, to_b;
+  std::atomic<int> done{0};
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      alloc::Stats s = a->arena().GetStats();
+      CHECK(s.live_allocations <= s.total_allocations);
+      std::this_thread::yield();
+    }
+  });
+  std::thread ta(Environment, a, &to_a, &to_b, 1, 3000, &done);
+  std::thread tb(Environment, b, &to_b, &to_a, 2, 3000, &done);
+  ta.join();
+  tb.join();
+  stop.store(true);
+  reader.join();
+  CHECK_EQ(a->attachments(), 0u);
+  CHECK_EQ(a->arena().GetStats().live_allocations, 0u);
+  std::shared_ptr<SharedPool> late = SharedPool::Attach(a->id(), a->token(), &st);
+  CHECK(late == nullptr);
+  CHECK_EQ(st, Status::kClosed);
+}
+
+TEST("attach with a wrong token or an unknown id: kForeign") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  Status st = Status::kOk;
+  CHECK(SharedPool::Attach(p->id(), p->token() ^ 1, &st) == nullptr);
+  CHECK_EQ(st, Status::kForeign);
+  CHECK(SharedPool::Attach(p->id() + 1000000, p->token(), &st) == nullptr);
+  CHECK_EQ(st, Status::kForeign);
+  p->Detach();
+  CHECK(SharedPool::Attach(p->id(), p->token() ^ 1, &st) == nullptr);
+  CHECK_EQ(st, Status::kForeign);
+}
+
+TEST("adopt: once, never a forged share, never a freed allocation") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  alloc::Handle h;
+  alloc::SourceError err;
+  uint64_t serial = p->TakeSerials(2);
+  CHECK_EQ(p->arena().Alloc(100, true, serial, &h, &err), Status::kOk);
+  alloc::Arena::Ref ref{h.segment, h.offset, 100, serial};
+  uint64_t id = 0, check = 0;
+  CHECK_EQ(p->Share(ref, &id, &check), Status::kOk);
+  alloc::Arena::Ref out{};
+  CHECK_EQ(p->Adopt(id, check ^ 1, &out), Status::kForeign);
+  CHECK_EQ(p->Adopt(id + 1, check, &out), Status::kForeign);
+  CHECK_EQ(p->Adopt(id, check, &out), Status::kOk);
+  CHECK_EQ(out.serial, serial);
+  CHECK_EQ(p->Adopt(id, check, &out), Status::kDoubleFree);
+  // Stale: shared, then freed (whatever its count), then the slot reused.
+  CHECK_EQ(p->Share(ref, &id, &check), Status::kOk);
+  CHECK_EQ(p->arena().Free(ref), Status::kOk);
+  CHECK_EQ(p->arena().Alloc(100, true, serial + 1, &h, &err), Status::kOk);
+  CHECK_EQ(p->Adopt(id, check, &out), Status::kDoubleFree);
+  CHECK_EQ(p->arena().Free({h.segment, h.offset, 100, serial + 1}), Status::kOk);
+  p->Detach();
+}
+
+TEST("a segment released while another environment pins it is retired: readable zeros until the last unref") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  alloc::Handle h;
+  alloc::SourceError err;
+  uint64_t serial = p->TakeSerials(1);
+  CHECK_EQ(p->arena().Alloc(200 * 1024, false, serial, &h, &err), Status::kOk);  // huge: a segment of its own
+  SharedSegment* pin = p->Pin(h.segment);
+  CHECK(pin != nullptr);
+  if (pin == nullptr) return;
+  std::memset(pin->base, 0x5a, 200 * 1024);
+  std::thread other([&] { CHECK_EQ(p->arena().Free({h.segment, h.offset, 200 * 1024, serial}), Status::kSegmentReleased); });
+  other.join();
+  CHECK(pin->released.load());
+  CHECK(p->Pin(h.segment) == nullptr);
+  CHECK_EQ(pin->base[0], 0);
+  CHECK_EQ(pin->base[200 * 1024 - 1], 0);
+  pin->base[5] = 1;  // still mapped, and nobody else's
+  pin->Unref();
+  p->Detach();
+}
+
+TEST("Pin races Release: a pinned segment is always the live one of its id, or none") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    for (int n = 0; n < 3000; n++) {
+      alloc::Handle h;
+      alloc::SourceError err;
+      uint64_t serial = p->TakeSerials(1);
+      size_t size = 100 * 1024 + (n % 3) * 4096;
+      CHECK_EQ(p->arena().Alloc(size, false, serial, &h, &err), Status::kOk);
+      CHECK(p->arena().Free({h.segment, h.offset, size, serial}) >= Status::kOk);
+    }
+    stop.store(true);
+  });
+  long pinned = 0;
+  while (!stop.load()) {
+    SharedSegment* s = p->Pin(0);
+    if (s == nullptr) continue;
+    pinned++;
+    volatile uint8_t x = s->base[s->size - 1];  // mapped, whatever happened since
+    (void)x;
+    s->Unref();
+  }
+  churn.join();
+  CHECK(pinned >= 0);
+  p->Detach();
+}
+
+int main(int argc, char** argv) { return check::RunAll(argc, argv); }

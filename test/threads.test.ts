@@ -1,0 +1,394 @@
+// Shared pools across worker threads: new Pool({ shared: true }),
+// pool.handle, Pool.attach(), share() and adopt(), with real
+// worker_threads (test/fixtures/shared-worker.js runs in each worker and
+// loads the compiled library, dist/, like the fixtures of child processes).
+// The cases that end workers abruptly, count /proc and stress many threads
+// run in a child process: test/fixtures/threads.js.
+//
+// Threads: this file's pools are used from the test's thread and from the
+// workers it starts.
+import { Worker } from 'node:worker_threads';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { Pool, type BufferHandle, type PoolHandle } from '../lib/index.js';
+import { fixture, LIB, resultOf, runAsync } from './fixture-run.js';
+
+const linux = process.platform === 'linux';
+
+interface Reply {
+  seq: number;
+  ok: boolean;
+  value?: unknown;
+  code?: string;
+  message?: string;
+}
+
+/** A worker attached to a shared pool, driven one command at a time. */
+class Remote {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, (r: Reply) => void>();
+  #seq = 0;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (r: Reply) => {
+      const done = this.#waiting.get(r.seq);
+      this.#waiting.delete(r.seq);
+      done?.(r);
+    });
+  }
+
+  static start(handle: PoolHandle): Promise<Remote> {
+    const worker = new Worker(fixture('shared-worker.js'), { workerData: { lib: LIB, pool: handle } });
+    const remote = new Remote(worker);
+    return new Promise((resolve, reject) => {
+      remote.#waiting.set(0, (r) => (r.ok ? resolve(remote) : reject(new Error(r.message))));
+      worker.once('error', reject);
+    });
+  }
+
+  /** The command's answer: { ok, value } or { ok: false, code }. */
+  attempt(op: string, args?: Record<string, unknown>): Promise<Reply> {
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      this.#waiting.set(seq, resolve);
+      this.#worker.postMessage({ seq, op, args });
+    });
+  }
+
+  /** The command's value; rejects when it threw in the worker. */
+  async call(op: string, args?: Record<string, unknown>): Promise<unknown> {
+    const r = await this.attempt(op, args);
+    if (!r.ok) throw Object.assign(new Error(`${op}: ${r.code}: ${r.message}`), { code: r.code });
+    return r.value;
+  }
+
+  /** Resolves with the exit code. */
+  exit(): Promise<number> {
+    return new Promise((resolve) => this.#worker.once('exit', resolve));
+  }
+
+  terminate(): Promise<number> {
+    return this.#worker.terminate();
+  }
+}
+
+const pools: Pool[] = [];
+const remotes: Remote[] = [];
+
+function sharedPool(options: ConstructorParameters<typeof Pool>[0] = {}): Pool {
+  const pool = new Pool({ shared: true, leakDetection: 'disabled', ...options });
+  pools.push(pool);
+  return pool;
+}
+
+async function attached(pool: Pool): Promise<Remote> {
+  const r = await Remote.start(pool.handle);
+  remotes.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  await Promise.all(remotes.splice(0).map((r) => r.terminate()));
+  for (const p of pools.splice(0)) p.close();
+});
+
+describe('new Pool({ shared: true })', () => {
+  it('refuses the heap backing and a shared option that is not a boolean', () => {
+    expect(() => new Pool({ shared: true, backing: 'heap' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', name: 'TypeError' }));
+    expect(() => new Pool({ shared: 1 as unknown as boolean })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  it('handle is a plain object that structuredClone() copies as it is', () => {
+    const pool = sharedPool();
+    const h = pool.handle;
+    expect(structuredClone(h)).toEqual(h);
+    expect(Object.getPrototypeOf(h)).toBe(Object.prototype);
+    expect(pool.stats().attachments).toBe(1);
+  });
+
+  it('share(), adopt() and handle throw ERR_INVALID_STATE on a pool that is not shared', () => {
+    const pool = new Pool({ leakDetection: 'disabled' });
+    pools.push(pool);
+    const buf = pool.alloc(8);
+    expect(() => pool.share(buf)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => pool.handle).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    const other = sharedPool();
+    const h = other.share(other.alloc(8));
+    expect(() => pool.adopt(h)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  });
+
+  it('in one thread: adopt() gives a second view over the same bytes with the shared reference', () => {
+    const pool = sharedPool();
+    const buf = pool.alloc(100).fill(1);
+    const view = pool.adopt(pool.share(buf));
+    expect(view).not.toBe(buf);
+    view[5] = 42;
+    expect(buf[5]).toBe(42);
+    expect(pool.refCount(buf)).toBe(2);
+    expect(pool.release(view)).toBe(false);
+    expect(pool.release(buf)).toBe(true);
+    expect(pool.stats().liveAllocations).toBe(0);
+  });
+});
+
+describe('a Buffer handed to a worker thread', () => {
+  it('is the same memory: the worker writes what main reads, and a write after adopt() shows on the other side', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(4096).fill(0x11);
+    const h = pool.share(buf);
+    expect(await remote.call('adopt', { h, name: 'b' })).toEqual({ length: 4096, first: 0x11 });
+    await remote.call('fill', { name: 'b', value: 0x22 });
+    expect(buf.every((b) => b === 0x22)).toBe(true);
+    // No copy: a byte written in main now is what the worker reads next.
+    buf[4000] = 0x99;
+    expect(await remote.call('read', { name: 'b', at: 4000 })).toBe(0x99);
+    // Node's own APIs read the worker's view: the same hash as main's bytes.
+    expect(await remote.call('hash', { name: 'b' })).toBe(crypto.createHash('sha256').update(buf).digest('hex'));
+    expect(await remote.call('gzip', { name: 'b' })).toBe(true);
+  });
+
+  it('counts references exactly across threads: release() in either thread frees at the last one', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(300).fill(3);
+    const h = pool.share(buf);
+    expect(pool.refCount(buf)).toBe(2);
+    await remote.call('adopt', { h, name: 'b' });
+    expect(await remote.call('refCount', { name: 'b' })).toBe(2);
+    expect(pool.release(buf)).toBe(false);
+    expect(await remote.call('refCount', { name: 'b' })).toBe(1);
+    expect(pool.stats().liveAllocations).toBe(1);
+    expect(await remote.call('release', { name: 'b' })).toBe(true);
+    expect(pool.stats().liveAllocations).toBe(0);
+    expect(() => pool.refCount(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+  });
+
+  it('a Buffer allocated in the worker is freed in main, and stats() and dump() are the whole pool seen from either thread', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    await remote.call('alloc', { name: 'w', size: 50_000, fill: 0x5a });
+    const h = (await remote.call('share', { name: 'w' })) as BufferHandle;
+    await remote.call('release', { name: 'w' });
+    const view = pool.adopt(h);
+    expect(view.length).toBe(50_000);
+    expect(view.every((b) => b === 0x5a)).toBe(true);
+    const remoteStats = (await remote.call('stats')) as ReturnType<Pool['stats']>;
+    expect(remoteStats.liveAllocations).toBe(1);
+    expect(remoteStats.attachments).toBe(2);
+    expect(pool.stats().usedBytes).toBe(50_000);
+    // dump() in main lists the allocation the worker made.
+    expect(pool.dump().allocations.map((a) => a.size)).toEqual([50_000]);
+    pool.free(view);
+    expect(pool.stats().liveAllocations).toBe(0);
+    expect((await remote.call('stats') as ReturnType<Pool['stats']>).liveAllocations).toBe(0);
+  });
+
+  it('a huge allocation shared and freed in the worker reads as fresh zero pages in main, never a fault', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const big = pool.alloc(3 * 1024 * 1024).fill(0x44);
+    await remote.call('adopt', { h: pool.share(big), name: 'big' });
+    await remote.call('free', { name: 'big' });
+    expect(() => pool.free(big)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+    expect(big.length === 0 || big.every((b) => b === 0)).toBe(true);
+    // The memory is reachable, so writing is harmless too.
+    if (big.length > 0) big[0] = 1;
+  });
+
+  it('guard, secure and file-backed shared pools hand Buffers across too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-threads-'));
+    try {
+      for (const options of [{ guard: true }, { secure: true, chunkSize: 256 * 1024 }, { backing: 'file' as const, dir }]) {
+        const pool = sharedPool(options);
+        const remote = await attached(pool);
+        const buf = pool.alloc(1000).fill(7);
+        await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+        await remote.call('write', { name: 'b', at: 999, value: 8 });
+        expect(buf[999]).toBe(8);
+        expect(await remote.call('free', { name: 'b' })).toBeUndefined();
+        expect(() => pool.free(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+        await remote.terminate();
+        pool.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('handles that must be refused', () => {
+  it('a BufferHandle adopted twice: ERR_DOUBLE_FREE, with the count unchanged', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(64);
+    const h = pool.share(buf);
+    await remote.call('adopt', { h, name: 'b' });
+    const again = await remote.attempt('adopt', { h, name: 'c' });
+    expect(again).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    expect(() => pool.adopt(h)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+    expect(pool.refCount(buf)).toBe(2);
+  });
+
+  it('a stale BufferHandle (its Buffer freed since, the memory reused): ERR_DOUBLE_FREE', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(64);
+    const h = pool.share(buf);
+    pool.free(buf);
+    const reuse = pool.alloc(64);  // most likely the same slot, under another serial
+    expect(await remote.attempt('adopt', { h, name: 'b' })).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    expect(pool.refCount(reuse)).toBe(1);
+  });
+
+  it('forged BufferHandles: ERR_FOREIGN_BUFFER; malformed ones: ERR_INVALID_ARG_TYPE', async () => {
+    const pool = sharedPool();
+    const other = sharedPool();
+    const buf = pool.alloc(64);
+    const h = pool.share(buf);
+    const flip = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
+    for (const forged of [
+      { ...h, check: flip(h.check) },
+      { ...h, share: h.share + 1 },
+      { ...h, token: flip(h.token) },
+      { ...h, pool: h.pool + 1000 },
+    ]) {
+      expect(() => pool.adopt(forged)).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    }
+    expect(() => other.adopt(h)).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    for (const bad of [null, 7, {}, { ...h, check: 'xyz' }, { ...h, type: 'mmap-pool:pool' }]) {
+      expect(() => pool.adopt(bad as unknown as BufferHandle)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    // None of that touched the real share.
+    expect(pool.refCount(pool.adopt(h))).toBe(2);
+  });
+
+  it('Pool.attach(): a forged handle is ERR_FOREIGN_BUFFER, a pool whose attachments all ended ERR_POOL_CLOSED', async () => {
+    const pool = sharedPool();
+    const h = pool.handle;
+    const flip = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
+    expect(() => Pool.attach({ ...h, token: flip(h.token) })).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    expect(() => Pool.attach({ ...h, pool: 1e9 })).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    expect(() => Pool.attach({ type: 'nope' } as unknown as PoolHandle)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const second = Pool.attach(h);
+    expect(pool.stats().attachments).toBe(2);
+    second.close();
+    expect(pool.stats().attachments).toBe(1);
+    pool.close();
+    expect(() => Pool.attach(h)).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
+    expect(() => pool.handle).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
+  });
+});
+
+describe('attachments', () => {
+  it("a worker's close() detaches its own views and ends its attachment; main's views stay", async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(200).fill(9);
+    await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+    expect(pool.stats().attachments).toBe(2);
+    await remote.call('close');
+    expect(pool.stats().attachments).toBe(1);
+    // The worker's view reads as length 0 now; main's bytes are untouched.
+    expect(await remote.attempt('read', { name: 'b', at: 0 })).toMatchObject({ ok: true, value: undefined });
+    expect(buf.every((b) => b === 9)).toBe(true);
+    // The reference the worker held stays until a thread frees the Buffer.
+    expect(pool.refCount(buf)).toBe(2);
+    pool.free(buf);
+  });
+
+  it('main closing first leaves the memory to the worker still attached; its close() ends the pool', async () => {
+    const pool = sharedPool();
+    const h = pool.handle;
+    const remote = await attached(pool);
+    const buf = pool.alloc(20_000).fill(0x6b);
+    await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+    pool.close();
+    expect(buf.length).toBe(0);  // main's own view is detached
+    expect(await remote.call('hash', { name: 'b' })).toBe(crypto.createHash('sha256').update(Buffer.alloc(20_000, 0x6b)).digest('hex'));
+    expect(await remote.call('alloc', { name: 'more', size: 100_000, fill: 1 })).toBe(100_000);
+    const stats = (await remote.call('stats')) as ReturnType<Pool['stats']>;
+    expect(stats.attachments).toBe(1);
+    expect(stats.liveAllocations).toBe(2);
+    const again = Pool.attach(h);  // the pool lives while any thread is attached
+    expect(again.stats().attachments).toBe(2);
+    again.close();
+    await remote.call('close');
+    expect(() => Pool.attach(h)).toThrow(expect.objectContaining({ code: 'ERR_POOL_CLOSED' }));
+  });
+
+  it("a worker that is terminated ends its attachment; main's views keep their bytes", async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(5000).fill(0x31);
+    await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+    await remote.call('alloc', { name: 'own', size: 100, fill: 1 });
+    await remote.terminate();
+    expect(pool.stats().attachments).toBe(1);
+    expect(buf.every((b) => b === 0x31)).toBe(true);
+    expect(pool.release(buf)).toBe(false);
+    expect(pool.release(buf)).toBe(true);
+  });
+});
+
+describe.runIf(linux)('threads ending abruptly, and what is left (child process; Linux: reads /proc)', () => {
+  /** fds, mapping lines, and `pool`: mappings of the sizes the fixture's pool maps. */
+  interface Snapshot {
+    fds: number;
+    maps: number;
+    pool: number;
+  }
+
+  // Every mapping of the pool gone, no fd left; threads leave a few lines of
+  // their own behind (libc's per-thread heaps), as in test/lifecycle.test.ts.
+  const expectNothingLeft = (res: Result): void => {
+    expect(res.open.pool).toBeGreaterThan(res.before.pool);
+    expect(res.after.pool).toBe(res.before.pool);
+    expect(res.after.fds).toBe(res.before.fds);
+    expect(res.after.maps - res.before.maps).toBeLessThanOrEqual(24);
+  };
+
+  interface Result {
+    codes: number[];
+    intact: boolean;
+    attachments: number;
+    before: Snapshot;
+    open: Snapshot;
+    after: Snapshot;
+    errors: string[];
+    exchanged?: number;
+    terminated?: number;
+  }
+
+  it('worker.terminate() x30 in the middle of shared-pool calls: no crash, main\'s views intact, nothing left after close()', async () => {
+    const r = await runAsync('threads.js', ['terminate-busy', '30'], { execArgv: ['--expose-gc'], timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const res = resultOf<Result>(r);
+    expect(res.codes).toEqual(new Array(30).fill(1));
+    expect(res.intact).toBe(true);
+    expect(res.attachments).toBe(1);
+    expectNothingLeft(res);
+  });
+
+  it('several workers exchanging Buffers at random, writing and checking patterns, freeing in the other thread, some terminated', async () => {
+    const r = await runAsync('threads.js', ['stress', '4'], { execArgv: ['--expose-gc'], timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const res = resultOf<Result>(r);
+    expect(res.errors).toEqual([]);
+    expect(res.exchanged).toBeGreaterThanOrEqual(3000);
+    expect(res.terminated).toBeGreaterThanOrEqual(8);
+    expect(res.intact).toBe(true);
+    expect(res.attachments).toBe(1);
+    expectNothingLeft(res);
+  });
+});
