@@ -5,6 +5,8 @@ import { ARENA_SMALL_GOAL_NS, nsWithPasses } from './arena.js';
 import type { SpeedCase, SpeedResult } from './cases.js';
 import { fmtNs } from './quick.js';
 import type { ReclaimResult } from './reclaim.js';
+import { renderThreads } from './threads-report.js';
+import type { ThreadsResult } from './threads.js';
 
 export interface Machine {
   date: string;
@@ -27,6 +29,8 @@ export interface FullRun {
   reclaim: ReclaimResult[];
   arena: ArenaResult;
   lifetimes: CaseResult[];
+  /** Shared pools across worker threads (bench/threads.ts). */
+  threads?: ThreadsResult;
 }
 
 /** The pool's RSS after trim() may be at most this many times its RSS before. */
@@ -202,5 +206,6 @@ export function renderResults(run: FullRun): string {
   p('', 'The other side of the serial check is one integer compare, against the slot',
     'cache\'s table (sizes up to 64 KiB) or in the allocator under the lock it',
     'already holds: not measurable apart from the pair.', '');
+  if (run.threads !== undefined) p(...renderThreads(run.threads));
   return out.join('\n');
 }

@@ -8,7 +8,8 @@
 // Cases: the speed cases of bench/cases.ts (pool vs Buffer, interleaved in
 // this process), reclaim (bench/reclaim.ts, two child processes), arena
 // (native/test/bench_arena.cc through CMake; skipped with a note when cmake
-// is missing) and lifetimes (bench/lifetimes.ts).
+// is missing), lifetimes (bench/lifetimes.ts) and the shared pool across
+// worker threads (bench/threads.ts: `npm run bench -- threads`).
 import { writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +24,13 @@ import { runReclaim, type ReclaimResult } from './reclaim.js';
 import { renderResults, RECLAIM_GOAL, type FullRun } from './report.js';
 import type { CaseResult } from './harness.js';
 import { serviceBlock } from './service/results-block.js';
+import { runThreads, THREAD_CASES, type ThreadsResult } from './threads.js';
 
 const OTHER = [
   { id: 'reclaim', what: 'RSS after freeing 1 GiB of 64 KiB buffers: pool + trim() vs Buffer + gc() (child processes)' },
   { id: 'arena', what: 'native/test/bench_arena.cc: Arena alloc+free pairs in C++, without Node (needs cmake)' },
   { id: 'lifetimes', what: 'bench/lifetimes.ts: serial and block id tags, guard: true, leakDetection levels' },
+  ...THREAD_CASES,
 ];
 const ALL_IDS = [...speedCases.map((c) => c.id), ...OTHER.map((o) => o.id)];
 
@@ -138,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
     lifetimes = await runLifetimes();
     for (const line of lifetimeLines(lifetimes)) console.log(line);
   }
+  let threads: ThreadsResult | undefined;
+  if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = await runThreads(ids, (line) => console.log(line));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`done in ${seconds.toFixed(1)} s`);
 
@@ -150,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
         cpu, cores: cpus().length, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
         loadStart, loadEnd: loadavg(), seconds, revision: revision(join(benchDir, '..')),
       },
-      cases: speedCases, speed, reclaim, arena, lifetimes,
+      cases: speedCases, speed, reclaim, arena, lifetimes, threads,
     };
     // The service section is `npm run bench:service`'s: kept as it is.
     const service = serviceBlock(join(benchDir, 'RESULTS.md'));

@@ -1,0 +1,95 @@
+// The "Shared pools across threads" section of RESULTS.md, from bench/threads.ts.
+//
+// Threads: none here; the figures were measured across worker threads.
+import {
+  FREE_GOAL, PAIRS_GOAL, sizeText, TRIP_COPY_GOAL, TRIP_TRANSFER_GOAL, usText, type ThreadsResult,
+} from './threads.js';
+
+const verdict = (met: boolean): string => (met ? 'met' : '**NOT met**');
+const ratio = (r: number): string => (r >= 10 ? `${r.toFixed(0)}x` : r >= 1 ? `${r.toFixed(2)}x` : `${r.toPrecision(2)}x`);
+
+export function renderThreads(t: ThreadsResult): string[] {
+  const out: string[] = [];
+  const p = (...lines: string[]): void => {
+    out.push(...lines);
+  };
+  p('## Shared pools across threads (bench/threads.ts)', '');
+  p('One `new Pool({ shared: true })` made by the main thread, two workers attached',
+    'to it. The variants of each row alternate round by round in this process; the',
+    `figures are medians over rounds. This machine has **${t.cores} cores**, which the`,
+    'workers share with the main thread and with whatever else runs on it (see the',
+    'load average above). A shared pool takes the native allocator\'s lock for every',
+    'allocation and every free (it has no per-thread block cache yet:',
+    'docs/design.md, "Per-thread caches"), which is what the pairs rows measure.', '');
+
+  if (t.trip.length > 0) {
+    p('### A Buffer to a worker and back', '');
+    p('One round trip: the main thread hands a body to a worker, which changes its',
+      'first byte and hands it back. **share/adopt**: `pool.share(buf)`, `pool.release(buf)`,',
+      'the handle posted; the worker `adopt()`s, writes, `share()`s, `release()`s and posts',
+      'the handle back; the main thread `adopt()`s it. **copy**: `postMessage()` of a',
+      '`Buffer.alloc(size)` each way (structured clone copies it). **transfer**:',
+      '`postMessage(ab, [ab])` of a standalone `ArrayBuffer` each way. Ratios are the',
+      'other variant\'s time over share/adopt\'s: above 1, share/adopt is faster.', '');
+    p('| size | share/adopt | copy | transfer | vs copy | goal | | vs transfer | goal | |');
+    p('|---:|---:|---:|---:|---:|---|---|---:|---|---|');
+    for (const r of t.trip) {
+      const vc = r.copyUs / r.shareUs;
+      const vt = r.transferUs / r.shareUs;
+      const copyGoal = r.size === 1024 * 1024;
+      p(`| ${sizeText(r.size)} | ${usText(r.shareUs)} | ${usText(r.copyUs)} | ${usText(r.transferUs)} | **${ratio(vc)}** | ` +
+        `${copyGoal ? `>= ${TRIP_COPY_GOAL}x` : '(none)'} | ${copyGoal ? verdict(vc >= TRIP_COPY_GOAL) : ''} | ` +
+        `**${ratio(vt)}** | >= ${TRIP_TRANSFER_GOAL}x (within 2x) | ${verdict(vt >= TRIP_TRANSFER_GOAL)} |`);
+    }
+    p('', 'share/adopt costs the same at every size: the bytes never move. What it adds',
+      'to a transfer is a native call for each of share, release and adopt on both',
+      'sides, and a handle object where a transfer posts the ArrayBuffer itself. A copy',
+      'grows with the size (and at 16 MiB maps fresh memory for every clone). Most of a',
+      'share/adopt round trip is the two message hops that a transfer pays too, so at',
+      '1 MiB its lead over a copy is bounded by how fast two 1 MiB copies are on the',
+      'machine: where the 20x goal is missed, it is missed by what share, release and',
+      'adopt add to those hops (the difference between the share/adopt and transfer',
+      'columns). Copies vary most from run to run on a shared machine.', '');
+  }
+
+  if (t.pairs.length > 0) {
+    p('### alloc/free pairs from two threads at once', '');
+    p('Each worker runs `pool.allocUnsafe(size)` + `pool.free()` in a loop; "1 thread"',
+      'is one worker alone, "2 threads" is both at once, started together through',
+      '`Atomics.notify`, each running as many pairs as the one did alone. Throughput',
+      'is all pairs over the time from the first start to the last end.', '');
+    p('| size | 1 thread | 2 threads | 2 / 1 | goal | |');
+    p('|---:|---:|---:|---:|---|---|');
+    for (const r of t.pairs) {
+      const x = r.two / r.one;
+      p(`| ${sizeText(r.size)} | ${(r.one / 1e6).toFixed(2)} M pairs/s (${(1e9 / r.one).toFixed(0)} ns/pair) | ` +
+        `${(r.two / 1e6).toFixed(2)} M pairs/s | **${ratio(x)}** | >= ${PAIRS_GOAL}x | ${verdict(x >= PAIRS_GOAL)} |`);
+    }
+    p('', 'Every allocation and every free takes the one allocator lock, so the two',
+      'threads take turns at it instead of running side by side: throughput stays',
+      'near one thread\'s whatever the number of cores. On this machine two cores',
+      'would also be the most two threads could use, with nothing left for anything',
+      'else. The per-thread caches of docs/design.md take the lock once per batch.', '');
+  }
+
+  if (t.free.length > 0) {
+    p('### free() in another thread', '');
+    p('Worker A allocates 20,000 blocks and frees them (**same thread**); then A',
+      'allocates 20,000 more and hands each to worker B with `share()` (releasing its',
+      'own reference), B `adopt()`s them all and frees them (**other thread**). Only',
+      'the frees are timed. Throughput ratio = same-thread time / other-thread time.', '');
+    p('| size | same thread, per free | other thread, per free | ratio | goal | |');
+    p('|---:|---:|---:|---:|---|---|');
+    for (const r of t.free) {
+      const x = r.sameNs / r.crossNs;
+      p(`| ${sizeText(r.size)} | ${r.sameNs.toFixed(0)} ns | ${r.crossNs.toFixed(0)} ns | **${ratio(x)}** | >= ${FREE_GOAL}x | ${verdict(x >= FREE_GOAL)} |`);
+    }
+    p('', 'Both are the same native call under the same lock (a shared pool has no',
+      'thread-delayed free yet): a free in another thread takes no extra step. Freeing',
+      'adopted Buffers in the thread that allocated them costs about 1.1-1.2x a plain',
+      'free (measured apart), which does not account for a 64 B row below 0.5x; the',
+      'likely rest is the cache lines of the blocks\' slabs and of the allocator,',
+      'last written on the other core.', '');
+  }
+  return out;
+}
