@@ -345,13 +345,16 @@ describe.runIf(linux)('threads ending abruptly, and what is left (child process;
     pool: number;
   }
 
-  // Every mapping of the pool gone, no fd left; threads leave a few lines of
-  // their own behind (libc's per-thread heaps), as in test/lifecycle.test.ts.
+  // Every mapping of the pool gone, no fd left; threads leave lines of their
+  // own behind: glibc keeps the heaps it made for threads (up to 8 per core,
+  // two lines each: the part in use and the reserve), as in
+  // test/lifecycle.test.ts. Under QEMU more of them stay than natively.
+  const threadHeapLines = 2 * 8 * os.availableParallelism() + 8;
   const expectNothingLeft = (res: Result): void => {
     expect(res.open.pool).toBeGreaterThan(res.before.pool);
     expect(res.after.pool).toBe(res.before.pool);
     expect(res.after.fds).toBe(res.before.fds);
-    expect(res.after.maps - res.before.maps).toBeLessThanOrEqual(24);
+    expect(res.after.maps - res.before.maps).toBeLessThanOrEqual(threadHeapLines);
   };
 
   interface Result {
