@@ -9,9 +9,7 @@
 // workers it starts.
 import { Worker } from 'node:worker_threads';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -197,15 +195,23 @@ describe('a Buffer handed to a worker thread', () => {
     await remote.call('adopt', { h: pool.share(big), name: 'big' });
     await remote.call('free', { name: 'big' });
     expect(() => pool.free(big)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
-    expect(big.length === 0 || big.every((b) => b === 0)).toBe(true);
-    // The memory is reachable, so writing is harmless too.
+    // POSIX puts fresh zero pages under the retired range at once; Windows
+    // cannot replace a view in place and keeps the old bytes until the
+    // collector has taken every ArrayBuffer over it (docs/design.md,
+    // "Retirement"). Either way the memory is reachable: reading and
+    // writing never fault.
+    const zeros = big.every((b) => b === 0);
+    if (process.platform !== 'win32') expect(big.length === 0 || zeros).toBe(true);
     if (big.length > 0) big[0] = 1;
+    expect(big.length === 0 || big[0] === 1).toBe(true);
   });
 
   it('guard, secure and file-backed shared pools hand Buffers across too', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmap-pool-threads-'));
-    try {
-      for (const options of [{ guard: true }, { secure: true, chunkSize: 256 * 1024 }, { backing: 'file' as const, dir }]) {
+    // The file-backed pool's temp file goes in the default directory: under
+    // Wine its name stays until the view is unmapped (docs/platforms.md), so
+    // a directory of the test's own could not be removed at its end.
+    {
+      for (const options of [{ guard: true }, { secure: true, chunkSize: 256 * 1024 }, { backing: 'file' as const }]) {
         const pool = sharedPool(options);
         const remote = await attached(pool);
         const buf = pool.alloc(1000).fill(7);
@@ -217,8 +223,6 @@ describe('a Buffer handed to a worker thread', () => {
         await remote.terminate();
         pool.close();
       }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
