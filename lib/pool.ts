@@ -5,7 +5,8 @@
 //
 //   Pool ──> BlockCache (lib/cache/)   alloc/free of sizes up to 64 KiB, no native call
 //     ├────> SlowPath (lib/alloc/)     everything else, through the allocator
-//     └────> PoolMemory (lib/native/)  stats(), dump()
+//     ├────> PoolFigures (lib/observe/) stats(), dump(), the exit line
+//     └────> lib/io/, lib/threads/   collect, readFile, onread; attach, share, adopt
 //
 // What the program holds (used, live, peak, totals) is counted in one Counts
 // (lib/observe/counts.ts) that the cache and the slow path share.
@@ -14,19 +15,19 @@
 // (`shared: true`, Pool.attach()) is one allocator for every thread of the
 // process; each thread's Pool is that thread's attachment, with views of
 // its own and no block cache (lib/threads/, docs/threads.md).
-import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
+import type { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 
 import type { PoolMemory } from './native/pool-memory.js';
 import { backingFor, pageSize } from './native/runtime.js';
-import { NativeStatus, type NativeSharedStats, type NativeStats } from './native/binding.js';
-import { bytesOf, convert, type Source } from './buffers/convert.js';
+import { NativeStatus } from './native/binding.js';
+import { fromSource, type Source } from './buffers/convert.js';
 import { closedError, invalidArgType, type Caller } from './errors.js';
 import { track, untrack } from './exit.js';
 import { LeakTracker, type LeakDetection } from './observe/leaks.js';
 import { monitor as startMonitor, type Monitor, type MonitorOptions } from './observe/monitor.js';
 import { PressureWatch } from './observe/pressure.js';
-import { alignOf, MAX_BUFFER, resolveOptions, sizeError, type AllocOptions, type Backing, type PoolOptions, type ResolvedOptions } from './options.js';
+import { alignOf, MAX_BUFFER, resolveOptions, sizeError, type AllocOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './observe/stats.js';
 import { PoolBuffer, serialOf, blockOf } from './buffers/pool-buffer.js';
@@ -35,32 +36,28 @@ import { dispose } from './dispose.js';
 import type { BlockCache } from './cache/block-cache.js';
 import { SlowPath } from './alloc/slow-path.js';
 import { allocTyped } from './alloc/typed.js';
-import { fixClasses, fixDump } from './observe/dump.js';
+import { PoolFigures } from './observe/pool-figures.js';
 import { Counts } from './observe/counts.js';
 import { collect, type CollectOptions } from './io/collect.js';
 import { readFile, type ReadFileOptions } from './io/read-file.js';
 import { onread, type PoolReader } from './io/onread.js';
 import { releaseAfter } from './io/release-after.js';
-import { attach, handleOf as sharedHandle } from './threads/attach.js';
+import { attach } from './threads/attach.js';
 import type { BufferHandle, PoolHandle } from './threads/handles.js';
-import { attachmentOf } from './threads/share.js';
+import { attachmentOf, poolHandleOf } from './threads/share.js';
 
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
 const Buf = PoolBuffer;
 
-// What errors of the `handle` getter name as the call that failed.
-function handleGetter(): void {}
-Object.defineProperty(handleGetter, 'name', { value: 'handle' });
 
 export class Pool extends EventEmitter {
   /** The allocator and the ArrayBuffers over its memory (stats(), dump()). */
   readonly #memory: PoolMemory;
   /** Every allocation and free the block cache does not serve. */
   readonly #slow: SlowPath;
-  /** The options in force (backing: as asked; #backing: as it is). */
+  /** The options in force (backing: as asked; stats().backing says what it is). */
   readonly #o: ResolvedOptions;
-  readonly #backing: Backing;
   readonly #maxSize: number;
   readonly #exitToken: WeakRef<{ close(): void }>;
   readonly #leaks: LeakTracker | undefined;
@@ -69,6 +66,8 @@ export class Pool extends EventEmitter {
   #cache: BlockCache | undefined;
   /** What the program holds, counted at every allocation and free; shared with the block cache (lib/observe/counts.ts). */
   readonly #counts = new Counts();
+  /** stats(), dump(), the exit line and the monitor's samples. */
+  readonly #figures: PoolFigures;
 
   /**
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
@@ -86,7 +85,6 @@ export class Pool extends EventEmitter {
     const o = resolveOptions(options);
     const backing = backingFor(o.name, o.backing, o.guard, o.secure, o.shared);
     this.#o = o;
-    this.#backing = backing;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
     this.#leaks = o.leakDetection === 'disabled' ? undefined
       : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
@@ -95,6 +93,7 @@ export class Pool extends EventEmitter {
     this.#slow = new SlowPath(o, backing, this.#counts, this.#leaks, pressure);
     this.#memory = this.#slow.memory;
     this.#cache = this.#slow.cache;
+    this.#figures = new PoolFigures(this.#memory, this.#counts, o, backing, this.#leaks);
     this.#exitToken = track(this);
   }
 
@@ -163,26 +162,8 @@ export class Pool extends EventEmitter {
    * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_UNKNOWN_ENCODING, and alloc()'s errors
    */
   from(value: Source, encoding?: BufferEncoding): Buffer {
-    const c = convert(value, encoding, this.from);
-    if (!('text' in c)) {
-      const bytes = 'bytes' in c ? c.bytes : bytesOf(c.items, this.#o.maxBytes, this.from);
-      const buf = this.#buffer(bytes.length, false, undefined, this.from);
-      buf.set(bytes);
-      return buf;
-    }
-    // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
-    // hex and base64 (invalid characters, whitespace): shrink to what decodes.
-    const bound = Buffer.byteLength(c.text, c.encoding);
-    const buf = this.#buffer(bound, false, undefined, this.from);
-    const written = buf.write(c.text, 0, bound, c.encoding);
-    if (written === bound) return buf;
-    // Copied out and freed first: the exact allocation may run a 'pressure'
-    // listener, and nothing of this call's may be pending then.
-    const bytes = new Uint8Array(buf.subarray(0, written));
-    this.free(buf);
-    const exact = this.#buffer(written, false, undefined, this.from);
-    exact.set(bytes);
-    return exact;
+    const make = (size: number): Buffer => this.#buffer(size, false, undefined, this.from);
+    return fromSource(value, encoding, this.#o.maxBytes, make, (buf) => this.free(buf), this.from);
   }
 
   /**
@@ -257,9 +238,7 @@ export class Pool extends EventEmitter {
    * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
    */
   get handle(): PoolHandle {
-    const shared = attachmentOf(this.#memory, this.#o.name, handleGetter);
-    this.#checkOpen(handleGetter);
-    return sharedHandle(shared);
+    return poolHandleOf(this.#memory, this.#o.name, this.#closed);
   }
 
   /**
@@ -386,60 +365,22 @@ export class Pool extends EventEmitter {
    */
   monitor(options: MonitorOptions): Monitor {
     this.#checkOpen(this.monitor);
-    // usedBytes is counted here: no need for a whole stats() per sample
-    // (a shared pool's is every thread's: the allocator counts it).
-    const shared = this.#memory.shared;
-    return startMonitor(this, options, shared === undefined ? () => this.#counts.used : () => shared.stats().usedBytes);
+    return startMonitor(this, options, () => this.#figures.usedBytes());
   }
 
   /** @internal For the process-exit hook: one line when allocations are still held. */
   exitReport(): string | undefined {
-    if (this.#o.leakDetection === 'disabled' || this.#closed) return undefined;
-    // A shared pool's allocations are every thread's: the last one attached reports them.
-    const whole = this.#memory.shared?.stats();
-    if (whole !== undefined && whole.attachments !== 1) return undefined;
-    const live = whole !== undefined ? whole.liveAllocations : this.#counts.live;
-    if (live === 0) return undefined;
-    return `mmap-pool: pool "${this.#o.name}" still holds ${live} allocation(s) (${whole !== undefined ? whole.usedBytes : this.#counts.used} bytes) at exit; ` +
-      `free or release them, or set leakDetection: 'paranoid' to learn where they were made`;
+    return this.#closed ? undefined : this.#figures.exitReport();
   }
 
   /** Counters and per-class figures; cheap enough to call every second. Works after close() too. */
   stats(): PoolStats {
-    const n = this.#memory.stats();
-    const cachedBytes = this.#cache !== undefined ? fixClasses(this.#cache, n.classes) : 0;
-    n.allocatedBytes -= cachedBytes;
-    return {
-      name: this.#o.name, backing: this.#backing, guard: this.#o.guard, secure: this.#o.secure, closed: this.#closed,
-      pageSize, chunkSize: this.#o.chunkSize, hugeThreshold: this.#o.hugeThreshold, maxBytes: this.#o.maxBytes,
-      ...n,
-      ...this.#held(n),
-      cachedBytes,
-    };
-  }
-
-  // What the program holds, as counted here; a shared pool's (no block
-  // cache) are the allocator's own counts, every thread's, which `n` has.
-  #held(n: NativeStats): Pick<PoolStats, 'usedBytes' | 'peakUsedBytes' | 'liveAllocations' | 'totalAllocations' | 'totalFrees'> {
-    const c = this.#counts;
-    if (this.#memory.shared === undefined) {
-      return { usedBytes: c.used, peakUsedBytes: c.peak, liveAllocations: c.live, totalAllocations: c.allocs, totalFrees: c.frees };
-    }
-    const { usedBytes, peakUsedBytes, liveAllocations, totalAllocations, totalFrees } = n as NativeSharedStats;
-    return { usedBytes, peakUsedBytes, liveAllocations, totalAllocations, totalFrees };
+    return this.#figures.stats(this.#cache, this.#closed);
   }
 
   /** Every chunk with its runs, every huge mapping and every live allocation, JSON-ready. Works after close() too. */
   dump(): PoolDump {
-    const raw = this.#memory.dump();
-    if (this.#cache !== undefined) fixDump(this.#cache, raw, performance.now());
-    if (this.#leaks !== undefined) {
-      for (const a of raw.allocations) {
-        const stack = this.#leaks.stackOf(a.serial);
-        if (stack !== undefined) a.createdAt = stack;
-      }
-    }
-    return { name: this.#o.name, backing: this.#backing, closed: this.#closed, ...raw };
+    return this.#figures.dump(this.#cache, this.#closed);
   }
 
   /**

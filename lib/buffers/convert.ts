@@ -1,4 +1,7 @@
-// What Pool.from() accepts, turned into bytes the way Buffer.from() does it.
+// What Pool.from() accepts, turned into bytes the way Buffer.from() does it,
+// and copied into a Buffer the pool makes (fromSource()).
+import { Buffer } from 'node:buffer';
+
 import { invalidArgType, unknownEncoding, type Caller } from '../errors.js';
 import { MAX_BUFFER, sizeError } from '../options.js';
 
@@ -59,4 +62,32 @@ export function convert(value: Source, encoding: unknown, caller: (...args: neve
     value,
     caller,
   );
+}
+
+/**
+ * Pool.from(): `value` converted (all user code runs first), then copied
+ * into a Buffer of exactly its length made by `make` (which may run a
+ * 'pressure' listener); `free` gives back a Buffer made too large.
+ */
+export function fromSource(value: Source, encoding: unknown, maxBytes: number, make: (size: number) => Buffer, free: (buf: Buffer) => void, caller: Caller): Buffer {
+  const c = convert(value, encoding, caller);
+  if (!('text' in c)) {
+    const bytes = 'bytes' in c ? c.bytes : bytesOf(c.items, maxBytes, caller);
+    const buf = make(bytes.length);
+    buf.set(bytes);
+    return buf;
+  }
+  // byteLength is exact for utf8/utf16le/latin1/ascii, an upper bound for
+  // hex and base64 (invalid characters, whitespace): shrink to what decodes.
+  const bound = Buffer.byteLength(c.text, c.encoding);
+  const buf = make(bound);
+  const written = buf.write(c.text, 0, bound, c.encoding);
+  if (written === bound) return buf;
+  // Copied out and freed first: the exact allocation may run a 'pressure'
+  // listener, and nothing of this call's may be pending then.
+  const bytes = new Uint8Array(buf.subarray(0, written));
+  free(buf);
+  const exact = make(written);
+  exact.set(bytes);
+  return exact;
 }

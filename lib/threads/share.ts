@@ -1,7 +1,8 @@
-// share() and adopt() of a shared pool: a Buffer's reference turned into a
-// BufferHandle, and a BufferHandle turned into this thread's Buffer over
-// the same bytes. Pool finds the Buffer (share) and counts and tracks the
-// result (adopt); these return values and call nothing above them.
+// pool.handle, share() and adopt() of a shared pool: the attachment's
+// PoolHandle, a Buffer's reference turned into a BufferHandle, and a
+// BufferHandle turned into this thread's Buffer over the same bytes. Pool
+// finds the Buffer (share) and counts and tracks the result (adopt); these
+// return values and call nothing above them.
 //
 // Threads: the calling thread's attachment (PoolMemory); the handle may
 // come from any thread of the process.
@@ -12,9 +13,9 @@ import { offsetOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { PoolBuffer } from '../buffers/pool-buffer.js';
-import { invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
+import { closedError, invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { handleOf } from './attach.js';
-import { bufferHandle, readBufferHandle, type BufferHandle } from './handles.js';
+import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './handles.js';
 
 /**
  * This thread's attachment, for a call only shared pools take.
@@ -24,6 +25,20 @@ export function attachmentOf(memory: PoolMemory, name: string, caller: Caller): 
   const shared = memory.shared;
   if (shared === undefined) throw invalidState(`${caller.name}: pool "${name}" is not shared (new Pool({ shared: true }))`, caller);
   return shared;
+}
+
+// What errors of the `handle` getter name as the call that failed.
+function handleGetter(): void {}
+Object.defineProperty(handleGetter, 'name', { value: 'handle' });
+
+/**
+ * Pool.handle: the PoolHandle of this thread's attachment.
+ * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
+ */
+export function poolHandleOf(memory: PoolMemory, name: string, closed: boolean): PoolHandle {
+  const shared = attachmentOf(memory, name, handleGetter);
+  if (closed) throw closedError(handleGetter);
+  return handleOf(shared);
 }
 
 /**
