@@ -88,14 +88,5 @@ export function allZero(view: ArrayBufferView): boolean {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).equals(Buffer.alloc(view.byteLength));
 }
 
-/** mulberry32: a small 32-bit PRNG; floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small 32-bit PRNG; floats in [0, 1) (test/fixtures/prng.js, which the fixtures use too). */
+export { mulberry32 } from './fixtures/prng.js';
