@@ -27,7 +27,8 @@ export interface NativeStats {
   hugeBytes: number;
   /**
    * Bytes still mapped for freed huge allocations, kept for the next huge
-   * allocation of the same size (at most four mappings of up to 32 MiB each;
+   * allocation of the same size (at most 32 mappings of up to 32 MiB each,
+   * 256 MiB together;
    * their pages are the OS's to take whenever it needs memory). Part of
    * `mappedBytes`; trim() and close() unmap them.
    */

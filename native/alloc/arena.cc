@@ -623,7 +623,7 @@ void Arena::FreeHuge(uint32_t id) {
   free_ids_.insert(id);
   spare_.push_back({seg, false});
   s_.spare_bytes += seg->size;
-  if (spare_.size() > kSpareMax) ReleaseSpare(0);  // the oldest
+  while (spare_.size() > opt_.spare_max || s_.spare_bytes > kSpareKeepBytes) ReleaseSpare(0);  // the oldest
 }
 
 // Gives spare_[i] back to the source.

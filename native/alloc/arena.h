@@ -88,12 +88,30 @@ enum class Status : int32_t {
   kCountFull = -9,       // Retain: the reference count is at UINT32_MAX
 };
 
+// A freed huge allocation's mapping of at most kSpareMaxBytes is kept, if
+// the source can recycle it, for the next huge allocation of the same mapped
+// size: faulting fresh pages in is most of what a huge allocation costs
+// (docs/design.md, "Huge allocations and spares"). Decay() hands the
+// pages of spares that were not reused to the OS lazily (MADV_FREE); the
+// addon calls it 100 ms after a huge free. 32 MiB is glibc's largest mmap
+// threshold: above it malloc, and so Buffer, maps fresh memory every time
+// too. At most kSpareMax (ArenaOptions::spare_max) are kept, of at most
+// kSpareKeepBytes together, the oldest released first: a service answering
+// 32 requests at once with 8 MiB bodies frees them in bursts, and with fewer
+// spares most of its huge allocations fault fresh pages in
+// (docs/design.md). Trim, Close, room under max_bytes and a refusal of the
+// source release them.
+constexpr size_t kSpareMaxBytes = size_t{32} << 20;
+constexpr size_t kSpareMax = 32;
+constexpr size_t kSpareKeepBytes = size_t{256} << 20;
+
 struct ArenaOptions {
   size_t chunk_size = size_t{4} << 20;   // power of two, a multiple of page_size
   size_t huge_threshold = size_t{1} << 20;  // <= chunk_size
   size_t max_bytes = SIZE_MAX;           // cap on mapped bytes
   size_t page_size = 4096;               // power of two
   bool zero_on_free = false;             // secure pools: wipe memory when it is freed
+  size_t spare_max = kSpareMax;          // spares kept at most (tests lower it)
   uint32_t (*clock)() = nullptr;         // ms, for allocation ages in dumps; none: ages 0
 };
 
@@ -102,18 +120,6 @@ struct ArenaOptions {
 // ones included) without needing an idle chunk. Two, not one: a burst that
 // needs the idle chunks again fills one chunk before it reaches the next.
 constexpr uint64_t kIdleKeepChunks = 2;
-
-// A freed huge allocation's mapping of at most kSpareMaxBytes is kept, if
-// the source can recycle it, for the next huge allocation of the same mapped
-// size: faulting fresh pages in is most of what a huge allocation costs
-// (docs/design.md, "Huge allocations and spares"). Decay() hands the
-// pages of spares that were not reused to the OS lazily (MADV_FREE); the
-// addon calls it 100 ms after a huge free. 32 MiB is glibc's largest mmap
-// threshold: above it malloc, and so Buffer, maps fresh memory every time
-// too. At most kSpareMax are kept, the oldest released first; Trim, Close,
-// room under max_bytes and a refusal of the source release them.
-constexpr size_t kSpareMaxBytes = size_t{32} << 20;
-constexpr size_t kSpareMax = 4;
 
 struct ClassStats {
   size_t size;

@@ -21,7 +21,7 @@
 //   - spares, when the source recycles (MapSource::recycle_enabled, read at
 //     each free, so a driver may flip it): a freed huge mapping of at most
 //     kSpareMaxBytes is kept (not in a zero_on_free pool), the oldest going
-//     back past kSpareMax (HugeFreed); a huge request takes the newest spare
+//     back past spare_max (HugeFreed); a huge request takes the newest spare
 //     of its mapped size, the very segment, with no Acquire; MakeRoom gives
 //     every spare back only when that is what makes the room, and then maps
 //     (SparesAfterAlloc); Trim and Close give them all back, Decay hands each
@@ -582,7 +582,7 @@ class ArenaModel {
     MMAP_POOL_EXPECT(mapped_bytes - s.spare_bytes, a_->MappedInUseBytes())
     MMAP_POOL_EXPECT(chunks + s.huge_allocations + spares_.size(), src_->live_segments())
 #undef MMAP_POOL_EXPECT
-    if (spares_.size() > alloc::kSpareMax) return Fail("the model keeps more than kSpareMax spares" + at);
+    if (spares_.size() > opt_.spare_max || spare_bytes_ > alloc::kSpareKeepBytes) return Fail("the model keeps more than kSpareMax spares or kSpareKeepBytes" + at);
     if (s.mapped_bytes > opt_.max_bytes) return Fail("mapped past maxBytes" + at);
     if (s.free_bytes % opt_.page_size != 0 ||
         s.free_bytes + (allocated_ - huge_bytes_) > s.chunks * opt_.chunk_size) {
@@ -933,8 +933,8 @@ class ArenaModel {
   // A huge allocation was just freed (its Live is `l`): its mapping is kept
   // as the newest spare when the source recycles it -- never with
   // zero_on_free, never above kSpareMaxBytes (the source is not even asked
-  // then) -- and past kSpareMax the oldest spare goes back; else it goes
-  // back at once.
+  // then) -- and past kSpareMax spares or kSpareKeepBytes the oldest spares
+  // go back; else it goes back at once.
   bool HugeFreed(const Live& l, uint64_t releases, size_t released_bytes, uint64_t recycles,
                  const std::string& what) {
     const bool asked = !opt_.zero_on_free && l.e.rounded <= alloc::kSpareMaxBytes;
@@ -949,9 +949,9 @@ class ArenaModel {
       spares_kept_++;
       want = 0;
       want_bytes = 0;
-      if (spares_.size() > alloc::kSpareMax) {
-        want = 1;
-        want_bytes = spares_.front().size;
+      while (spares_.size() > opt_.spare_max || spare_bytes_ > alloc::kSpareKeepBytes) {
+        want++;
+        want_bytes += spares_.front().size;
         spare_bytes_ -= spares_.front().size;
         spares_.erase(spares_.begin());
         spares_evicted_++;

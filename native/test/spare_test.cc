@@ -1,8 +1,8 @@
 // Spare huge mappings (native/alloc/arena.cc: FreeHuge, TakeSpare, Decay,
 // ReleaseSpares): a freed huge allocation's segment is kept, when the source
 // can recycle it, for the next huge allocation of the same mapped size; at
-// most kSpareMax of at most kSpareMaxBytes each; Decay hands their pages to
-// the OS lazily; Trim, Close and room under max_bytes release them. The
+// most kSpareMax of at most kSpareMaxBytes each, kSpareKeepBytes together;
+// Decay hands their pages to the OS lazily; Trim, Close and room under max_bytes release them. The
 // source here is MapSource with recycle_enabled (as the addon's anonymous
 // source) unless a test says otherwise.
 //
@@ -113,17 +113,18 @@ TEST("zero=true on a spare clears what the previous owner wrote") {
   CHECK_EQ(nonzero, 0u);
 }
 
-TEST("a fifth spare sends the oldest back to the source") {
+TEST("one spare past kSpareMax sends the oldest back to the source") {
   CheckGranule();
   SparePool p;
-  Got g[5];
-  for (int i = 0; i < 5; i++) g[i] = Alloc(p.arena, kBig + size_t(i) * Granule() * 4);
-  for (int i = 0; i < 5; i++) p.arena.Free(g[i].ref());
+  constexpr size_t kN = alloc::kSpareMax + 1;
+  std::vector<Got> g(kN);
+  for (size_t i = 0; i < kN; i++) g[i] = Alloc(p.arena, kBig + i * Granule() * 4);
+  for (size_t i = 0; i < kN; i++) p.arena.Free(g[i].ref());
   CHECK_EQ(p.src.release_calls, 1u);
-  CHECK_EQ(p.src.live_segments(), 4u);
+  CHECK_EQ(p.src.live_segments(), alloc::kSpareMax);
   // The sizes differ, so the bytes kept say which one went: the first freed.
   size_t kept = 0;
-  for (int i = 1; i < 5; i++) kept += kBig + size_t(i) * Granule() * 4;
+  for (size_t i = 1; i < kN; i++) kept += kBig + i * Granule() * 4;
   CHECK_EQ(p.arena.GetStats().spare_bytes, kept);
   MappedAddsUp(p.arena);
 }
@@ -486,28 +487,46 @@ TEST("releasing the last reference to a huge allocation keeps its mapping as a s
   Balanced(p);
 }
 
-TEST("a fifth spare releases exactly the oldest segment; the other four still serve their sizes") {
+TEST("the spare past kSpareMax releases exactly the oldest segment; the others still serve their sizes") {
   CheckGranule();
   SparePool p;
-  Got g[5];
-  uint8_t* bases[5];
-  for (int i = 0; i < 5; i++) {
-    g[i] = Alloc(p.arena, kBig + size_t(i) * Granule());
+  constexpr size_t kN = alloc::kSpareMax + 1;
+  std::vector<Got> g(kN);
+  std::vector<uint8_t*> bases(kN);
+  for (size_t i = 0; i < kN; i++) {
+    g[i] = Alloc(p.arena, kBig + i * Granule());
     bases[i] = Base(p.arena, g[i]);
   }
-  for (int i = 0; i < 4; i++) p.arena.Free(g[i].ref());
+  for (size_t i = 0; i + 1 < kN; i++) p.arena.Free(g[i].ref());
   CHECK_EQ(p.src.release_calls, 0u);
-  p.arena.Free(g[4].ref());
+  p.arena.Free(g[kN - 1].ref());
   CHECK_EQ(p.src.release_calls, 1u);
   CHECK_EQ(p.src.released_bytes, kBig);  // the sizes differ: this one is g[0]'s
   Balanced(p);
-  for (int i = 4; i >= 1; i--) {
-    Got n = Alloc(p.arena, kBig + size_t(i) * Granule());
+  for (size_t i = kN - 1; i >= 1; i--) {
+    Got n = Alloc(p.arena, kBig + i * Granule());
     CHECK_EQ(Base(p.arena, n), bases[i]);
   }
-  CHECK_EQ(p.src.acquired, 5u);
+  CHECK_EQ(p.src.acquired, kN);
   Alloc(p.arena, kBig);  // g[0]'s size maps anew
-  CHECK_EQ(p.src.acquired, 6u);
+  CHECK_EQ(p.src.acquired, kN + 1);
+  Balanced(p);
+}
+
+TEST("spares past kSpareKeepBytes together send the oldest back, whatever their number") {
+  SparePool p;
+  // Mappings of 1/8 of the byte bound: the ninth freed passes it.
+  constexpr size_t kSize = alloc::kSpareKeepBytes / 8;
+  static_assert(kSize <= alloc::kSpareMaxBytes && 9 <= alloc::kSpareMax, "the bytes bind first");
+  std::vector<Got> g(9);
+  for (size_t i = 0; i < 9; i++) g[i] = Alloc(p.arena, kSize);
+  for (size_t i = 0; i < 8; i++) p.arena.Free(g[i].ref());
+  CHECK_EQ(p.src.release_calls, 0u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, alloc::kSpareKeepBytes);
+  p.arena.Free(g[8].ref());
+  CHECK_EQ(p.src.release_calls, 1u);
+  CHECK_EQ(p.arena.GetStats().spare_bytes, alloc::kSpareKeepBytes);
+  MappedAddsUp(p.arena);
   Balanced(p);
 }
 
