@@ -48,6 +48,8 @@ interface Run {
   errors: number;
   errorText?: string;
   poolLive: number;
+  /** Responses not yet closed when the server reported (it waits up to 30 s for them). */
+  inFlight: number;
 }
 
 const KiB = 1024;
@@ -122,7 +124,7 @@ async function runOne(variant: Variant, service: Service, size: number): Promise
     await request(port, 'GET', '/stats');        // starts the server's counts afresh
     const r = await autocannon({ ...load, duration: SECONDS });
     const s = JSON.parse((await request(port, 'GET', '/stats')).toString()) as
-      { cpuUs: number; gcMs: number; minorFaults: number; requests: number; maxRssKiB: number; poolLive: number };
+      { cpuUs: number; gcMs: number; minorFaults: number; requests: number; maxRssKiB: number; poolLive: number; inFlight: number };
     const n = Math.max(1, s.requests);
     return {
       reqPerSec: r.requests.total / SECONDS,
@@ -135,6 +137,7 @@ async function runOne(variant: Variant, service: Service, size: number): Promise
       errors: r.errors + r.timeouts + r.non2xx,
       errorText: `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} answers not 2xx`,
       poolLive: s.poolLive,
+      inFlight: s.inFlight,
     };
   } finally {
     child.kill();
@@ -183,7 +186,7 @@ async function runTcp(variant: Variant, size: number): Promise<Run> {
     const n = Math.max(1, s.frames);
     return {
       reqPerSec: s.frames / s.seconds, p50: NaN, p99: NaN, cpuUsPerReq: s.cpuUs / n, gcUsPerReq: (s.gcMs * 1000) / n,
-      faultsPerReq: s.minorFaults / n, maxRssMiB: s.maxRssKiB / 1024, errors: 0, poolLive: s.poolLive,
+      faultsPerReq: s.minorFaults / n, maxRssMiB: s.maxRssKiB / 1024, errors: 0, poolLive: s.poolLive, inFlight: 0,
     };
   } finally {
     server.close();
@@ -277,7 +280,9 @@ async function main(): Promise<void> {
       for (const v of order) {
         const r = service === 'tcp' ? await runTcp(v, size) : await runOne(v, service, size);
         if (r.errors > 0) throw new Error(`${v} at ${sizeText(size)}: ${r.errors} failed requests (${r.errorText ?? ''})`);
-        if (v === 'pool' && r.poolLive !== 0) throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run`);
+        if (v === 'pool' && r.poolLive !== 0) {
+          throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run (${r.inFlight} responses not closed)`);
+        }
         row[v].push(r);
         console.log(`${service} ${sizeText(size)} pair ${p + 1} ${v}: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ` +
           `p99 ${r.p99} ms, GC ${r.gcUsPerReq.toFixed(1)} µs/req, ${r.faultsPerReq.toFixed(1)} faults/req, RSS ${r.maxRssMiB.toFixed(0)} MiB`);
