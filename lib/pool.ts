@@ -12,8 +12,8 @@
 //
 // Threads: the JS thread that made the pool only. A shared pool
 // (`shared: true`, Pool.attach()) is one allocator for every thread of the
-// process; each thread's Pool is that thread's attachment, with views of
-// its own and no block cache (lib/threads/, docs/threads.md).
+// process; each thread's Pool is that thread's attachment, with views and
+// a block cache of its own (lib/threads/, docs/threads.md).
 import { Buffer } from 'node:buffer';  // not the global, an accessor in Node 20 (a getter call per read)
 import { EventEmitter } from 'node:events';
 
@@ -418,8 +418,8 @@ export class Pool extends EventEmitter {
     };
   }
 
-  // What the program holds, as counted here; a shared pool's (no block
-  // cache) are the allocator's own counts, every thread's, which `n` has.
+  // What the program holds, as counted here; a shared pool's are every
+  // thread's counts summed (lib/threads/figures.ts), which `n` has.
   #held(n: NativeStats): Pick<PoolStats, 'usedBytes' | 'peakUsedBytes' | 'liveAllocations' | 'totalAllocations' | 'totalFrees'> {
     const c = this.#counts;
     if (this.#memory.shared === undefined) {
