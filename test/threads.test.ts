@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type BufferHandle, type PoolHandle } from '../lib/index.js';
-import { fixture, LIB, resultOf, runAsync } from './fixture-run.js';
+import { fixture, LIB, resultOf, run, runAsync } from './fixture-run.js';
 
 const linux = process.platform === 'linux';
 
@@ -363,6 +363,21 @@ describe('per-thread block caches', () => {
     expect(pool.stats().liveAllocations).toBe(200);
     for (const b of mine) pool.free(b);
     expect(pool.stats().usedBytes).toBe(0);
+  });
+
+  it('a Pool collected without close(): its cached blocks go back when none of its Buffers is alive, and stay while one is (child process)', () => {
+    const free = run('threads-collected.js', ['free'], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    expect(free.stderr).toBe('');
+    expect(free.status).toBe(0);
+    expect(resultOf(free)).toEqual({ attachments: 1, allocations: 0, liveAllocations: 0, intact: true });
+    const keep = run('threads-collected.js', ['keep'], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    expect(keep.stderr).toBe('');
+    expect(keep.status).toBe(0);
+    const r = resultOf<{ attachments: number; allocations: number; liveAllocations: number; intact: boolean }>(keep);
+    expect(r.attachments).toBe(1);
+    expect(r.allocations).toBeGreaterThan(1);  // the kept block, and the cache's others with it
+    expect(r.liveAllocations).toBe(1);
+    expect(r.intact).toBe(true);
   });
 
   it('stats().usedBytes and liveAllocations are exact across threads after frees in each', async () => {

@@ -182,7 +182,7 @@ class SharedPool {
   // Member `member` leaves (before its Detach): its counts fold into the
   // pool's; with `free_cached`, every block its cache holds is freed (its
   // views are detached or gone with its heap: close, exit, terminate) and
-  // counted freed; without (a Pool collected, whose Buffers may live on),
+  // counted freed; without (a Pool collected while one of its Buffers lives),
   // they stay allocated until the pool ends.
   void Leave(uint64_t member, bool free_cached);
   // reset() by member `member`: every allocation freed but the blocks of

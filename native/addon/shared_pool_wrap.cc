@@ -198,16 +198,24 @@ SharedPoolWrap::SharedPoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
 
 SharedPoolWrap::~SharedPoolWrap() {
   // Collected without close(): views over the chunks may still be alive
-  // (each holds its segment), so let go without detaching.
+  // (each holds its segment), so let go without detaching. Every Buffer
+  // this environment made over a chunk holds the chunk's ArrayBuffer, which
+  // views_ refers to weakly: when none is alive, no Buffer of its cache's
+  // blocks is either, and they go back; else they stay allocated (a live
+  // Buffer must never see another allocation's bytes) until the pool ends.
+  bool viewed = false;
   if (!abandoned_) {
     for (auto& [id, v] : views_) {
+      napi_value buffer = nullptr;
+      if (v.buffer != nullptr && napi_get_reference_value(Env(), v.buffer, &buffer) == napi_ok && buffer != nullptr) {
+        viewed = true;
+      }
       if (v.buffer != nullptr) napi_delete_reference(Env(), v.buffer);
       v.buffer = nullptr;
     }
   }
   DropViews(true);
-  // Its Buffers may outlive it: its cached blocks stay allocated.
-  End(false);
+  End(!viewed);
   if (scratch_ref_ != nullptr && !abandoned_) napi_delete_reference(Env(), scratch_ref_);
   if (registry_ != nullptr) registry_->shared.erase(this);
 }
