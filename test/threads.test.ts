@@ -380,6 +380,24 @@ describe('per-thread block caches', () => {
     expect(r.intact).toBe(true);
   });
 
+  it("reset() in main frees main's allocations but not a block the worker's cache handed out: the worker's Buffer keeps its bytes", async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    await remote.call('alloc', { name: 'w', size: 64, fill: 7 });
+    pool.alloc(64);
+    pool.alloc(100_000);
+    pool.reset();
+    expect(await remote.call('refCount', { name: 'w' })).toBe(1);
+    const mine: Buffer[] = [];
+    for (let i = 0; i < 50; i++) mine.push(pool.alloc(64).fill(0xee));
+    expect(await remote.call('read', { name: 'w', at: 63 })).toBe(7);
+    const s = pool.stats();
+    expect([s.liveAllocations, s.usedBytes]).toEqual([51, 51 * 64]);
+    await remote.call('free', { name: 'w' });
+    for (const b of mine) pool.free(b);
+    expect(pool.stats().liveAllocations).toBe(0);
+  });
+
   it('stats().usedBytes and liveAllocations are exact across threads after frees in each', async () => {
     const pool = sharedPool();
     const remote = await attached(pool);
