@@ -13,8 +13,8 @@
 //
 // Threads: the JS thread that made the pool only. A shared pool
 // (`shared: true`, Pool.attach()) is one allocator for every thread of the
-// process; each thread's Pool is that thread's attachment, with views of
-// its own and no block cache (lib/threads/, docs/threads.md).
+// process; each thread's Pool is that thread's attachment, with views and
+// a block cache of its own (lib/threads/, docs/threads.md).
 import type { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 

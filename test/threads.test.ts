@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Pool, type BufferHandle, type PoolHandle } from '../lib/index.js';
-import { fixture, LIB, resultOf, runAsync } from './fixture-run.js';
+import { fixture, LIB, resultOf, run, runAsync } from './fixture-run.js';
 
 const linux = process.platform === 'linux';
 
@@ -338,6 +338,113 @@ describe('attachments', () => {
     expect(buf.every((b) => b === 0x31)).toBe(true);
     expect(pool.release(buf)).toBe(false);
     expect(pool.release(buf)).toBe(true);
+  });
+});
+
+describe('per-thread block caches', () => {
+  it("a worker that allocated and freed through its cache, then was terminated, leaves nothing live: its blocks serve main's allocations", async () => {
+    // One chunk's worth of memory in all: main can take 200 blocks of 4 KiB
+    // only if the 200 the worker kept went back when it was terminated.
+    const pool = sharedPool({ chunkSize: 1024 * 1024, maxBytes: 1024 * 1024 });
+    const remote = await attached(pool);
+    const cached = (await remote.call('churn', { n: 600, sizes: [4096, 64, 4000], keep: 200 })) as number;
+    expect(cached).toBeGreaterThan(0);  // the worker's cache holds free blocks
+    const live = pool.stats();
+    expect(live.liveAllocations).toBe(200);
+    expect(live.usedBytes).toBe(67 * 4096 + 67 * 64 + 66 * 4000);
+    await remote.terminate();
+    const after = pool.stats();
+    expect(after.attachments).toBe(1);
+    expect(after.liveAllocations).toBe(0);
+    expect(after.usedBytes).toBe(0);
+    expect(pool.dump().allocations).toEqual([]);
+    const mine: Buffer[] = [];
+    for (let i = 0; i < 200; i++) mine.push(pool.alloc(4096).fill(i));
+    expect(pool.stats().liveAllocations).toBe(200);
+    for (const b of mine) pool.free(b);
+    expect(pool.stats().usedBytes).toBe(0);
+  });
+
+  it('a Pool collected without close(): its cached blocks go back when none of its Buffers is alive, and stay while one is (child process)', () => {
+    const free = run('threads-collected.js', ['free'], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    expect(free.stderr).toBe('');
+    expect(free.status).toBe(0);
+    expect(resultOf(free)).toEqual({ attachments: 1, allocations: 0, liveAllocations: 0, intact: true });
+    const keep = run('threads-collected.js', ['keep'], { execArgv: ['--expose-gc'], timeout: 30_000 });
+    expect(keep.stderr).toBe('');
+    expect(keep.status).toBe(0);
+    const r = resultOf<{ attachments: number; allocations: number; liveAllocations: number; intact: boolean }>(keep);
+    expect(r.attachments).toBe(1);
+    expect(r.allocations).toBeGreaterThan(1);  // the kept block, and the cache's others with it
+    expect(r.liveAllocations).toBe(1);
+    expect(r.intact).toBe(true);
+  });
+
+  it("reset() in main frees main's allocations but not a block the worker's cache handed out: the worker's Buffer keeps its bytes", async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    await remote.call('alloc', { name: 'w', size: 64, fill: 7 });
+    pool.alloc(64);
+    pool.alloc(100_000);
+    pool.reset();
+    expect(await remote.call('refCount', { name: 'w' })).toBe(1);
+    const mine: Buffer[] = [];
+    for (let i = 0; i < 50; i++) mine.push(pool.alloc(64).fill(0xee));
+    expect(await remote.call('read', { name: 'w', at: 63 })).toBe(7);
+    const s = pool.stats();
+    expect([s.liveAllocations, s.usedBytes]).toEqual([51, 51 * 64]);
+    await remote.call('free', { name: 'w' });
+    for (const b of mine) pool.free(b);
+    expect(pool.stats().liveAllocations).toBe(0);
+  });
+
+  it('stats().usedBytes and liveAllocations are exact across threads after frees in each', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const both = async (): Promise<[number, number][]> => {
+      const w = (await remote.call('stats')) as ReturnType<Pool['stats']>;
+      const m = pool.stats();
+      return [[m.liveAllocations, m.usedBytes], [w.liveAllocations, w.usedBytes]];
+    };
+    const a = pool.alloc(100);
+    const b = pool.alloc(5000);
+    await remote.call('alloc', { name: 'x', size: 64 });
+    await remote.call('alloc', { name: 'y', size: 20_000 });
+    expect(await both()).toEqual([[4, 25_164], [4, 25_164]]);
+    // main's b to the worker, freed there; the worker's y to main, freed here.
+    await remote.call('adopt', { h: pool.share(b), name: 'b' });
+    pool.release(b);
+    const y = pool.adopt((await remote.call('share', { name: 'y' })) as BufferHandle);
+    await remote.call('release', { name: 'y' });
+    expect(await both()).toEqual([[4, 25_164], [4, 25_164]]);
+    await remote.call('free', { name: 'b' });
+    pool.free(y);
+    expect(await both()).toEqual([[2, 164], [2, 164]]);
+    pool.free(a);
+    await remote.call('free', { name: 'x' });
+    expect(await both()).toEqual([[0, 0], [0, 0]]);
+    const s = pool.stats();
+    expect([s.totalAllocations, s.totalFrees]).toEqual([4, 4]);
+  });
+
+  it('share() of a cached block, freed in the other thread: the stale view in the first is refused, and the newer owner keeps its memory', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const buf = pool.alloc(64).fill(5);
+    expect(pool.stats().cachedBytes).toBeGreaterThan(0);  // it came from main's cache
+    await remote.call('adopt', { h: pool.share(buf), name: 'b' });
+    pool.release(buf);
+    await remote.call('free', { name: 'b' });
+    // The worker's cache may take that very slot again.
+    for (let i = 0; i < 8; i++) await remote.call('alloc', { name: `n${i}`, size: 64, fill: i });
+    expect(() => pool.free(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+    expect(() => pool.release(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+    expect(() => pool.share(buf)).toThrow(expect.objectContaining({ code: 'ERR_DOUBLE_FREE' }));
+    for (let i = 0; i < 8; i++) {
+      expect(await remote.call('refCount', { name: `n${i}` })).toBe(1);
+      expect(await remote.call('read', { name: `n${i}`, at: 63 })).toBe(i);
+    }
+    expect(pool.stats().liveAllocations).toBe(8);
   });
 });
 

@@ -30,9 +30,10 @@
 // reserve(), refill(), allocTyped()) or seen detached (trim(), reset(),
 // free() of one of its views), the segment is lost (lib/alloc/segments.ts).
 //
-// A shared pool (`shared: true`) has no block cache: every allocation and
-// free comes here, its memory is this thread's attachment (lib/threads/),
-// and share() / adopt() hand its Buffers to other threads.
+// A shared pool (`shared: true`): its memory is this thread's attachment
+// (lib/threads/), with a block cache of its own whose counts, like the
+// others, live where every thread's stats() sums them (lib/threads/
+// figures.ts); share() / adopt() hand its Buffers to other threads.
 //
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // allocator is every attached thread's.
@@ -48,13 +49,14 @@ import { PoolBuffer, serialOf, tagView } from '../buffers/pool-buffer.js';
 import { BlockCache } from '../cache/block-cache.js';
 import { startCoarseClock, tick } from '../observe/clock.js';
 import type { Backing, ResolvedOptions } from '../options.js';
-import type { Counts } from '../observe/counts.js';
 import type { LeakTracker } from '../observe/leaks.js';
 import type { PressureWatch } from '../observe/pressure.js';
 import { Segments } from './segments.js';
 import { sharedNative } from '../threads/attach.js';
 import type { BufferHandle } from '../threads/handles.js';
-import { adopt, share } from '../threads/share.js';
+import { adopt, promote, share } from '../threads/share.js';
+import { CACHE_HALF, FigureCounts, OTHER_HALF } from '../threads/figures.js';
+import type { Counts } from '../observe/counts.js';
 
 export class SlowPath {
   readonly memory: PoolMemory;
@@ -75,7 +77,8 @@ export class SlowPath {
   /**
    * Maps nothing yet: makes the pool's memory gateway (`backing`, which
    * may differ from o.backing) and, unless `guard` or `secure`, its block
-   * cache. `counts`, `leaks` and `pressure` are the pool's.
+   * cache. `leaks` and `pressure` are the pool's; `counts` what the pool
+   * counts with (a shared pool's are the attachment's figures instead).
    */
   constructor(o: ResolvedOptions, backing: Backing, counts: Counts, leaks: LeakTracker | undefined, pressure: PressureWatch) {
     const own = o.guard || o.secure;
@@ -89,15 +92,17 @@ export class SlowPath {
       hugePages: o.hugePages,
       prefault: o.prefault,
     };
-    // A shared pool: this thread's attachment (lib/threads/), and no block cache.
+    // A shared pool: this thread's attachment (lib/threads/).
     const memory = new PoolMemory(native, own, o.shared ? sharedNative(o, native) : undefined);
     this.memory = memory;
     this.segments = memory.segments;
     this.own = own;
-    this.counts = counts;
+    const figures = memory.shared?.figures();
+    this.counts = figures !== undefined ? new FigureCounts(figures, OTHER_HALF) : counts;
     this.#leaks = leaks;
-    if (!own && !o.shared) {
-      this.#cache = new BlockCache(memory, classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize, counts);
+    if (!own) {
+      const cacheCounts = figures !== undefined ? new FigureCounts(figures, CACHE_HALF) : counts;
+      this.#cache = new BlockCache(memory, classSizes, Math.min(o.hugeThreshold, 65536), o.chunkSize, cacheCounts);
       this.#cache.watch(leaks);
       startCoarseClock();
     }
@@ -334,6 +339,9 @@ export class SlowPath {
     this.memory.detachGuarded();
     this.#segs.loseDetached();
     this.memory.reset();
+    // (A shared pool's counts are its figures, the cache's apart: lib/threads/figures.ts.)
+    this.counts.freeAll();
+    this.#cache?.counts.freeAll();
     this.#cache?.clear();
   }
 
@@ -391,6 +399,7 @@ export class SlowPath {
 
   /** Shared pools: a BufferHandle for one more reference of `buf` (lib/threads/share.ts). */
   share(buf: ArrayBufferView, caller: Caller): BufferHandle {
+    promote(this.memory, this.#cache, this.counts, buf, this.#describe, caller);
     const handle = this.#locate(buf, caller);
     const serial = serialOf(buf) as number;
     return share(this.memory, handle, this.memory.lengthOf(buf, handle, serial), serial, this.#describe, caller);
@@ -400,7 +409,9 @@ export class SlowPath {
   adopt(handle: unknown, caller: Caller): Buffer {
     if (this.#closed) throw closedError(caller);
     const { buf, size, serial } = adopt(this.memory, handle, this.#describe, caller);
-    return this.handOut(buf, size, serial, caller);
+    // A reference, not an allocation: the pool counts it where it was made.
+    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, serial, caller);
+    return buf;
   }
 
   #uncount(length: number, serial: number): void {

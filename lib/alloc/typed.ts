@@ -68,7 +68,7 @@ function fromCache<T extends ArrayBufferView>(slow: SlowPath, cache: BlockCache,
   }
   if (!slow.survived(resets, caller)) return undefined;
   tagView(view, k, serial);
-  slow.counts.count(size);
+  cache.counts.count(size);  // (a shared pool counts the cache's apart: lib/threads/figures.ts)
   cache.track(k, view, caller);
   return view;
 }

@@ -33,11 +33,25 @@ class ViewTag extends Stamp {
   static serialOf(v: unknown): number | undefined {
     return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
   }
+
+  static retag(v: unknown, serial: number): boolean {
+    if (typeof v !== 'object' || v === null || !(#serial in v)) return false;
+    v.#serial = serial;
+    return true;
+  }
 }
 
 /** Tags a typed array from allocTyped() with its allocation's serial and its block-cache block id (-1: none). */
 export function tagView(view: ArrayBufferView, block: number, serial: number): void {
   new ViewTag(view, block, serial);
+}
+
+/**
+ * `view`'s allocation under a new serial: a shared pool's block leaving
+ * its thread's cache takes one unique in the pool (lib/threads/share.ts).
+ */
+export function retag(view: ArrayBufferView, serial: number): void {
+  if (!PoolBuffer.retag(view, serial)) ViewTag.retag(view, serial);
 }
 
 /** The serial of the allocation `view` was handed out for, if it was handed out. */
@@ -104,6 +118,13 @@ export class PoolBuffer extends Uint8Array {
   /** The serial a PoolBuffer was handed out under (undefined for anything else). */
   static serialOf(v: unknown): number | undefined {
     return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
+  }
+
+  /** @internal A new serial for the allocation (retag()); false for anything but a PoolBuffer. */
+  static retag(v: unknown, serial: number): boolean {
+    if (typeof v !== 'object' || v === null || !(#serial in v)) return false;
+    v.#serial = serial;
+    return true;
   }
 }
 Object.setPrototypeOf(PoolBuffer.prototype, Buffer.prototype);

@@ -28,7 +28,9 @@
 // so that its free() sends it back too (push() sees it as drained). take()
 // finds out by the view it cannot build over the detached ArrayBuffer.
 //
-// Threads: the pool's JS thread only, like the pool.
+// Threads: the pool's JS thread only, like the pool; a shared pool's
+// attachment has one of its own (lib/threads/share.ts says how a block
+// leaves it for another thread).
 import type { NativePool } from '../native/binding.js';
 import { ClassStacks } from './class-stacks.js';
 import { LOST, RETAINED, TRACKED } from './block-table.js';
@@ -54,6 +56,8 @@ export interface CacheMemory {
   readonly segments: (ArrayBuffer | undefined)[];
   /** True when segment `id` is lost (someone else detached its ArrayBuffer), now marked so. */
   lose(id: number): boolean;
+  /** Set for a shared pool's attachment (other threads may give segments back). */
+  readonly shared?: unknown;
 }
 
 export class BlockCache extends ClassStacks {
@@ -76,7 +80,7 @@ export class BlockCache extends ClassStacks {
    * allocator's class sizes, ascending; the cache serves those <= `limit`.
    */
   constructor(memory: CacheMemory, classSizes: readonly number[], limit: number, chunkSize: number, counts = new Counts()) {
-    super(memory.native, memory.segments, classSizes, limit, chunkSize, counts);
+    super(memory.native, memory.segments, classSizes, limit, chunkSize, counts, memory.shared !== undefined);
     this.#memory = memory;
   }
 

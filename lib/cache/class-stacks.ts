@@ -61,16 +61,23 @@ export class ClassStacks extends BlockTable {
   readonly segments: (ArrayBuffer | undefined)[];
   /** The pool's counts: take() and freeBlock() count there (a Counts of its own for a cache on its own, as in tests). */
   readonly counts: Counts;
-  /** Segments refill() brought blocks of that have no live ArrayBuffer in `segments`: the pool exposes them (and empties this). */
+  /**
+   * Segments refill() brought blocks of that have no live ArrayBuffer in
+   * `segments` (a shared pool: every segment it starts holding blocks in,
+   * since another thread may have given back the one its ArrayBuffer was
+   * over): the pool exposes them (and empties this).
+   */
   readonly unexposed: number[] = [];
+  readonly #recheck: boolean;
 
   /**
    * `native` gives and takes the blocks; `segments` are the pool memory's
    * ArrayBuffers. `classSizes`: the allocator's class sizes, ascending;
    * the cache serves those <= `limit`.
    */
-  constructor(native: NativePool, segments: (ArrayBuffer | undefined)[], classSizes: readonly number[], limit: number, chunkSize: number, counts: Counts) {
+  constructor(native: NativePool, segments: (ArrayBuffer | undefined)[], classSizes: readonly number[], limit: number, chunkSize: number, counts: Counts, recheck = false) {
     super(native);
+    this.#recheck = recheck;
     this.counts = counts;
     this.segments = segments;
     const t = classTable(classSizes, limit, chunkSize);
@@ -126,7 +133,7 @@ export class ClassStacks extends BlockTable {
       // allocator from unmapping it).
       if (this.#placement.add(s)) {
         const ab = this.segments[s];
-        if (ab === undefined || ab.byteLength === 0) this.unexposed.push(s);
+        if (ab === undefined || ab.byteLength === 0 || this.#recheck) this.unexposed.push(s);
       }
     }
     this.top[c] += n;
@@ -149,6 +156,21 @@ export class ClassStacks extends BlockTable {
     }
     this.send();
     if (this.#held === 0) this.#shrink();
+  }
+
+  /**
+   * Block `k`, handed out, leaves the cache for good (a shared pool's
+   * block, shared and renamed in the allocator: lib/threads/share.ts): its
+   * id goes idle, so its Buffer is no longer the cache's.
+   */
+  forget(k: number): void {
+    this.serial[k] = 0;
+    this.flags[k] = 0;
+    this.refs[k] = 1;
+    this.#placement.remove(segmentOf(this.addr[k]));
+    this.retireId(k);
+    this.#held--;
+    this.#drainFrom = this.#placement.drainFrom();
   }
 
   /** True when the cache holds any block at all. */

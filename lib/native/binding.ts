@@ -118,7 +118,7 @@ export interface NativePool {
   lastError(): { errno: number; syscall: string };
 }
 
-/** A shared pool's stats(): NativeStats and the arena's own counts, which are the whole pool's (no block cache stands in front of it). */
+/** A shared pool's stats(): NativeStats and the program's counts, every attachment's summed (lib/threads/figures.ts). */
 export interface NativeSharedStats extends NativeStats {
   usedBytes: number;
   peakUsedBytes: number;
@@ -132,7 +132,7 @@ export interface NativeSharedStats extends NativeStats {
 /**
  * One thread's attachment to a shared pool (native/addon/shared_pool_wrap.h):
  * NativePool's calls over one allocator that every attached thread uses
- * (refill and flush do nothing: no block cache serves it), and these.
+ * (refill and flush serve this attachment's block cache), and these.
  */
 export interface NativeSharedPool extends NativePool {
   stats(): NativeSharedStats;
@@ -146,6 +146,14 @@ export interface NativeSharedPool extends NativePool {
   share(segment: number, offset: number, length: number, serial: number): [number, string] | number;
   /** [segment, offset, length, serial] of a shared allocation, its reference now the caller's; or a negative NativeStatus. */
   adopt(shareId: number, check: string): [number, number, number, number] | number;
+  /**
+   * The cached block at (segment, offset) of class size `classSize` leaves
+   * this attachment's cache: it becomes the allocation of `length` bytes
+   * under `serial` with `count` references. A NativeStatus.
+   */
+  promote(segment: number, offset: number, classSize: number, serial: number, length: number, count: number): number;
+  /** This attachment's counts, which every thread's stats() sums (lib/threads/figures.ts); undefined if no ArrayBuffer could be made. */
+  figures(): Float64Array | undefined;
 }
 
 /** new SharedPool(): a new shared pool, or an attachment to pool `attach`. */

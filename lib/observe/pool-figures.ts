@@ -2,11 +2,11 @@
 // hook and the monitor's sample. It reads the pool's memory (lib/native/),
 // its counts and its block cache, and changes none of them.
 //
-// Who counts what the program holds: a pool of one thread counts it in JS
-// (Counts, at every allocation and free; the allocator sees the cache's
-// blocks as live allocations, so its own figures would be wrong); a shared
-// pool has no block cache, and its allocator counts every thread's
-// allocations, so its figures are the allocator's.
+// Who counts what the program holds: each thread counts it in JS (Counts,
+// at every allocation and free; the allocator sees the cache's blocks as
+// live allocations, so its own figures would be wrong). A pool of one
+// thread reports its Counts; a shared pool reports every attached thread's
+// summed by the addon (lib/threads/figures.ts), which its stats carry.
 //
 // Threads: the pool's JS thread only, like the pool.
 import type { NativeSharedStats, NativeStats } from '../native/binding.js';

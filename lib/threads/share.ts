@@ -4,15 +4,27 @@
 // finds the Buffer (share) and counts and tracks the result (adopt); these
 // return values and call nothing above them.
 //
+// A Buffer from this thread's block cache is promoted before it is shared
+// (promote()): the allocator renames its block from the cache's serial to
+// a new serial unique in the pool, which the Buffer takes too (its own came
+// from this thread's counter, which another thread's may match), with the
+// references the cache counted, and the cache forgets it; from then on
+// every thread frees it through the allocator, and the cache never hands
+// that block out again (docs/design.md, "Per-thread caches").
+//
 // Threads: the calling thread's attachment (PoolMemory); the handle may
 // come from any thread of the process.
 import { Buffer } from 'node:buffer';
 
 import { NativeStatus, type NativeSharedPool } from '../native/binding.js';
-import { offsetOf } from '../native/handle.js';
+import { offsetOf, segmentOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
-import { PoolBuffer } from '../buffers/pool-buffer.js';
+import { blockOf, PoolBuffer, retag, serialOf } from '../buffers/pool-buffer.js';
+import { TRACKED } from '../cache/block-table.js';
+import type { BlockCache } from '../cache/block-cache.js';
+import type { Counts } from '../observe/counts.js';
+import { FigureCounts } from './figures.js';
 import { closedError, invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { handleOf } from './attach.js';
 import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './handles.js';
@@ -39,6 +51,38 @@ export function poolHandleOf(memory: PoolMemory, name: string, closed: boolean):
   const shared = attachmentOf(memory, name, handleGetter);
   if (closed) throw closedError(handleGetter);
   return handleOf(shared);
+}
+
+/**
+ * When `buf` is a live Buffer of this thread's block cache: its block
+ * leaves the cache and becomes an allocation of its own in the allocator
+ * (its serial, its size, its reference count), counted in `other` instead
+ * of the cache's counts. Anything else is left to share() to judge.
+ * @throws retain()'s error for a count that cannot grow; the allocator's
+ * refusal otherwise (none is expected: the cache's tables said it lives)
+ */
+export function promote(memory: PoolMemory, cache: BlockCache | undefined, other: Counts, buf: ArrayBufferView, pool: PoolDescription, caller: Caller): void {
+  if (cache === undefined || !ArrayBuffer.isView(buf)) return;
+  const k = blockOf(buf);
+  const serial = serialOf(buf);
+  if (k < 0 || serial === undefined || cache.serial[k] !== serial) return;
+  // share() adds one: the allocator's Retain refuses a full count the same way.
+  if (cache.refs[k] === 0xffffffff) throw statusError(NativeStatus.CountFull, 'share', caller, pool);
+  const at = cache.addr[k];
+  const size = cache.size[k];
+  const fresh = memory.serial();
+  const st = (memory.shared as NativeSharedPool).promote(segmentOf(at), offsetOf(at), cache.classSize[cache.cls[k]], fresh, size, cache.refs[k]);
+  if (st !== NativeStatus.Ok) throw statusError(st, 'share', caller, pool);
+  retag(buf, fresh);
+  if ((cache.flags[k] & TRACKED) !== 0 && cache.leaks !== undefined) {
+    cache.leaks.freedSerial(serial);
+    cache.leaks.track(buf, size, fresh, caller);
+  }
+  cache.forget(k);
+  cache.counts.frees++;
+  cache.counts.used -= size;
+  other.count(size);
+  if (other instanceof FigureCounts) other.moved++;
 }
 
 /**

@@ -157,6 +157,90 @@ uint64_t SharedPool::TakeSerials(uint64_t n) {
   return next_serial_.fetch_add(n, std::memory_order_relaxed);
 }
 
+uint64_t SharedPool::Join(std::shared_ptr<Figures>* figures) {
+  auto f = std::make_shared<Figures>();
+  std::lock_guard<std::mutex> lock(members_mu_);
+  uint64_t id = next_member_++;
+  members_.emplace(id, Member{f, 0});
+  *figures = std::move(f);
+  return id;
+}
+
+uint64_t SharedPool::OpenCache(uint64_t member) {
+  uint64_t serial = TakeSerials(1);
+  std::lock_guard<std::mutex> lock(members_mu_);
+  auto it = members_.find(member);
+  if (it == members_.end()) return 0;
+  it->second.cache_serial = serial;
+  return serial;
+}
+
+namespace {
+// A member's figures as the pool's totals see them: a promoted block was
+// counted in both halves (see Figures).
+void AddMember(const Figures& f, bool cached_freed, Totals* t) {
+  const double* c = f.v + kCacheFigures;
+  const double* o = f.v + kOtherFigures;
+  t->allocs += c[kAllocs] + o[kAllocs] - o[kMoved];
+  // Freed with its cache: every block it handed out counts freed.
+  t->frees += (cached_freed ? c[kAllocs] : c[kFrees]) + o[kFrees] - o[kMoved];
+  t->used += (cached_freed ? 0 : c[kUsed]) + o[kUsed];
+}
+}  // namespace
+
+void SharedPool::Leave(uint64_t member, bool free_cached) {
+  uint64_t serial = 0;
+  {
+    std::lock_guard<std::mutex> lock(members_mu_);
+    auto it = members_.find(member);
+    if (it == members_.end()) return;
+    AddMember(*it->second.figures, free_cached, &retired_);
+    serial = it->second.cache_serial;
+    members_.erase(it);
+  }
+  if (free_cached && serial != 0) arena_.FreeWhere([serial](uint64_t s) { return s == serial; });
+}
+
+void SharedPool::ResetExcept(uint64_t member) {
+  std::unordered_set<uint64_t> spared;
+  {
+    std::lock_guard<std::mutex> lock(members_mu_);
+    for (auto& [id, m] : members_) {
+      if (id == member) continue;
+      if (m.cache_serial != 0) spared.insert(m.cache_serial);
+      // Their allocations outside the cache are freed here: out of the
+      // counts (their own counts still hold them; a free of them now is
+      // refused, so nothing counts them again).
+      const double* o = m.figures->v + kOtherFigures;
+      retired_.frees += o[kAllocs] - o[kFrees];
+      retired_.used -= o[kUsed];
+    }
+  }
+  if (spared.empty()) {
+    arena_.Reset();
+  } else {
+    arena_.FreeWhere([&spared](uint64_t s) { return spared.count(s) == 0; });
+  }
+}
+
+std::unordered_set<uint64_t> SharedPool::CacheSerials(uint64_t except) {
+  std::unordered_set<uint64_t> out;
+  std::lock_guard<std::mutex> lock(members_mu_);
+  for (auto& [id, m] : members_) {
+    if (id != except && m.cache_serial != 0) out.insert(m.cache_serial);
+  }
+  return out;
+}
+
+Totals SharedPool::Sum() {
+  std::lock_guard<std::mutex> lock(members_mu_);
+  Totals t = retired_;
+  for (auto& [id, m] : members_) AddMember(*m.figures, false, &t);
+  if (t.used > retired_.peak) retired_.peak = t.used;
+  t.peak = retired_.peak;
+  return t;
+}
+
 uint64_t SharedPool::CheckOf(uint64_t share_id) const { return Mix(secret_ ^ Mix(share_id)); }
 
 alloc::Status SharedPool::Share(const alloc::Arena::Ref& ref, uint64_t* share_id, uint64_t* check) {

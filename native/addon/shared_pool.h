@@ -17,6 +17,13 @@
 //     serials       handed out in blocks (TakeSerials): unique in the pool
 //                   across threads, so a stale view never matches a newer
 //                   allocation made in another thread
+//     members       member id -> (Figures, cache serial): one per attachment.
+//                   Figures: 16 doubles its JS thread writes (lib/native/
+//                   figures.ts) and Totals() sums; the cache serial is the
+//                   serial every block of that attachment's block cache
+//                   carries in the arena, so that its end can free them
+//                   (Leave) and a reset() spares other threads' caches
+//     retired       the figures of the members that left, folded
 //
 // A segment's life (SharedSegment): the arena holds one ref from Acquire to
 // Release; every environment that shows the segment to JS pins it (Pin: one
@@ -33,7 +40,8 @@
 //
 // Threads: every method may be called from any thread. Lock order: the
 // registry mutex, then an arena's mutex, then a source's mutex, then a pool's
-// share mutex; a segment's refs are atomic.
+// share mutex; the members mutex is never held with another; a segment's
+// refs are atomic.
 #ifndef MMAP_POOL_ADDON_SHARED_POOL_H_
 #define MMAP_POOL_ADDON_SHARED_POOL_H_
 
@@ -96,6 +104,28 @@ class SharedSource : public alloc::SegmentSource {
   std::unordered_set<SharedSegment*> live_;
 };
 
+// One attachment's counts of what its program holds, written by its JS
+// thread (plain stores: an aligned double is read whole on every platform
+// Node runs on) and read by any thread's Totals(). Two halves of kFigureSpan
+// doubles: the block cache's allocations (kCacheFigures) and every other
+// (kOtherFigures); in each, at kAllocs.. kMoved (lib/native/figures.ts
+// writes the same layout):
+//   allocs frees used peak closed   as lib/observe/counts.ts counts them
+//   moved (other half only)         cached blocks shared (promoted): each
+//                                   counted once in each half, as a free
+//                                   of the cache's and an allocation here
+struct Figures {
+  static constexpr size_t kCount = 16;
+  double v[kCount] = {};
+};
+constexpr size_t kCacheFigures = 0, kOtherFigures = 8;
+constexpr size_t kAllocs = 0, kFrees = 1, kUsed = 2, kMoved = 5;
+
+// The whole pool's counts (Totals()).
+struct Totals {
+  double allocs = 0, frees = 0, used = 0, peak = 0;
+};
+
 struct SharedPoolOptions {
   alloc::ArenaOptions arena;
   platform::Backing backing = platform::Backing::kAnonymous;
@@ -143,6 +173,28 @@ class SharedPool {
   // attachments left.
   uint32_t Detach();
 
+  // A new member (one per attachment): its id, and in `figures` the counts
+  // its JS thread writes.
+  uint64_t Join(std::shared_ptr<Figures>* figures);
+  // Member `member` keeps a block cache: the serial its blocks carry in
+  // the arena (one TakeSerials() serial: never an allocation's).
+  uint64_t OpenCache(uint64_t member);
+  // Member `member` leaves (before its Detach): its counts fold into the
+  // pool's; with `free_cached`, every block its cache holds is freed (its
+  // views are detached or gone with its heap: close, exit, terminate) and
+  // counted freed; without (a Pool collected while one of its Buffers lives),
+  // they stay allocated until the pool ends.
+  void Leave(uint64_t member, bool free_cached);
+  // reset() by member `member`: every allocation freed but the blocks of
+  // the other members' caches (a thread's cache may be handing one out at
+  // this moment); the other members' other allocations leave the counts.
+  void ResetExcept(uint64_t member);
+  // The cache serials of every member but `except`.
+  std::unordered_set<uint64_t> CacheSerials(uint64_t except);
+  // The whole pool's counts: every member's, and those of the members
+  // that left. peak is the highest `used` any Totals() call saw.
+  Totals Sum();
+
   // A new pool with one attachment.
   static std::shared_ptr<SharedPool> Create(const SharedPoolOptions& options);
   // Another attachment of pool `id`, or nullptr with `st`: kClosed when the
@@ -160,10 +212,21 @@ class SharedPool {
   SharedSource source_;
   alloc::Arena arena_;
   std::atomic<uint32_t> attachments_{1};  // changed under the registry mutex only
-  std::atomic<uint64_t> next_serial_{1};
+  // From 2^52: above what a thread's own counter (lib/buffers/serials.ts,
+  // the block caches' Buffers) reaches in practice, so that a stale view of
+  // a cached block never matches an allocation the arena knows by serial.
+  std::atomic<uint64_t> next_serial_{uint64_t{1} << 52};
   std::mutex share_mu_;
   uint64_t next_share_ = 1;
   std::unordered_map<uint64_t, alloc::Arena::Ref> shares_;
+  struct Member {
+    std::shared_ptr<Figures> figures;
+    uint64_t cache_serial = 0;  // 0: no block cache
+  };
+  std::mutex members_mu_;       // after the arena's in the lock order; never held around it
+  uint64_t next_member_ = 1;
+  std::unordered_map<uint64_t, Member> members_;
+  Totals retired_;              // peak: the highest used seen
 };
 
 }  // namespace addon

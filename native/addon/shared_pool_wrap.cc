@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "../platform/clock.h"
@@ -114,6 +116,8 @@ Napi::Function SharedPoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&SharedPoolWrap::RefCount>("refCount"),
                          InstanceMethod<&SharedPoolWrap::Share>("share"),
                          InstanceMethod<&SharedPoolWrap::Adopt>("adopt"),
+                         InstanceMethod<&SharedPoolWrap::Promote>("promote"),
+                         InstanceMethod<&SharedPoolWrap::FiguresArray>("figures"),
                          InstanceMethod<&SharedPoolWrap::Segment>("segment"),
                          InstanceMethod<&SharedPoolWrap::View>("view"),
                          InstanceMethod<&SharedPoolWrap::Detach>("detach"),
@@ -187,21 +191,32 @@ SharedPoolWrap::SharedPoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   }
   if (!pool_) return;
   attached_ = true;
+  member_ = pool_->Join(&figures_);
   registry_ = env.GetInstanceData<PoolRegistry>();
   if (registry_ != nullptr) registry_->shared.insert(this);
 }
 
 SharedPoolWrap::~SharedPoolWrap() {
   // Collected without close(): views over the chunks may still be alive
-  // (each holds its segment), so let go without detaching.
+  // (each holds its segment), so let go without detaching. Every Buffer
+  // this environment made over a chunk holds the chunk's ArrayBuffer, which
+  // views_ refers to weakly: when none is alive, no Buffer of its cache's
+  // blocks is either, and they go back; else they stay allocated (a live
+  // Buffer must never see another allocation's bytes) until the pool ends.
+  bool viewed = false;
   if (!abandoned_) {
     for (auto& [id, v] : views_) {
+      napi_value buffer = nullptr;
+      if (v.buffer != nullptr && napi_get_reference_value(Env(), v.buffer, &buffer) == napi_ok && buffer != nullptr) {
+        viewed = true;
+      }
       if (v.buffer != nullptr) napi_delete_reference(Env(), v.buffer);
       v.buffer = nullptr;
     }
   }
   DropViews(true);
-  End();
+  End(!viewed);
+  if (scratch_ref_ != nullptr && !abandoned_) napi_delete_reference(Env(), scratch_ref_);
   if (registry_ != nullptr) registry_->shared.erase(this);
 }
 
@@ -209,12 +224,13 @@ void SharedPoolWrap::Abandon() {
   abandoned_ = true;
   registry_ = nullptr;
   DropViews(true);
-  End();
+  End(true);
 }
 
-void SharedPoolWrap::End() {
+void SharedPoolWrap::End(bool free_cached) {
   if (!attached_) return;
   attached_ = false;
+  pool_->Leave(member_, free_cached);
   pool_->Detach();
 }
 
@@ -283,8 +299,9 @@ Napi::Value SharedPoolWrap::Alloc(const Napi::CallbackInfo& info) {
   bool zero = info[1].As<Napi::Boolean>().Value();
   uint64_t serial = ToSerial(info[2]);
   size_t align = info.Length() > 3 ? ToSize(info[3]) : 0;
+  bool may_map = info.Length() > 4 ? info[4].As<Napi::Boolean>().Value() : true;
   alloc::Handle h;
-  alloc::Status st = pool_->arena().Alloc(size, zero, serial, &h, &last_error_, align, true);
+  alloc::Status st = pool_->arena().Alloc(size, zero, serial, &h, &last_error_, align, may_map);
   if (st != alloc::Status::kOk) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), EncodeHandle(h.segment, h.offset));
 }
@@ -298,17 +315,106 @@ Napi::Value SharedPoolWrap::Free(const Napi::CallbackInfo& info) {
   return StatusValue(info.Env(), st);
 }
 
-// No block cache serves a shared pool (lib/ never makes one for it).
-Napi::Value SharedPoolWrap::SetScratch(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), false);
+// As PoolWrap's, with this attachment's cache serial.
+uint32_t SharedPoolWrap::FreePairs(uint32_t n) {
+  const double* pairs = scratch_;
+  if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
+  uint32_t refused = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    double handle = pairs[2 * i];
+    alloc::Arena::Ref ref{HandleSegment(handle), HandleOffset(handle), static_cast<size_t>(pairs[2 * i + 1]),
+                          cache_serial_};
+    alloc::Status st = pool_->arena().Free(ref);
+    if (st < alloc::Status::kOk) refused++;
+  }
+  return refused;
 }
 
+// setScratch(array): as PoolWrap's; the first one also opens this
+// attachment's block cache (its serial in the arena).
+Napi::Value SharedPoolWrap::SetScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!attached_ || info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    return Napi::Boolean::New(env, false);
+  }
+  Napi::Float64Array array = info[0].As<Napi::Float64Array>();
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, array, 1, &ref) != napi_ok) return Napi::Boolean::New(env, false);
+  if (cache_serial_ == 0) cache_serial_ = pool_->OpenCache(member_);
+  if (scratch_ref_ != nullptr) napi_delete_reference(env, scratch_ref_);
+  scratch_ref_ = ref;
+  scratch_ = array.Data();
+  scratch_len_ = array.ElementLength();
+  return Napi::Boolean::New(env, true);
+}
+
+// refill(size, count, nflush, mayMap, aged): as PoolWrap's, one arena lock
+// per block (the arena's calls each take it; the batch is one Node-API call).
 Napi::Value SharedPoolWrap::Refill(const Napi::CallbackInfo& info) {
-  return StatusValue(info.Env(), alloc::Status::kClosed);
+  Napi::Env env = info.Env();
+  if (!attached_ || cache_serial_ == 0) return StatusValue(env, alloc::Status::kClosed);
+  size_t size = ToSize(info[0]);
+  uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t nflush = info[2].As<Napi::Number>().Uint32Value();
+  bool may_map = info[3].As<Napi::Boolean>().Value();
+  double aged = info[4].As<Napi::Number>().DoubleValue();
+  FreePairs(nflush);
+  if (aged >= 1) pool_->arena().AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
+  if (count > scratch_len_) count = static_cast<uint32_t>(scratch_len_);
+  uint32_t n = 0;
+  alloc::Status st = alloc::Status::kOk;
+  for (; n < count; n++) {
+    alloc::Handle h;
+    st = pool_->arena().Alloc(size, false, cache_serial_, &h, &last_error_, 0, may_map);
+    if (st != alloc::Status::kOk) break;
+    scratch_[n] = EncodeHandle(h.segment, h.offset);
+  }
+  if (n == 0 && count > 0) return StatusValue(env, st);
+  return Napi::Number::New(env, n);
 }
 
 Napi::Value SharedPoolWrap::Flush(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 0);
+  if (!attached_ || cache_serial_ == 0) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), FreePairs(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+// promote(segment, offset, classSize, serial, length, count): the cached
+// block at (segment, offset) leaves this attachment's cache: in the arena
+// it becomes the allocation of `length` bytes under `serial` with `count`
+// references. A status.
+Napi::Value SharedPoolWrap::Promote(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!attached_ || cache_serial_ == 0) return StatusValue(env, alloc::Status::kClosed);
+  alloc::Arena::Ref ref{info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]), cache_serial_};
+  uint64_t serial = ToSerial(info[3]);
+  if (serial == kNoSerial) return StatusValue(env, alloc::Status::kForeign);
+  alloc::Status st = pool_->arena().Rename(ref, serial, ToSize(info[4]), info[5].As<Napi::Number>().Uint32Value());
+  return StatusValue(env, st);
+}
+
+namespace {
+void DropFigures(napi_env /*env*/, void* /*data*/, void* hint) { delete static_cast<std::shared_ptr<Figures>*>(hint); }
+}  // namespace
+
+// figures(): a Float64Array over this attachment's counts (shared_pool.h
+// Figures), which keeps them alive; undefined when it cannot be made.
+Napi::Value SharedPoolWrap::FiguresArray(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!figures_) return env.Undefined();
+  auto* hold = new std::shared_ptr<Figures>(figures_);
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env, figures_->v, sizeof figures_->v, DropFigures, hold, &buffer) != napi_ok) {
+    delete hold;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return env.Undefined();
+  }
+  return Napi::Float64Array::New(env, Figures::kCount, Napi::ArrayBuffer(env, buffer), 0);
 }
 
 static Napi::Value CountResult(Napi::Env env, alloc::Status st, uint32_t count) {
@@ -482,7 +588,7 @@ Napi::Value SharedPoolWrap::FindLost(const Napi::CallbackInfo& info) {
 // reset() frees every allocation of every thread; trim() gives back what
 // is free. Either may release segments: this environment's views of them go.
 Napi::Value SharedPoolWrap::Reset(const Napi::CallbackInfo& info) {
-  if (attached_) pool_->arena().Reset();
+  if (attached_) pool_->ResetExcept(member_);
   std::vector<uint32_t> ids;
   for (auto& [id, v] : views_) ids.push_back(id);
   for (uint32_t id : ids) DropIfReleased(id);
@@ -509,15 +615,16 @@ Napi::Value SharedPoolWrap::Stats(const Napi::CallbackInfo& info) {
   if (!pool_) return env.Undefined();
   alloc::Stats s = pool_->arena().GetStats();
   Napi::Object o = StatsObject(env, s, pool_->source().huge_pages(), pool_->source().prefault());
-  // No block cache stands in front of a shared pool's arena: its own counts
-  // are the whole pool's, every thread's allocations (lib/native/shapes.ts
+  // The program's counts are every attachment's, summed (the arena's own
+  // count each cached block as one allocation: lib/native/shapes.ts
   // NativeSharedStats).
+  Totals t = pool_->Sum();
   auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-  num("usedBytes", static_cast<double>(s.used_bytes));
-  num("peakUsedBytes", static_cast<double>(s.peak_used_bytes));
-  num("liveAllocations", static_cast<double>(s.live_allocations));
-  num("totalAllocations", static_cast<double>(s.total_allocations));
-  num("totalFrees", static_cast<double>(s.total_frees));
+  num("usedBytes", t.used);
+  num("peakUsedBytes", t.peak);
+  num("liveAllocations", t.allocs - t.frees);
+  num("totalAllocations", t.allocs);
+  num("totalFrees", t.frees);
   num("attachments", pool_->attachments());
   return o;
 }
@@ -527,16 +634,28 @@ Napi::Value SharedPoolWrap::Mapped(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(pool_->arena().MappedInUseBytes()));
 }
 
+// The blocks other threads' caches hold are left out (this thread's own
+// are lib/'s to show): which of them a thread has handed out is known to
+// that thread only.
 Napi::Value SharedPoolWrap::Dump(const Napi::CallbackInfo& info) {
   if (!pool_) return info.Env().Undefined();
-  return DumpObject(info.Env(), pool_->arena().Dump());
+  alloc::ArenaDump d = pool_->arena().Dump();
+  std::unordered_set<uint64_t> others = pool_->CacheSerials(member_);
+  if (!others.empty()) {
+    std::vector<alloc::AllocationDump> kept;
+    for (const alloc::AllocationDump& a : d.allocations) {
+      if (others.count(a.serial) == 0) kept.push_back(a);
+    }
+    d.allocations = std::move(kept);
+  }
+  return DumpObject(info.Env(), d);
 }
 
 // This environment's close(): detaches its ArrayBuffers, then ends its
 // attachment (the last one gives the memory back).
 Napi::Value SharedPoolWrap::Close(const Napi::CallbackInfo& info) {
   if (pool_ && !abandoned_) DropViews(false);
-  End();
+  End(true);
   return info.Env().Undefined();
 }
 

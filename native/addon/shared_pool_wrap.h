@@ -1,8 +1,15 @@
 // SharedPoolWrap: one environment's attachment to a shared pool
 // (shared_pool.h), the native half of a JS Pool made with `shared: true` or
 // by Pool.attach(). The calls are PoolWrap's (same arguments, same
-// statuses), plus share/adopt and what an attaching thread needs; there is
-// no block cache behind a shared pool, so refill/flush do nothing.
+// statuses), plus share/adopt, promote, figures and what an attaching
+// thread needs. Each attachment's block cache (lib/cache/) refills and
+// gives back through refill/flush as a pool of one thread's does, one
+// arena lock per batch; its blocks carry the attachment's cache serial in
+// the arena (SharedPool::OpenCache), so that the attachment's end frees
+// them without JS (close, exit, terminate: SharedPool::Leave). promote()
+// renames a cached block to its Buffer's serial when it is shared: from
+// then on it is an allocation like any other. figures() is the
+// Float64Array over this attachment's counts (shared_pool.h Figures).
 //
 // Each environment shows a segment to its JS through an ArrayBuffer of its
 // own, made the first time a block of it reaches this thread (segment(id));
@@ -61,6 +68,9 @@ class SharedPoolWrap : public Napi::ObjectWrap<SharedPoolWrap> {
   Napi::Value RefCount(const Napi::CallbackInfo& info);
   Napi::Value Share(const Napi::CallbackInfo& info);
   Napi::Value Adopt(const Napi::CallbackInfo& info);
+  Napi::Value Promote(const Napi::CallbackInfo& info);
+  Napi::Value FiguresArray(const Napi::CallbackInfo& info);
+  uint32_t FreePairs(uint32_t n);
   Napi::Value Segment(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
@@ -86,8 +96,8 @@ class SharedPoolWrap : public Napi::ObjectWrap<SharedPoolWrap> {
   bool DetachView(EnvView* v);
   // Drops every entry: detaching their ArrayBuffers unless `abandon`.
   void DropViews(bool abandon);
-  // Ends the attachment (once).
-  void End();
+  // Ends the attachment (once); `free_cached`: see SharedPool::Leave.
+  void End(bool free_cached);
 
   std::shared_ptr<SharedPool> pool_;
   alloc::Status attach_status_ = alloc::Status::kOk;
@@ -96,6 +106,13 @@ class SharedPoolWrap : public Napi::ObjectWrap<SharedPoolWrap> {
   PoolRegistry* registry_ = nullptr;
   alloc::SourceError last_error_;
   std::unordered_map<uint32_t, EnvView> views_;
+  uint64_t member_ = 0;
+  std::shared_ptr<Figures> figures_;
+  uint64_t cache_serial_ = 0;  // 0 until setScratch(): no block cache
+  // The block cache's Float64Array (setScratch), as PoolWrap's.
+  napi_ref scratch_ref_ = nullptr;
+  double* scratch_ = nullptr;
+  size_t scratch_len_ = 0;
 };
 
 }  // namespace addon

@@ -832,5 +832,81 @@ Segment* Arena::FindSegment(uint32_t id) {
   return records_[id].segment;
 }
 
+// ---- walks and renames (shared pools: per-thread caches) ---------------------
+
+void Arena::ListLive(std::vector<Ref>* out) const {
+  for (uint32_t id = 0; id < records_.size(); id++) {
+    const Record& r = records_[id];
+    if (r.segment == nullptr) continue;
+    if (r.chunk == nullptr) {
+      out->push_back({id, 0, r.huge_req, r.huge_serial});
+      continue;
+    }
+    const Chunk& c = *r.chunk;
+    for (uint32_t p = 0; p < c.npages; p += c.pages[p].pages) {
+      const PageMeta& m = c.pages[p];
+      if (!m.used) continue;
+      if (m.kind == RunKind::kLarge) {
+        out->push_back({id, size_t{p} << page_shift_, m.req, m.serial});
+        continue;
+      }
+      const Slab& s = *m.slab;
+      for (uint32_t i = 0; i < s.nslots; i++) {
+        if (s.IsLive(i)) out->push_back({id, s.run_offset + size_t{i} * s.slot_size, s.meta(i).req, s.meta(i).serial});
+      }
+    }
+  }
+}
+
+size_t Arena::FreeWhere(const std::function<bool(uint64_t serial)>& pick) {
+  std::lock_guard<Mutex> lock(mu_);
+  if (closed_) return 0;
+  std::vector<Ref> live;
+  ListLive(&live);
+  size_t freed = 0;
+  // Each found before any is freed: a free may release a segment (a huge
+  // one, or a lost chunk's last allocation), and with it its id.
+  for (const Ref& ref : live) {
+    if (!pick(ref.serial)) continue;
+    Located at;
+    if (Locate(ref, &at) != Status::kOk) continue;
+    if (!refs_.empty()) refs_.erase(RefKey(ref.segment, ref.offset));
+    FreeLocated(at);
+    freed++;
+  }
+  return freed;
+}
+
+Status Arena::Rename(const Ref& ref, uint64_t serial, size_t length, uint32_t count) {
+  std::lock_guard<Mutex> lock(mu_);
+  Located at;
+  Status st = Locate(ref, &at);
+  if (st != Status::kOk) return st;
+  if (count == 0) return Status::kTooLarge;
+  if (at.slab != nullptr) {
+    SlotMeta& m = at.slab->meta(at.slot);
+    if (length > at.slab->slot_size) return Status::kTooLarge;
+    s_.used_bytes = s_.used_bytes - m.req + length;
+    m.req = static_cast<uint16_t>(length);
+    m.serial = serial;
+  } else if (at.record->chunk == nullptr) {
+    if (length != at.record->huge_req) return Status::kTooLarge;
+    at.record->huge_serial = serial;
+  } else {
+    PageMeta& head = at.record->chunk->pages[at.first_page];
+    if (length > size_t{head.pages} << page_shift_) return Status::kTooLarge;
+    s_.used_bytes = s_.used_bytes - head.req + length;
+    head.req = static_cast<uint32_t>(length);
+    head.serial = serial;
+  }
+  const uint64_t key = RefKey(ref.segment, ref.offset);
+  if (count > 1) {
+    refs_[key] = count;
+  } else if (!refs_.empty()) {
+    refs_.erase(key);
+  }
+  return Status::kOk;
+}
+
 }  // namespace alloc
 }  // namespace mmap_pool

@@ -58,6 +58,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -270,6 +271,20 @@ class Arena {
   // segment is released (Free of a huge allocation, Trim, Reset, Close).
   Segment* FindSegment(uint32_t id);
 
+  // Frees every live allocation whose serial `pick` chooses (`pick` is
+  // called with the arena's mutex held and must not call the arena):
+  // a shared pool frees an ended attachment's cached blocks this way, or
+  // every allocation but the other attachments' cached blocks (reset).
+  // Returns how many it freed. A walk of every live allocation: rare calls only.
+  size_t FreeWhere(const std::function<bool(uint64_t serial)>& pick);
+  // The live allocation `ref` under a new name: serial `serial`, requested
+  // size `length` (in the same class or run: a cached block handed out
+  // for a smaller size) and reference count `count` (1 or more). A shared
+  // pool's cached block leaves its cache this way when it is shared.
+  // Statuses as Free (kDoubleFree, kForeign, kClosed); kTooLarge when
+  // `length` does not fit where the allocation is, or count is 0.
+  Status Rename(const Ref& ref, uint64_t serial, size_t length, uint32_t count);
+
   // Segment `id`'s memory was taken by someone else (the addon saw its
   // ArrayBuffer detached, not by the source): nothing is placed in it
   // again. A chunk's free runs leave the index and its slabs the class
@@ -359,6 +374,8 @@ class Arena {
   void ReleaseLost(Chunk* chunk);
   uint32_t NewId(Segment* segment);
 
+  // Every live allocation, by segment id then offset. The caller holds mu_.
+  void ListLive(std::vector<Ref>* out) const;
   Status Locate(const Ref& ref, Located* at);
   Status FreeLocated(const Located& at);
   void FreeSlot(Slab* slab, uint32_t slot);

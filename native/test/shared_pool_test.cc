@@ -7,6 +7,11 @@
 // Release. Run under ASan (a segment never unmapped or deleted is a leak
 // report) and TSan (scripts/test-native.sh).
 //
+// The per-thread caches' native side too: blocks under each member's cache
+// serial, refilled and given back from two threads, freed by the member's
+// Leave; a cached block renamed when shared (Rename); reset sparing other
+// members' caches; and the members' figures summed.
+//
 // Threads: the two environments and a stats reader share the pool; each
 // environment's queue has a mutex of its own.
 #include <atomic>
@@ -262,6 +267,128 @@ TEST("Pin races Release: a pinned segment is always the live one of its id, or n
   }
   churn.join();
   CHECK(pinned >= 0);
+  p->Detach();
+}
+
+// One thread's block cache, as SharedPoolWrap runs it: batches of blocks
+// under the member's cache serial, half of them given back, again and again.
+void CacheChurn(SharedPool* pool, uint64_t serial, size_t size, int rounds, std::vector<alloc::Arena::Ref>* kept) {
+  std::vector<alloc::Arena::Ref> held;
+  for (int r = 0; r < rounds; r++) {
+    for (int i = 0; i < 16; i++) {
+      alloc::Handle h;
+      alloc::SourceError err;
+      CHECK_EQ(pool->arena().Alloc(size, false, serial, &h, &err), Status::kOk);
+      held.push_back({h.segment, h.offset, size, serial});
+    }
+    while (held.size() > 8) {
+      CHECK_EQ(pool->arena().Free(held.back()), Status::kOk);
+      held.pop_back();
+    }
+  }
+  *kept = held;
+}
+
+TEST("per-thread caches: batches under each member's cache serial from two threads; a member's Leave frees its blocks only") {
+  std::shared_ptr<SharedPool> a = SharedPool::Create(Options());
+  Status st = Status::kOk;
+  std::shared_ptr<SharedPool> b = SharedPool::Attach(a->id(), a->token(), &st);
+  std::shared_ptr<addon::Figures> fa, fb;
+  uint64_t ma = a->Join(&fa), mb = b->Join(&fb);
+  uint64_t sa = a->OpenCache(ma), sb = b->OpenCache(mb);
+  CHECK(sa != 0 && sb != 0 && sa != sb);
+  std::vector<alloc::Arena::Ref> ka, kb;
+  std::thread ta(CacheChurn, a.get(), sa, 48, 500, &ka);
+  std::thread tb(CacheChurn, b.get(), sb, 4096, 500, &kb);
+  ta.join();
+  tb.join();
+  CHECK_EQ(a->arena().GetStats().live_allocations, 16u);
+  // a leaves on its thread while b's blocks stay live and usable.
+  std::thread leave([&] {
+    a->Leave(ma, true);
+    a->Detach();
+  });
+  leave.join();
+  CHECK_EQ(b->arena().GetStats().live_allocations, 8u);
+  for (const auto& r : ka) CHECK_EQ(b->arena().Free(r), Status::kDoubleFree);
+  uint32_t count = 0;
+  for (const auto& r : kb) CHECK_EQ(b->arena().RefCount(r, &count), Status::kOk);
+  b->Leave(mb, true);
+  CHECK_EQ(b->arena().GetStats().live_allocations, 0u);
+  b->Detach();
+}
+
+TEST("Rename: a shared cached block leaves its cache: it survives the cache's Leave and frees under its new serial") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  std::shared_ptr<addon::Figures> f;
+  uint64_t m = p->Join(&f);
+  uint64_t cache = p->OpenCache(m);
+  alloc::Handle h;
+  alloc::SourceError err;
+  CHECK_EQ(p->arena().Alloc(64, false, cache, &h, &err), Status::kOk);
+  uint64_t serial = p->TakeSerials(1);
+  alloc::Arena::Ref as_cached{h.segment, h.offset, 64, cache};
+  CHECK_EQ(p->arena().Rename(as_cached, serial, 65, 1), Status::kTooLarge);
+  CHECK_EQ(p->arena().Rename(as_cached, serial, 50, 2), Status::kOk);
+  CHECK_EQ(p->arena().Free(as_cached), Status::kDoubleFree);  // the cache's name is stale now
+  alloc::Arena::Ref ref{h.segment, h.offset, 50, serial};
+  uint32_t count = 0;
+  CHECK_EQ(p->arena().RefCount(ref, &count), Status::kOk);
+  CHECK_EQ(count, 2u);
+  CHECK_EQ(p->arena().GetStats().used_bytes, 50u);
+  p->Leave(m, true);
+  CHECK_EQ(p->arena().RefCount(ref, &count), Status::kOk);
+  std::thread t([&] {
+    CHECK_EQ(p->arena().Release(ref, &count), Status::kOk);
+    CHECK_EQ(p->arena().Release(ref, &count), Status::kOk);
+    CHECK_EQ(count, 0u);
+  });
+  t.join();
+  CHECK_EQ(p->arena().GetStats().live_allocations, 0u);
+  p->Detach();
+}
+
+TEST("ResetExcept frees everything but the other members' cached blocks; Sum adds every member's figures and a leaver's") {
+  std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
+  Status st = Status::kOk;
+  std::shared_ptr<SharedPool> q = SharedPool::Attach(p->id(), p->token(), &st);
+  std::shared_ptr<addon::Figures> fa, fb;
+  uint64_t ma = p->Join(&fa), mb = q->Join(&fb);
+  uint64_t sa = p->OpenCache(ma), sb = q->OpenCache(mb);
+  alloc::Handle h;
+  alloc::SourceError err;
+  std::vector<alloc::Arena::Ref> mine, theirs;
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ(p->arena().Alloc(100, false, sa, &h, &err), Status::kOk);
+    mine.push_back({h.segment, h.offset, 100, sa});
+    CHECK_EQ(q->arena().Alloc(100, false, sb, &h, &err), Status::kOk);
+    theirs.push_back({h.segment, h.offset, 100, sb});
+    CHECK_EQ(q->arena().Alloc(3000, false, p->TakeSerials(1), &h, &err), Status::kOk);
+  }
+  // b's counts: 3 handed out from its cache (300 bytes), 5 others (15000 bytes).
+  fb->v[addon::kCacheFigures + addon::kAllocs] = 3;
+  fb->v[addon::kCacheFigures + addon::kUsed] = 300;
+  fb->v[addon::kOtherFigures + addon::kAllocs] = 5;
+  fb->v[addon::kOtherFigures + addon::kUsed] = 15000;
+  addon::Totals t = p->Sum();
+  CHECK_EQ(t.allocs, 8.0);
+  CHECK_EQ(t.used, 15300.0);
+  p->ResetExcept(ma);
+  CHECK_EQ(p->arena().GetStats().live_allocations, 5u);
+  for (const auto& r : mine) CHECK_EQ(p->arena().Free(r), Status::kDoubleFree);
+  uint32_t count = 0;
+  for (const auto& r : theirs) CHECK_EQ(q->arena().RefCount(r, &count), Status::kOk);
+  t = p->Sum();
+  CHECK_EQ(t.allocs - t.frees, 3.0);  // b's others went with the reset
+  CHECK_EQ(t.used, 300.0);
+  q->Leave(mb, true);  // its 3 handed-out blocks end freed with its cache
+  t = p->Sum();
+  CHECK_EQ(t.allocs - t.frees, 0.0);
+  CHECK_EQ(t.used, 0.0);
+  CHECK_EQ(t.peak, 15300.0);
+  CHECK_EQ(p->arena().GetStats().live_allocations, 0u);
+  q->Detach();
+  p->Leave(ma, true);
   p->Detach();
 }
 
