@@ -119,11 +119,12 @@ bool SharedSource::ResidentBytes(alloc::Segment* segment, size_t* out) {
 
 SharedSegment* SharedSource::Pin(alloc::Segment* found) {
   if (found == nullptr) return nullptr;
-  auto* seg = static_cast<SharedSegment*>(found);
   std::lock_guard<std::mutex> lock(mu_);
   // A released segment is no longer in live_ (it may be deleted): the
-  // pointer is compared, never read, until it is found there.
-  if (live_.count(seg) == 0) return nullptr;
+  // pointer is compared, never read, until it is found there. Not even cast:
+  // a checked downcast (UBSan's vptr check) reads the object's vtable.
+  if (live_.count(found) == 0) return nullptr;
+  auto* seg = static_cast<SharedSegment*>(found);
   seg->Ref();
   return seg;
 }

@@ -101,7 +101,7 @@ class SharedSource : public alloc::SegmentSource {
   const bool huge_pages_;
   const bool prefault_;
   std::mutex mu_;
-  std::unordered_set<SharedSegment*> live_;
+  std::unordered_set<const alloc::Segment*> live_;  // as the arena names them (Pin)
 };
 
 // One attachment's counts of what its program holds, written by its JS
