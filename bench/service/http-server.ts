@@ -1,7 +1,7 @@
 // The HTTP services of `npm run bench:service`, one variant per process.
 //
-//   node dist/bench/service/http-server.js <pool|buffer> transform
-//   node dist/bench/service/http-server.js <pool|buffer> file <path>
+//   node dist/bench/service/http-server.js <pool|buffer|ideal> transform
+//   node dist/bench/service/http-server.js <pool|buffer|ideal> file <path>
 //
 // transform: POST a body, get a transformed copy back.
 //   pool:   the body in one pool Buffer (pool.collect, sized by Content-Length),
@@ -9,14 +9,23 @@
 //           (pool.releaseAfter); the body freed once transformed
 //   buffer: the idiomatic Node version: chunks concatenated (Buffer.concat),
 //           the response from Buffer.allocUnsafe, both left to the collector
+//   ideal:  the bound no allocator can beat: each connection keeps one body
+//           Buffer and one response Buffer for all its requests (it has one
+//           request at a time), so the service allocates nothing of its own
+//           and leaves the collector nothing; what it costs is Node's HTTP
+//           stack and the transform. Not a pattern to copy: a Buffer still
+//           being written when the next request arrives would be overwritten.
 // file: GET answers with the whole file at <path>.
 //   pool:   pool.readFile(), released when the response is done
 //   buffer: fs.promises.readFile()
+//   ideal:  the file read once at start, the same Buffer for every response
+//           (reading and allocating cost nothing: the bound for any allocator)
 //
 // It prints `ready <port>` when listening. GET /stats answers with what the
-// process measured of itself since the previous GET /stats: CPU time,
-// collector time, minor page faults, requests, and the peak RSS so far.
+// process measured of itself since the previous GET /stats: CPU time, wall
+// time, collector time, minor page faults, requests, and the peak RSS so far.
 import { Buffer } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -27,8 +36,9 @@ import { Pool, tuneMalloc } from '../../lib/index.js';
 if (process.env.MMAP_POOL_BENCH_TUNE_MALLOC === '1') tuneMalloc({ trimThreshold: 64 * 1024 * 1024, mmapThreshold: 4 * 1024 * 1024 });
 
 const [variant, service, filePath] = process.argv.slice(2);
-if ((variant !== 'pool' && variant !== 'buffer') || (service !== 'transform' && !(service === 'file' && filePath !== undefined))) {
-  throw new Error('usage: http-server.js <pool|buffer> transform | <pool|buffer> file <path>');
+if ((variant !== 'pool' && variant !== 'buffer' && variant !== 'ideal') ||
+  (service !== 'transform' && !(service === 'file' && filePath !== undefined))) {
+  throw new Error('usage: http-server.js <pool|buffer|ideal> transform | <pool|buffer|ideal> file <path>');
 }
 
 let gcMs = 0;
@@ -43,7 +53,7 @@ function transform(from: Uint8Array, to: Uint8Array): void {
 
 const pool = new Pool({ name: 'service', leakDetection: 'disabled' });
 let requests = 0;
-let mark = { cpu: process.cpuUsage(), gc: 0, faults: process.resourceUsage().minorPageFault, requests: 0 };
+let mark = { cpu: process.cpuUsage(), wall: process.hrtime.bigint(), gc: 0, faults: process.resourceUsage().minorPageFault, requests: 0 };
 
 async function handlePool(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const length = Number(req.headers['content-length']);
@@ -64,6 +74,26 @@ async function handleBuffer(req: http.IncomingMessage, res: http.ServerResponse)
   res.end(out);
 }
 
+/** A connection's own two Buffers, reused by each of its requests (the 'ideal' variant). */
+const kept = new WeakMap<object, { body: Buffer; out: Buffer }>();
+
+async function handleIdeal(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const length = Number(req.headers['content-length']);
+  let own = kept.get(req.socket);
+  if (own === undefined || own.body.length < length) {
+    own = { body: Buffer.allocUnsafeSlow(length), out: Buffer.allocUnsafeSlow(length) };
+    kept.set(req.socket, own);
+  }
+  let filled = 0;
+  for await (const c of req) {
+    own.body.set(c as Buffer, filled);
+    filled += (c as Buffer).length;
+  }
+  const out = own.out.subarray(0, filled);
+  transform(own.body.subarray(0, filled), out);
+  res.end(out);
+}
+
 async function filePool(_req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const data = await pool.readFile(filePath);
   pool.releaseAfter(res, data);
@@ -74,9 +104,15 @@ async function fileBuffer(_req: http.IncomingMessage, res: http.ServerResponse):
   res.end(await readFile(filePath));
 }
 
+const cached = service === 'file' && variant === 'ideal' ? readFileSync(filePath) : Buffer.alloc(0);
+
+async function fileIdeal(_req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  res.end(cached);
+}
+
 const handle = service === 'file'
-  ? (variant === 'pool' ? filePool : fileBuffer)
-  : (variant === 'pool' ? handlePool : handleBuffer);
+  ? (variant === 'pool' ? filePool : variant === 'ideal' ? fileIdeal : fileBuffer)
+  : (variant === 'pool' ? handlePool : variant === 'ideal' ? handleIdeal : handleBuffer);
 
 // Requests whose response has not closed yet: when a run ends, autocannon
 // drops its connections and the last responses are still being written (an
@@ -92,10 +128,11 @@ async function drained(): Promise<void> {
 
 async function stats(res: http.ServerResponse): Promise<void> {
   await drained();
-  const now = { cpu: process.cpuUsage(), gc: gcMs, faults: process.resourceUsage().minorPageFault, requests };
+  const now = { cpu: process.cpuUsage(), wall: process.hrtime.bigint(), gc: gcMs, faults: process.resourceUsage().minorPageFault, requests };
   const cpu = process.cpuUsage(mark.cpu);
   res.end(JSON.stringify({
     cpuUs: cpu.user + cpu.system,
+    wallUs: Number(now.wall - mark.wall) / 1000,
     gcMs: now.gc - mark.gc,
     minorFaults: now.faults - mark.faults,
     requests: now.requests - mark.requests,

@@ -4,7 +4,7 @@
 // bytes of frames, reads every frame whole, checks its first and last byte,
 // and prints what it measured of itself as one JSON line.
 //
-//   node dist/bench/service/tcp-client.js <pool|buffer> <port> <frameSize> <total>
+//   node dist/bench/service/tcp-client.js <pool|buffer|ideal> <port> <frameSize> <total>
 //
 // pool:   net.Socket's onread option with pool.onread(): every read lands in
 //         a fresh pool Buffer; a frame inside one read is a subarray of it,
@@ -12,6 +12,10 @@
 //         each read's Buffer is freed once its frames are handled
 // buffer: the default 'data' events: Node's own read buffers, a frame over
 //         several of them joined with Buffer.concat
+// ideal:  the bound no allocator can beat: onread into one Buffer reused for
+//         every read (Node's own onread pattern), a frame over several reads
+//         copied into one frame Buffer reused for every frame; nothing is
+//         allocated per read or per frame
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -22,7 +26,7 @@ import { Pool, tuneMalloc } from '../../lib/index.js';
 if (process.env.MMAP_POOL_BENCH_TUNE_MALLOC === '1') tuneMalloc({ trimThreshold: 64 * 1024 * 1024, mmapThreshold: 4 * 1024 * 1024 });
 
 const [variant, portText, frameText, totalText] = process.argv.slice(2);
-if (variant !== 'pool' && variant !== 'buffer') throw new Error('usage: tcp-client.js <pool|buffer> <port> <frameSize> <total>');
+if (variant !== 'pool' && variant !== 'buffer' && variant !== 'ideal') throw new Error('usage: tcp-client.js <pool|buffer|ideal> <port> <frameSize> <total>');
 const port = Number(portText);
 const frameSize = Number(frameText);
 const total = Number(totalText);
@@ -61,12 +65,13 @@ function report(): void {
   })}\n`);
 }
 
-// Frame assembly, shared by both variants: `need` bytes of the current
+// Frame assembly, shared by the variants: `want` bytes of the current
 // frame (or of its length prefix) still to come.
 const header = Buffer.alloc(4);
 let headerHave = 0;
-let partial: Uint8Array | undefined;     // the pool variant's frame being filled
+let partial: Uint8Array | undefined;     // the pool and ideal variants' frame being filled
 let partialHave = 0;
+let kept = Buffer.alloc(0);              // the ideal variant's one frame Buffer
 let pieces: Buffer[] = [];                // the Buffer variant's pieces of the frame
 let piecesHave = 0;
 let want = -1;                            // the current frame's length, -1 while reading its prefix
@@ -84,7 +89,7 @@ function consume(chunk: Buffer, end: number): void {
       headerHave = 0;
       continue;
     }
-    const have = variant === 'pool' ? partialHave : piecesHave;
+    const have = variant === 'buffer' ? piecesHave : partialHave;
     const n = Math.min(want - have, end - o);
     if (have === 0 && n === want) {
       frame(chunk.subarray(o, o + n));     // whole inside this read: no copy
@@ -98,6 +103,14 @@ function consume(chunk: Buffer, end: number): void {
         partial = undefined;
         partialHave = 0;
       }
+    } else if (variant === 'ideal') {
+      if (kept.length < want) kept = Buffer.allocUnsafeSlow(want);
+      kept.set(chunk.subarray(o, o + n), partialHave);
+      partialHave += n;
+      if (partialHave === want) {
+        frame(kept.subarray(0, want));
+        partialHave = 0;
+      }
     } else {
       pieces.push(chunk.subarray(o, o + n));
       piecesHave += n;
@@ -108,7 +121,7 @@ function consume(chunk: Buffer, end: number): void {
       }
     }
     o += n;
-    if ((variant === 'pool' ? partialHave : piecesHave) === 0) want = -1;
+    if ((variant === 'buffer' ? piecesHave : partialHave) === 0) want = -1;
   }
 }
 
@@ -120,7 +133,12 @@ const socket = variant === 'pool'
       pool.free(buf);
     }),
   })
-  : net.connect({ host: '127.0.0.1', port });
+  : variant === 'ideal'
+    ? net.connect({ host: '127.0.0.1', port, onread: { buffer: Buffer.allocUnsafeSlow(READ), callback: (nread, buf) => {
+      consume(buf as Buffer, nread);
+      return true;
+    } } })
+    : net.connect({ host: '127.0.0.1', port });
 if (variant === 'buffer') socket.on('data', (chunk: Buffer) => consume(chunk, chunk.length));
 socket.on('close', () => {
   if (bytes !== total || frames * frameSize !== total) bad++;
