@@ -7,15 +7,20 @@
 import { describe, expect, it } from 'vitest';
 
 import { Pool } from '../lib/index.js';
-import { binding, NativeStatus, type NativePool } from '../lib/native/binding.js';
+import { binding, NativeStatus } from '../lib/native/binding.js';
 import { handleOf } from '../lib/native/handle.js';
-import { BlockCache } from '../lib/cache/block-cache.js';
+import { BlockCache, type CacheMemory } from '../lib/cache/block-cache.js';
 import { KiB, MiB, mulberry32 } from './helpers.js';
 
 const handle = handleOf;
 
 /** The allocator side of the cache's two native calls, scripted: hands out queued handles, records what comes back. */
-class ScriptedAllocator {
+class ScriptedAllocator implements CacheMemory {
+  readonly segments: (ArrayBuffer | undefined)[] = [];
+  lose(): boolean {
+    return false;
+  }
+
   readonly queue = new Map<number, number[]>();
   /** Every block given back, per native call: [handle, class size] pairs; `via` says which call carried them. */
   readonly returns: { via: 'refill' | 'flush'; pairs: [number, number][] }[] = [];
@@ -73,7 +78,7 @@ class ScriptedAllocator {
 
 function setup(): { alloc: ScriptedAllocator; cache: BlockCache } {
   const alloc = new ScriptedAllocator();
-  const cache = new BlockCache({ native: alloc as unknown as NativePool, segments: [], lose: () => false }, binding.classSizes, 64 * KiB, 4 * MiB);
+  const cache = new BlockCache(alloc, binding.classSizes, 64 * KiB, 4 * MiB);
   return { alloc, cache };
 }
 

@@ -31,7 +31,7 @@
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // attachment has one of its own (lib/threads/share.ts says how a block
 // leaves it for another thread).
-import type { NativePool } from '../native/binding.js';
+import type { CacheGateway } from '../native/pool-memory.js';
 import { ClassStacks } from './class-stacks.js';
 import { LOST, RETAINED, TRACKED } from './block-table.js';
 import { coarseClock } from '../observe/clock.js';
@@ -51,8 +51,7 @@ const clock = coarseClock;
 const NEVER = 0x3fffffff;
 
 /** What a BlockCache needs of its pool's memory (lib/native/pool-memory.ts PoolMemory). */
-export interface CacheMemory {
-  readonly native: NativePool;
+export interface CacheMemory extends CacheGateway {
   readonly segments: (ArrayBuffer | undefined)[];
   /** True when segment `id` is lost (someone else detached its ArrayBuffer), now marked so. */
   lose(id: number): boolean;
@@ -80,7 +79,7 @@ export class BlockCache extends ClassStacks {
    * allocator's class sizes, ascending; the cache serves those <= `limit`.
    */
   constructor(memory: CacheMemory, classSizes: readonly number[], limit: number, chunkSize: number, counts = new Counts()) {
-    super(memory.native, memory.segments, classSizes, limit, chunkSize, counts, memory.shared !== undefined);
+    super(memory, memory.segments, classSizes, limit, chunkSize, counts, memory.shared !== undefined);
     this.#memory = memory;
   }
 

@@ -18,7 +18,7 @@
 // undefined, 0 or a later block's, and is refused all the same.
 //
 // Threads: the pool's JS thread only, like the pool.
-import type { NativePool } from '../native/binding.js';
+import type { CacheGateway } from '../native/pool-memory.js';
 
 /** Initial length of the per-block tables; shrinkTables() goes back to it. */
 export const INITIAL_BLOCKS = 8;
@@ -49,10 +49,10 @@ export class BlockTable {
   #idle = new Int32Array(INITIAL_BLOCKS);
   #idleTop = 0;
   #ids = 0;
-  /** Detaches a table's old ArrayBuffer (NativePool.detach). */
-  readonly #native: NativePool;
+  /** Detaches a table's old ArrayBuffer. */
+  readonly #native: CacheGateway;
 
-  constructor(native: NativePool) {
+  constructor(native: CacheGateway) {
     this.#native = native;
   }
 

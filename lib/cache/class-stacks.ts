@@ -15,7 +15,7 @@
 //   └────────────────────┴────────────────────┴─────┘   the next one out last
 //
 // Threads: the pool's JS thread only, like the pool.
-import type { NativePool } from '../native/binding.js';
+import type { CacheGateway } from '../native/pool-memory.js';
 import { offsetOf, segmentOf } from '../native/handle.js';
 import type { Counts } from '../observe/counts.js';
 import { BlockTable } from './block-table.js';
@@ -75,7 +75,7 @@ export class ClassStacks extends BlockTable {
    * ArrayBuffers. `classSizes`: the allocator's class sizes, ascending;
    * the cache serves those <= `limit`.
    */
-  constructor(native: NativePool, segments: (ArrayBuffer | undefined)[], classSizes: readonly number[], limit: number, chunkSize: number, counts: Counts, recheck = false) {
+  constructor(native: CacheGateway, segments: (ArrayBuffer | undefined)[], classSizes: readonly number[], limit: number, chunkSize: number, counts: Counts, recheck = false) {
     super(native);
     this.#recheck = recheck;
     this.counts = counts;

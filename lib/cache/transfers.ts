@@ -21,10 +21,10 @@
 //     two chunks' worth of allocation without it, and the allocations served
 //     by the cache never reach it.
 // Handles cross in one Float64Array handed to the allocator once
-// (NativePool.setScratch), so the calls themselves take numbers only.
+// (CacheGateway.setScratch), so the calls themselves take numbers only.
 //
 // Threads: the pool's JS thread only, like the pool.
-import type { NativePool } from '../native/binding.js';
+import type { CacheGateway } from '../native/pool-memory.js';
 import type { Counts } from '../observe/counts.js';
 
 /** Blocks waiting to go back, at most: more, and they go at once. */
@@ -41,16 +41,16 @@ export class Transfers {
   #pendingTop = 0;
   /** counts.allocs at the last refill (#served()). */
   #allocsSeen = 0;
-  readonly #native: NativePool;
+  readonly #native: CacheGateway;
   readonly #counts: Counts;
   readonly #maxSize: number;
 
-  constructor(native: NativePool, maxBatch: number, maxSize: number, counts: Counts) {
+  constructor(native: CacheGateway, maxBatch: number, maxSize: number, counts: Counts) {
     this.#native = native;
     this.#maxSize = maxSize;
     this.#counts = counts;
     this.scratch = new Float64Array(Math.max(2 * PENDING_MAX, maxBatch));
-    if (!native.setScratch(this.scratch)) throw new Error('NativePool refused the block cache\'s scratch array');
+    if (!native.setScratch(this.scratch)) throw new Error('the allocator refused the block cache\'s scratch array');
   }
 
   /** How many blocks wait to go back. */

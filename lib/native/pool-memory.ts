@@ -3,7 +3,8 @@
 //
 //   SlowPath ──> PoolMemory ──> NativePool (the addon) ──> alloc::Arena
 //     │             └────────> SegmentTable (ArrayBuffer of each segment)
-//     └──> BlockCache ──┘      (refill, flush, lose: the cache uses it too)
+//     └──> BlockCache ──┘      (refill, flush, lose, detach: the cache
+//                               uses it too, as a CacheGateway)
 //   (Pool itself asks it for stats() and dump() only.)
 //
 // It knows handles, segments, ArrayBuffers and the allocator's status codes;
@@ -29,12 +30,27 @@ import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
 import { nextSerial } from '../buffers/serials.js';
 
+/**
+ * What the block cache (lib/cache/) asks of the allocator: blocks in
+ * batches through one scratch array, and detaching its tables' old arrays.
+ */
+export interface CacheGateway {
+  /** Hands the allocator the array refill() and flush() read and write (NativePool.setScratch). */
+  setScratch(array: Float64Array): boolean;
+  /** Gives back `nflush` blocks, then takes up to `count` of class `size` (NativePool.refill). */
+  refill(size: number, count: number, nflush: number, mayMap: boolean, aged: number): number;
+  /** Gives back `n` blocks (NativePool.flush). */
+  flush(n: number): number;
+  /** Detaches an ArrayBuffer; true when it is detached now. */
+  detach(buffer: ArrayBuffer): boolean;
+}
+
 /** Serials a shared pool's attachment takes from the addon at a time. */
 const SERIAL_BLOCK = 4096;
 
-export class PoolMemory {
-  /** The addon's allocator; the block cache calls refill(), flush() and detach() on it. */
-  readonly native: NativePool;
+export class PoolMemory implements CacheGateway {
+  /** The addon's allocator. */
+  readonly #native: NativePool;
   /** ArrayBuffer of each live segment, by id (read on the hot path). */
   readonly segments: (ArrayBuffer | undefined)[];
   /** Guard and secure pools: every allocation has an ArrayBuffer of its own, starting at its first byte. */
@@ -49,13 +65,13 @@ export class PoolMemory {
 
   /** `shared`: an attachment made by lib/threads/ (the options then only say how to view it). */
   constructor(options: Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'>, own: boolean, shared?: NativeSharedPool) {
-    this.native = shared ?? new binding.NativePool({
+    this.#native = shared ?? new binding.NativePool({
       ...options,
       heapFactory: (size: number) => new ArrayBuffer(size),
       heapRetire: keepUntilCollected,
     });
     this.shared = shared;
-    this.#table = new SegmentTable(this.native, options.backing === 'heap');
+    this.#table = new SegmentTable(this.#native, options.backing === 'heap');
     this.segments = this.#table.list;
     this.own = own;
   }
@@ -81,32 +97,57 @@ export class PoolMemory {
     return (this.shared as NativeSharedPool).share(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
+  /**
+   * Shared pools: the cached block at `handle` (of class `classSize`)
+   * becomes an allocation of its own under `serial`, of `size` bytes and
+   * `refs` references (lib/threads/share.ts promote()). A NativeStatus.
+   */
+  promote(handle: number, classSize: number, serial: number, size: number, refs: number): number {
+    return (this.shared as NativeSharedPool).promote(segmentOf(handle), offsetOf(handle), classSize, serial, size, refs);
+  }
+
   /** Shared pools: the [handle, length, serial] of a shared allocation, its reference now this thread's; or a negative NativeStatus. */
   adopt(shareId: number, check: string): [number, number, number] | number {
     const r = (this.shared as NativeSharedPool).adopt(shareId, check);
     return typeof r === 'number' ? r : [handleOf(r[0], r[1]), r[2], r[3]];
   }
 
+  setScratch(array: Float64Array): boolean {
+    return this.#native.setScratch(array);
+  }
+
+  refill(size: number, count: number, nflush: number, mayMap: boolean, aged: number): number {
+    return this.#native.refill(size, count, nflush, mayMap, aged);
+  }
+
+  flush(n: number): number {
+    return this.#native.flush(n);
+  }
+
+  detach(buffer: ArrayBuffer): boolean {
+    return this.#native.detach(buffer);
+  }
+
   /** A handle, or a negative NativeStatus (NeedsChunk when `mayMap` is false and only a new chunk has room). */
   alloc(size: number, zero: boolean, serial: number, align: number, mayMap: boolean): number {
-    return this.native.alloc(size, zero, serial, align, mayMap);
+    return this.#native.alloc(size, zero, serial, align, mayMap);
   }
 
   /** NativeStatus: Ok, SegmentReleased (a huge mapping went) or an error. */
   free(handle: number, length: number, serial: number): number {
-    return this.native.free(segmentOf(handle), offsetOf(handle), length, serial);
+    return this.#native.free(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
   retain(handle: number, length: number, serial: number): number {
-    return this.native.retain(segmentOf(handle), offsetOf(handle), length, serial);
+    return this.#native.retain(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
   release(handle: number, length: number, serial: number): number {
-    return this.native.release(segmentOf(handle), offsetOf(handle), length, serial);
+    return this.#native.release(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
   refCount(handle: number, length: number, serial: number): number {
-    return this.native.refCount(segmentOf(handle), offsetOf(handle), length, serial);
+    return this.#native.refCount(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
   /**
@@ -173,7 +214,7 @@ export class PoolMemory {
    */
   lengthOf(buf: ArrayBufferView, handle: number, serial: number): number {
     if (this.own || (buf.buffer as ArrayBuffer).byteLength !== 0) return buf.byteLength;
-    const at = this.native.findLost(segmentOf(handle), serial);
+    const at = this.#native.findLost(segmentOf(handle), serial);
     return at === undefined ? 0 : at[1];
   }
 
@@ -195,7 +236,7 @@ export class PoolMemory {
    * did (the segment went back; the id may name a new one).
    */
   lose(id: number): boolean {
-    if (!this.native.lose(id)) return false;
+    if (!this.#native.lose(id)) return false;
     this.#table.lose(id);
     return true;
   }
@@ -226,38 +267,38 @@ export class PoolMemory {
   }
 
   reset(): void {
-    this.native.reset();
+    this.#native.reset();
   }
 
   trim(): number {
-    return this.native.trim();
+    return this.#native.trim();
   }
 
   decay(): void {
-    this.native.decay();
+    this.#native.decay();
   }
 
   /** Gives every mapping back (ArrayBuffers detached; addresses kept until collected: docs/safety.md). */
   close(): void {
-    this.native.close();
+    this.#native.close();
     this.#table.clear();
   }
 
   mapped(): number {
-    return this.native.mapped();
+    return this.#native.mapped();
   }
 
   lastError(): ReturnType<NativePool['lastError']> {
-    return this.native.lastError();
+    return this.#native.lastError();
   }
 
   stats(): NativeStats {
-    return this.native.stats();
+    return this.#native.stats();
   }
 
   /** The allocator's dump. */
   dump(): NativeDump {
-    return this.native.dump();
+    return this.#native.dump();
   }
 
   // The handle of the allocation of a view of a lost segment (it reads
@@ -270,7 +311,7 @@ export class PoolMemory {
       id = this.#table.idOf(ab);
       if (id === undefined || !this.lose(id)) return -1;
     }
-    const at = this.native.findLost(id, serial);
+    const at = this.#native.findLost(id, serial);
     return at === undefined ? -1 : handleOf(id, at[0]);
   }
 }

@@ -66,15 +66,14 @@ export class PoolFigures {
 
   /** The bytes the program holds, for the monitor's samples (no whole stats() per sample). */
   usedBytes(): number {
-    const shared = this.#memory.shared;
-    return shared === undefined ? this.#counts.used : shared.stats().usedBytes;
+    return this.#memory.shared === undefined ? this.#counts.used : (this.#memory.stats() as NativeSharedStats).usedBytes;
   }
 
   /** The process-exit hook's line for an open pool: undefined when nothing is held (or leak detection is off). */
   exitReport(): string | undefined {
     if (this.#o.leakDetection === 'disabled') return undefined;
     // A shared pool's allocations are every thread's: the last one attached reports them.
-    const whole = this.#memory.shared?.stats();
+    const whole = this.#memory.shared !== undefined ? this.#memory.stats() as NativeSharedStats : undefined;
     if (whole !== undefined && whole.attachments !== 1) return undefined;
     const live = whole !== undefined ? whole.liveAllocations : this.#counts.live;
     if (live === 0) return undefined;

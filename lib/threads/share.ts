@@ -17,7 +17,7 @@
 import { Buffer } from 'node:buffer';
 
 import { NativeStatus, type NativeSharedPool } from '../native/binding.js';
-import { offsetOf, segmentOf } from '../native/handle.js';
+import { offsetOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { blockOf, PoolBuffer, retag, serialOf } from '../buffers/pool-buffer.js';
@@ -71,7 +71,7 @@ export function promote(memory: PoolMemory, cache: BlockCache | undefined, other
   const at = cache.addr[k];
   const size = cache.size[k];
   const fresh = memory.serial();
-  const st = (memory.shared as NativeSharedPool).promote(segmentOf(at), offsetOf(at), cache.classSize[cache.cls[k]], fresh, size, cache.refs[k]);
+  const st = memory.promote(at, cache.classSize[cache.cls[k]], fresh, size, cache.refs[k]);
   if (st !== NativeStatus.Ok) throw statusError(st, 'share', caller, pool);
   retag(buf, fresh);
   if ((cache.flags[k] & TRACKED) !== 0 && cache.leaks !== undefined) {
