@@ -6,6 +6,7 @@
 // measures properly.
 import type { CompareOptions } from './harness.js';
 import { runSpeedCase, speedCases, type SpeedResult } from './cases.js';
+import { fmtNs } from './format.js';
 
 /** The cases the tour shows. */
 export const QUICK_CASES = ['pair-4k', 'zeroed-4k', 'pair-64'];
@@ -19,12 +20,6 @@ export const QUICK_OPTIONS: CompareOptions & { batch: number } = {
 export function formatVsBuffer(r: SpeedResult, width = 0): string {
   const ratio = r.ratio >= 1 ? `${r.ratio.toFixed(1)}x faster` : `${r.ratio.toPrecision(2)}x (slower)`;
   return `vs Buffer: ${r.label.padEnd(width)}  ${ratio}: pool ${fmtNs(r.poolNs)}, Buffer ${fmtNs(r.bufferNs)}`;
-}
-
-export function fmtNs(ns: number): string {
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e4) return `${(ns / 1e3).toFixed(1)} µs`;
-  return `${Math.round(ns).toLocaleString('en-US')} ns`;
 }
 
 /** Runs pair 4 KiB, zeroed 4 KiB and pair 64 B briefly; returns a heading and one line for each. */

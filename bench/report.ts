@@ -3,7 +3,7 @@ import type { CaseResult } from './harness.js';
 import type { ArenaResult } from './arena.js';
 import { ARENA_SMALL_GOAL_NS, nsWithPasses } from './arena.js';
 import type { SpeedCase, SpeedResult } from './cases.js';
-import { fmtNs } from './quick.js';
+import { fmtNs, ratio, verdict } from './format.js';
 import type { ReclaimResult } from './reclaim.js';
 import { renderThreads } from './threads-report.js';
 import type { ThreadsResult } from './threads.js';
@@ -38,8 +38,6 @@ export const RECLAIM_GOAL = 1.05;
 /** stats().usedBytes / stats().mappedBytes at the end of the churn case. */
 export const EFFICIENCY_GOAL = 0.75;
 
-const verdict = (met: boolean): string => (met ? 'met' : '**NOT met**');
-const ratio = (r: number): string => (r >= 10 ? `${r.toFixed(0)}x` : r >= 1 ? `${r.toFixed(2)}x` : `${r.toPrecision(2)}x`);
 const goalText = (g: number): string => `>= ${g}x`;
 const mb = (n: number): string => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 const load = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' / ');

@@ -1,12 +1,8 @@
 // The "Shared pools across threads" section of RESULTS.md, from bench/threads.ts.
 //
 // Threads: none here; the figures were measured across worker threads.
-import {
-  FREE_GOAL, PAIRS_GOAL, sizeText, TRIP_COPY_GOAL, TRIP_TRANSFER_GOAL, usText, type ThreadsResult,
-} from './threads.js';
-
-const verdict = (met: boolean): string => (met ? 'met' : '**NOT met**');
-const ratio = (r: number): string => (r >= 10 ? `${r.toFixed(0)}x` : r >= 1 ? `${r.toFixed(2)}x` : `${r.toPrecision(2)}x`);
+import { ratio, sizeText, usText, verdict } from './format.js';
+import { FREE_GOAL, PAIRS_GOAL, TRIP_COPY_GOAL, TRIP_TRANSFER_GOAL, type ThreadsResult } from './threads.js';
 
 export function renderThreads(t: ThreadsResult): string[] {
   const out: string[] = [];

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 
 import { Pool, type BufferHandle } from '../lib/index.js';
 import type { Command } from './threads-worker.js';
+import { sizeText, usText, verdict } from './format.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -223,26 +224,23 @@ export async function runThreads(ids: string[], say: (line: string) => void): Pr
   return out;
 }
 
-const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
-export const sizeText = (n: number): string => (n >= MiB ? `${n / MiB} MiB` : n >= KiB ? `${n / KiB} KiB` : `${n} B`);
-export const usText = (us: number): string => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`);
 
 export function tripLine(r: TripResult): string {
   const vsCopy = r.copyUs / r.shareUs;
   const vsTransfer = r.transferUs / r.shareUs;
   return `threads round trip ${sizeText(r.size)}: share/adopt ${usText(r.shareUs)}, copy ${usText(r.copyUs)}, transfer ${usText(r.transferUs)}; ` +
-    `vs copy ${vsCopy.toPrecision(3)}x${r.size === MiB ? ` (goal >= ${TRIP_COPY_GOAL}x: ${verdict(vsCopy >= TRIP_COPY_GOAL)})` : ''}, ` +
-    `vs transfer ${vsTransfer.toPrecision(3)}x (goal >= ${TRIP_TRANSFER_GOAL}x: ${verdict(vsTransfer >= TRIP_TRANSFER_GOAL)})`;
+    `vs copy ${vsCopy.toPrecision(3)}x${r.size === MiB ? ` (goal >= ${TRIP_COPY_GOAL}x: ${verdict(vsCopy >= TRIP_COPY_GOAL, false)})` : ''}, ` +
+    `vs transfer ${vsTransfer.toPrecision(3)}x (goal >= ${TRIP_TRANSFER_GOAL}x: ${verdict(vsTransfer >= TRIP_TRANSFER_GOAL, false)})`;
 }
 
 export function pairsLine(r: PairsResult, cores: number): string {
   const x = r.two / r.one;
   return `threads pairs ${sizeText(r.size)}: 1 thread ${(r.one / 1e6).toFixed(2)} M pairs/s (${(1e9 / r.one).toFixed(0)} ns/pair), ` +
-    `2 threads ${(r.two / 1e6).toFixed(2)} M pairs/s -> ${x.toPrecision(3)}x (goal >= ${PAIRS_GOAL}x: ${verdict(x >= PAIRS_GOAL)}; ${cores} cores)`;
+    `2 threads ${(r.two / 1e6).toFixed(2)} M pairs/s -> ${x.toPrecision(3)}x (goal >= ${PAIRS_GOAL}x: ${verdict(x >= PAIRS_GOAL, false)}; ${cores} cores)`;
 }
 
 export function freeLine(r: FreeResult): string {
   const x = r.sameNs / r.crossNs;
   return `threads free ${sizeText(r.size)}: same thread ${r.sameNs.toFixed(0)} ns, other thread ${r.crossNs.toFixed(0)} ns -> ` +
-    `${x.toPrecision(3)}x the throughput (goal >= ${FREE_GOAL}x: ${verdict(x >= FREE_GOAL)})`;
+    `${x.toPrecision(3)}x the throughput (goal >= ${FREE_GOAL}x: ${verdict(x >= FREE_GOAL, false)})`;
 }

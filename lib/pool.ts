@@ -4,7 +4,8 @@
 // the TypeScript side"):
 //
 //   Pool ──> BlockCache (lib/cache/)   alloc/free of sizes up to 64 KiB, no native call
-//     ├────> SlowPath (lib/alloc/)     everything else, through the allocator
+//     ├────> SlowPath (lib/alloc/)     every other allocation, through the allocator
+//     ├────> References (lib/alloc/)   every other free, retain, release, refCount, owns
 //     ├────> PoolFigures (lib/observe/) stats(), dump(), the exit line
 //     └────> lib/io/, lib/threads/   collect, readFile, onread; attach, share, adopt
 //
@@ -18,9 +19,7 @@
 import type { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 
-import type { PoolMemory } from './native/pool-memory.js';
 import { backingFor, pageSize } from './native/runtime.js';
-import { NativeStatus } from './native/binding.js';
 import { fromSource, type Source } from './buffers/convert.js';
 import { closedError, invalidArgType, type Caller } from './errors.js';
 import { track, untrack } from './exit.js';
@@ -30,11 +29,12 @@ import { PressureWatch } from './observe/pressure.js';
 import { alignOf, MAX_BUFFER, resolveOptions, sizeError, type AllocOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { Scope } from './scope.js';
 import type { PoolDump, PoolStats } from './observe/stats.js';
-import { PoolBuffer, serialOf, blockOf } from './buffers/pool-buffer.js';
+import { PoolBuffer } from './buffers/pool-buffer.js';
 import { elementSize, type TypedArrayConstructor } from './buffers/typed.js';
 import { dispose } from './dispose.js';
 import type { BlockCache } from './cache/block-cache.js';
 import { SlowPath } from './alloc/slow-path.js';
+import type { References } from './alloc/references.js';
 import { allocTyped } from './alloc/typed.js';
 import { PoolFigures } from './observe/pool-figures.js';
 import { Counts } from './observe/counts.js';
@@ -44,23 +44,21 @@ import { onread, type PoolReader } from './io/onread.js';
 import { releaseAfter } from './io/release-after.js';
 import { attach } from './threads/attach.js';
 import type { BufferHandle, PoolHandle } from './threads/handles.js';
-import { attachmentOf, poolHandleOf } from './threads/share.js';
+import { adoptBuffer, poolHandleOf, shareBuffer } from './threads/share.js';
 
 // free()'s fast path reads PoolBuffer through a module constant: an imported
 // binding is a property of the other module's exports object, read at every use.
 const Buf = PoolBuffer;
 
-
 export class Pool extends EventEmitter {
-  /** The allocator and the ArrayBuffers over its memory (stats(), dump()). */
-  readonly #memory: PoolMemory;
   /** Every allocation and free the block cache does not serve. */
   readonly #slow: SlowPath;
+  /** free(), retain(), release(), refCount() and owns() of all but the fast path. */
+  readonly #refs: References;
   /** The options in force (backing: as asked; stats().backing says what it is). */
   readonly #o: ResolvedOptions;
   readonly #maxSize: number;
   readonly #exitToken: WeakRef<{ close(): void }>;
-  readonly #leaks: LeakTracker | undefined;
   #closed = false;
   /** Free blocks of the classes up to 64 KiB; undefined for guard and secure pools, and once closed. */
   #cache: BlockCache | undefined;
@@ -86,14 +84,14 @@ export class Pool extends EventEmitter {
     const backing = backingFor(o.name, o.backing, o.guard, o.secure, o.shared);
     this.#o = o;
     this.#maxSize = Math.min(o.maxBytes, MAX_BUFFER);
-    this.#leaks = o.leakDetection === 'disabled' ? undefined
+    const leaks = o.leakDetection === 'disabled' ? undefined
       : new LeakTracker(o.leakDetection, o.name, (report) => this.emit('leak', report));
     const pressure = new PressureWatch(o.name, o.maxBytes, o.warning, o.critical, o.cooldownMs,
       (event) => this.emit('pressure', event));
-    this.#slow = new SlowPath(o, backing, this.#counts, this.#leaks, pressure);
-    this.#memory = this.#slow.memory;
+    this.#slow = new SlowPath(o, backing, this.#counts, leaks, pressure);
     this.#cache = this.#slow.cache;
-    this.#figures = new PoolFigures(this.#memory, this.#counts, o, backing, this.#leaks);
+    this.#refs = this.#slow.refs;
+    this.#figures = new PoolFigures(this.#slow.memory, this.#counts, o, backing, leaks);
     this.#exitToken = track(this);
   }
 
@@ -150,7 +148,7 @@ export class Pool extends EventEmitter {
     const unit = elementSize(Type);
     if (unit === 0) throw invalidArgType('Type', 'a TypedArray constructor', Type, this.allocTyped);
     if (typeof length !== 'number' || !(length >= 0) || length % 1 !== 0 || length * unit > this.#maxSize) {
-      throw this.#sizeError(length, this.allocTyped, 'length', Math.floor(this.#maxSize / unit));
+      throw sizeError(length, this.allocTyped, this.#o.maxBytes, 'length', Math.floor(this.#maxSize / unit));
     }
     return allocTyped(this.#slow, this.#cache, Type, length, length * unit, unit, this.allocTyped);
   }
@@ -187,48 +185,27 @@ export class Pool extends EventEmitter {
         return;
       }
     }
-    this.#freeOther(buf);
-  }
-
-  // free() for everything but a live PoolBuffer from the cache.
-  #freeOther(buf: ArrayBufferView): void {
-    const k = this.#cached(buf);
-    if (k >= 0) {
-      (this.#cache as BlockCache).freeBlock(k);
-      return;
-    }
-    this.#slow.free(buf, this.free);
+    this.#refs.free(buf, this.free);
   }
 
   /** Adds a reference to `buf`; returns the new count. Same errors as free(). */
   retain(buf: ArrayBufferView): number {
-    const k = this.#cached(buf);
-    if (k >= 0) {
-      const cache = this.#cache as BlockCache;
-      if (cache.refs[k] === 0xffffffff) throw this.#slow.statusError(NativeStatus.CountFull, 'retain', this.retain);
-      return cache.retain(k);
-    }
-    return this.#slow.retain(buf, this.retain);
+    return this.#refs.retain(buf, this.retain);
   }
 
   /** Drops a reference to `buf`; frees it when none is left and then returns true. Same errors as free(). */
   release(buf: ArrayBufferView): boolean {
-    const k = this.#cached(buf);
-    if (k >= 0) return (this.#cache as BlockCache).release(k);
-    return this.#slow.release(buf, this.release, this.free);
+    return this.#refs.release(buf, this.release, this.free);
   }
 
   /** The reference count of a live allocation (1 unless retained). Same errors as free(). */
   refCount(buf: ArrayBufferView): number {
-    const k = this.#cached(buf);
-    if (k >= 0) return (this.#cache as BlockCache).refs[k];
-    return this.#slow.refCount(buf, this.refCount);
+    return this.#refs.refCount(buf, this.refCount);
   }
 
   /** True when `buf` is a live allocation of this pool, the very object handed out (free() would take it). Never throws. */
   owns(buf: unknown): boolean {
-    if (this.#closed || !ArrayBuffer.isView(buf)) return false;
-    return this.#cached(buf) >= 0 || this.#slow.owns(buf);
+    return this.#refs.owns(buf);
   }
 
   /**
@@ -238,7 +215,7 @@ export class Pool extends EventEmitter {
    * @throws Error ERR_INVALID_STATE (not a shared pool), PoolError ERR_POOL_CLOSED
    */
   get handle(): PoolHandle {
-    return poolHandleOf(this.#memory, this.#o.name, this.#closed);
+    return poolHandleOf(this.#slow.memory, this.#o.name, this.#closed);
   }
 
   /**
@@ -262,8 +239,7 @@ export class Pool extends EventEmitter {
    * @throws Error ERR_INVALID_STATE (not a shared pool), and retain()'s errors
    */
   share(buf: ArrayBufferView): BufferHandle {
-    attachmentOf(this.#memory, this.#o.name, this.share);
-    return this.#slow.share(buf, this.share);
+    return shareBuffer(this.#refs, buf, this.share);
   }
 
   /**
@@ -274,8 +250,7 @@ export class Pool extends EventEmitter {
    * ERR_FOREIGN_BUFFER (a handle of another pool, or made up), ERR_POOL_CLOSED
    */
   adopt(handle: BufferHandle): Buffer {
-    attachmentOf(this.#memory, this.#o.name, this.adopt);
-    return this.#slow.adopt(handle, this.adopt);
+    return adoptBuffer(this.#refs, handle, this.adopt);
   }
 
   /**
@@ -339,9 +314,6 @@ export class Pool extends EventEmitter {
   reset(): void {
     this.#checkOpen(this.reset);
     this.#slow.reset();
-    this.#counts.freeAll();
-    this.#leaks?.forgetAll();
-    this.#slow.sweep();
   }
 
   /**
@@ -397,7 +369,6 @@ export class Pool extends EventEmitter {
     this.#slow.close();
     this.#cache = undefined;
     this.#counts.closeAll();
-    this.#leaks?.forgetAll();
   }
 
   [dispose](): void {
@@ -413,28 +384,12 @@ export class Pool extends EventEmitter {
     // multiple of 16) is valid as it is.
     const cached = align <= 16 && this.#cache !== undefined && this.#cache.serves(size);
     if (!cached && (typeof size !== 'number' || !(size >= 0 && size <= this.#maxSize) || size % 1 !== 0)) {
-      throw this.#sizeError(size, caller);
+      throw sizeError(size, caller, this.#o.maxBytes);
     }
     return this.#slow.allocate(size, zero, align, caller);
-  }
-
-  // The block id of a view handed out from the block cache and still live,
-  // or -1 (anything else: the slow path decides). Its tags are private
-  // fields (a PoolBuffer's, or a typed array's from allocTyped()), which no
-  // copy of its properties carries.
-  #cached(buf: ArrayBufferView): number {
-    const cache = this.#cache;
-    if (cache === undefined) return -1;
-    const k = blockOf(buf);
-    return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
   }
 
   #checkOpen(caller: Caller): void {
     if (this.#closed) throw closedError(caller);
   }
-
-  #sizeError(size: unknown, caller: Caller, name = 'size', max = this.#maxSize): Error {
-    return sizeError(size, caller, this.#o.maxBytes, name, max);
-  }
-
 }

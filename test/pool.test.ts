@@ -513,6 +513,34 @@ describe('reset()', () => {
     expect(s.classes.every((c) => c.live === 0)).toBe(true);
   });
 
+  it.each([
+    ['a pool of one thread', {}],
+    ['a guard pool (no block cache)', { guard: true }],
+    ['a shared pool (counts in its figures, the cache\'s apart)', { shared: true }],
+  ] as [string, PoolOptions][])('stats() after reset() of %s count every live allocation freed once, keep the peak, and count on from there', (_label, options) => {
+    const pool = make({ leakDetection: 'disabled', ...options });
+    const live = [pool.alloc(40), pool.allocUnsafe(5000), pool.alloc(100 * KiB), pool.alloc(2 * MiB), pool.from('abc')];
+    const typed = pool.allocTyped(Float64Array, 10);
+    pool.retain(live[0]);
+    pool.release(live[0]);
+    pool.free(pool.alloc(64));
+    pool.free(pool.alloc(200 * KiB));
+    const before = pool.stats();
+    expect([before.liveAllocations, before.totalAllocations, before.totalFrees]).toEqual([6, 8, 2]);
+    expect(before.usedBytes).toBe(40 + 5000 + 100 * KiB + 2 * MiB + 3 + 80);
+    pool.reset();
+    const s = pool.stats();
+    expect([s.liveAllocations, s.usedBytes, s.allocatedBytes]).toEqual([0, 0, 0]);
+    expect([s.totalAllocations, s.totalFrees, s.peakUsedBytes]).toEqual([8, 8, before.peakUsedBytes]);
+    const again = [pool.alloc(64), pool.allocUnsafe(3000)];
+    let n = pool.stats();
+    expect([n.liveAllocations, n.usedBytes, n.totalAllocations, n.totalFrees]).toEqual([2, 3064, 10, 8]);
+    for (const b of again) pool.free(b);
+    n = pool.stats();
+    expect([n.liveAllocations, n.usedBytes, n.totalAllocations, n.totalFrees]).toEqual([0, 0, 10, 10]);
+    void typed;
+  });
+
   it('the pool allocates normally after reset()', () => {
     const pool = make();
     for (let i = 0; i < 100; i++) pool.alloc(100 + i);

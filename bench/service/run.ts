@@ -34,6 +34,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
 import { renderRatios } from '../chart.js';
+import { sizeText } from '../format.js';
 import { revision } from '../revision.js';
 import { withServiceBlock } from './results-block.js';
 
@@ -83,10 +84,6 @@ const custom = args.some((a) => a.startsWith('--') && a !== '--smoke');
 /** Both versions of every program call tuneMalloc() at start (docs/services.md, "glibc's heap"). */
 const childEnv = args.includes('--tune-malloc') ? { ...process.env, MMAP_POOL_BENCH_TUNE_MALLOC: '1' } : process.env;
 const serverJs = join(__dirname, 'http-server.js');
-
-function sizeText(n: number): string {
-  return n >= 1024 * KiB ? `${n / (1024 * KiB)} MiB` : `${n / KiB} KiB`;
-}
 
 async function request(port: number, method: string, path: string, body?: Buffer): Promise<Buffer> {
   const req = http.request({ host: '127.0.0.1', port, method, path, agent: false,

@@ -4,17 +4,15 @@
 // (lib/cache/block-cache.ts take() and freeBlock()) does not serve:
 //
 //   Pool ──> SlowPath ──> PoolMemory (lib/native/) ──> the addon
-//              └───────> BlockCache (refill, flush, lose)
+//              ├───────> BlockCache (refill, flush, lose)
+//              └───────> Segments (lost, released, swept; the pressure check)
 //
 // It calls nothing above it: results come back as return values, and the
 // events it causes go out through the pool's PressureWatch and LeakTracker.
 //
 // Every allocation gets a serial number, kept by the allocator and recorded
 // on the view (a private field of PoolBuffer; a tag on the typed arrays of
-// allocTyped). free() finds the segment from buf.buffer and hands (segment,
-// offset, length, serial) back to the allocator, which checks all four
-// exactly: a stale Buffer whose slot now belongs to a newer allocation
-// carries an old serial and is refused with ERR_DOUBLE_FREE.
+// allocTyped), which free() checks (lib/alloc/references.ts).
 //
 // User code can run in the middle of an allocation: a 'pressure' listener,
 // an options getter, valueOf(), a typed array's constructor. So no step of
@@ -30,10 +28,12 @@
 // reserve(), refill(), allocTyped()) or seen detached (trim(), reset(),
 // free() of one of its views), the segment is lost (lib/alloc/segments.ts).
 //
-// A shared pool (`shared: true`): its memory is this thread's attachment
-// (lib/threads/), with a block cache of its own whose counts, like the
-// others, live where every thread's stats() sums them (lib/threads/
-// figures.ts); share() / adopt() hand its Buffers to other threads.
+// Frees, reference counts and owns() of a Buffer are References'
+// (lib/alloc/references.ts), which this makes over the same memory, cache
+// and counts. A shared pool (`shared: true`): its memory is this thread's
+// attachment (lib/threads/), with a block cache of its own whose counts,
+// like the others, live where every thread's stats() sums them (lib/threads/
+// figures.ts).
 //
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // allocator is every attached thread's.
@@ -44,17 +44,16 @@ import { offsetOf, segmentOf } from '../native/handle.js';
 import { PoolMemory } from '../native/pool-memory.js';
 import { classSizes } from '../native/runtime.js';
 import { statusError, type PoolDescription } from '../native/status.js';
-import { closedError, invalidArgType, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
-import { PoolBuffer, serialOf, tagView } from '../buffers/pool-buffer.js';
+import { closedError, mapFailed, withStack, type Caller } from '../errors.js';
+import { PoolBuffer, tagView } from '../buffers/pool-buffer.js';
 import { BlockCache } from '../cache/block-cache.js';
 import { startCoarseClock, tick } from '../observe/clock.js';
 import type { Backing, ResolvedOptions } from '../options.js';
 import type { LeakTracker } from '../observe/leaks.js';
 import type { PressureWatch } from '../observe/pressure.js';
 import { Segments } from './segments.js';
+import { References } from './references.js';
 import { sharedNative } from '../threads/attach.js';
-import type { BufferHandle } from '../threads/handles.js';
-import { adopt, promote, share } from '../threads/share.js';
 import { CACHE_HALF, FigureCounts, OTHER_HALF } from '../threads/figures.js';
 import type { Counts } from '../observe/counts.js';
 
@@ -65,6 +64,8 @@ export class SlowPath {
   /** guard or secure: every allocation has an ArrayBuffer of its own. */
   readonly own: boolean;
   readonly counts: Counts;
+  /** free(), retain(), release(), refCount() and owns() of the pool's Buffers. */
+  readonly refs: References;
   #cache: BlockCache | undefined;
   readonly #leaks: LeakTracker | undefined;
   /** What becomes of segments: lost, released, swept; and the pressure check. */
@@ -112,6 +113,7 @@ export class SlowPath {
       mappedBytes: () => memory.mapped(),
       lastError: () => memory.lastError(),
     };
+    this.refs = new References(memory, this.#cache, this.counts, leaks, this.#segs, this.#describe);
   }
 
   /** The block cache: undefined for guard and secure pools, and once closed. */
@@ -268,81 +270,24 @@ export class SlowPath {
     return this.#resets === resets;
   }
 
-  /** free() of anything but a live block of the cache: the view's allocation goes back to the allocator. */
-  free(buf: ArrayBufferView, caller: Caller): void {
-    const handle = this.#locate(buf, caller);
-    const serial = serialOf(buf) as number;
-    const length = this.memory.lengthOf(buf, handle, serial);  // before a guarded view is detached
-    if (this.own) this.#unguard(buf, handle, serial, caller);
-    const status = this.memory.free(handle, length, serial);
-    if (status === NativeStatus.SegmentReleased) {
-      this.#segs.released(segmentOf(handle));
-    } else if (status !== NativeStatus.Ok) {
-      throw this.#statusError(status, 'free', caller);
-    }
-    this.#uncount(length, serial);
-  }
-
-  /** retain() of anything but a live block of the cache: the new count. */
-  retain(buf: ArrayBufferView, caller: Caller): number {
-    const handle = this.#locate(buf, caller);
-    const serial = serialOf(buf) as number;
-    const count = this.memory.retain(handle, this.memory.lengthOf(buf, handle, serial), serial);
-    if (count < 0) throw this.#statusError(count, 'retain', caller);
-    return count;
-  }
-
-  /** release() of anything but a live block of the cache; `free` is free(), which a guarded allocation's last release runs. */
-  release(buf: ArrayBufferView, caller: Caller, free: Caller): boolean {
-    const handle = this.#locate(buf, caller);
-    const serial = serialOf(buf) as number;
-    const segment = segmentOf(handle);
-    const length = this.memory.lengthOf(buf, handle, serial);  // before a huge allocation's view is detached
-    if (this.own && this.memory.refCount(handle, length, serial) === 1) {
-      this.free(buf, free);
-      return true;
-    }
-    const count = this.memory.release(handle, length, serial);
-    if (count < 0) throw this.#statusError(count, 'release', caller);
-    if (count > 0) {
-      // In a shared pool the other references may be other threads': this one is done with it.
-      if (this.memory.shared !== undefined) this.#leaks?.freedSerial(serial);
-      return false;
-    }
-    // release() reports only the count: a detached segment is how a huge
-    // allocation's mapping is seen to have gone.
-    if (this.segments[segment]?.byteLength === 0) this.#segs.released(segment);
-    this.#uncount(length, serial);
-    return true;
-  }
-
-  /** refCount() of anything but a live block of the cache. */
-  refCount(buf: ArrayBufferView, caller: Caller): number {
-    const handle = this.#locate(buf, caller);
-    const serial = serialOf(buf) as number;
-    const count = this.memory.refCount(handle, this.memory.lengthOf(buf, handle, serial), serial);
-    if (count < 0) throw this.#statusError(count, 'refCount', caller);
-    return count;
-  }
-
-  /** owns() of a view that is not a live block of the cache. Never throws. */
-  owns(buf: ArrayBufferView): boolean {
-    const serial = serialOf(buf);
-    if (serial === undefined) return false;
-    const handle = this.#find(buf, serial);
-    return handle >= 0 && this.memory.refCount(handle, this.memory.lengthOf(buf, handle, serial), serial) > 0;
-  }
-
-  /** reset()'s first part: every allocation freed, the cache emptied; the pool then zeroes its counts and calls sweep(). */
+  /**
+   * reset(): every allocation freed and counted so, the cache emptied, the
+   * leak tracker told; then segments are swept, whose pressure check may
+   * run listeners (they see the pool reset, and may allocate again).
+   */
   reset(): void {
     this.#resets++;
     this.memory.detachGuarded();
     this.#segs.loseDetached();
     this.memory.reset();
-    // (A shared pool's counts are its figures, the cache's apart: lib/threads/figures.ts.)
+    // The one place counts are zeroed. (A shared pool's are its figures,
+    // the cache's apart: lib/threads/figures.ts; a pool of one thread's are
+    // one Counts, which freeAll() leaves as it is the second time.)
     this.counts.freeAll();
     this.#cache?.counts.freeAll();
     this.#cache?.clear();
+    this.#leaks?.forgetAll();
+    this.#segs.sweep();
   }
 
   /** trim(): free memory back to the OS; returns the bytes given back. */
@@ -355,23 +300,15 @@ export class SlowPath {
     return released;
   }
 
-  /** After reset(): lose every segment someone else detached, retire every one this pool detached. */
-  sweep(): void {
-    this.#segs.sweep();
-  }
-
-  /** close(): every ArrayBuffer detached, all memory given back; later allocations throw ERR_POOL_CLOSED. */
+  /** close(): every ArrayBuffer detached, all memory given back, the leak tracker told; later calls throw ERR_POOL_CLOSED. */
   close(): void {
     this.#closed = true;
     this.#segs.close();
     this.memory.detachGuarded();
     this.memory.close();
+    this.refs.close();
     this.#cache = undefined;
-  }
-
-  /** The error for a negative NativeStatus, worded for this pool. */
-  statusError(status: number, what: string, caller: Caller): Error {
-    return this.#statusError(status, what, caller);
+    this.#leaks?.forgetAll();
   }
 
   // An allocator call that failed with `status`, asked again by `ask` as
@@ -395,59 +332,6 @@ export class SlowPath {
       n = ask(true);
     }
     return n;
-  }
-
-  /** Shared pools: a BufferHandle for one more reference of `buf` (lib/threads/share.ts). */
-  share(buf: ArrayBufferView, caller: Caller): BufferHandle {
-    promote(this.memory, this.#cache, this.counts, buf, this.#describe, caller);
-    const handle = this.#locate(buf, caller);
-    const serial = serialOf(buf) as number;
-    return share(this.memory, handle, this.memory.lengthOf(buf, handle, serial), serial, this.#describe, caller);
-  }
-
-  /** Shared pools: this thread's Buffer over the allocation a BufferHandle names, counted and tracked. */
-  adopt(handle: unknown, caller: Caller): Buffer {
-    if (this.#closed) throw closedError(caller);
-    const { buf, size, serial } = adopt(this.memory, handle, this.#describe, caller);
-    // A reference, not an allocation: the pool counts it where it was made.
-    if (this.#leaks !== undefined) this.#leaks.allocated(buf, size, serial, caller);
-    return buf;
-  }
-
-  #uncount(length: number, serial: number): void {
-    this.counts.uncount(length);
-    if (this.#leaks !== undefined) this.#leaks.freedSerial(serial);
-  }
-
-  // Checks `buf` for free/retain/release/refCount: returns the handle of
-  // its allocation (its serial is serialOf(buf)).
-  #locate(buf: ArrayBufferView, caller: Caller): number {
-    if (!ArrayBuffer.isView(buf)) {
-      throw invalidArgType('buf', 'an instance of Buffer, TypedArray, or DataView', buf, caller);
-    }
-    if (this.#closed) throw closedError(caller);
-    const serial = serialOf(buf);
-    const handle = serial !== undefined ? this.#find(buf, serial) : -1;
-    if (handle >= 0) return handle;
-    if (this.memory.isRetired(buf.buffer as ArrayBuffer) && serial !== undefined) throw this.#statusError(NativeStatus.DoubleFree, caller.name, caller);
-    throw withStack(new PoolError('ERR_FOREIGN_BUFFER',
-      `${caller.name}: this buffer was not handed out by pool "${this.#describe.name}" (a slice of one, or another view of its bytes, is not accepted either)`), caller);
-  }
-
-  // Pools with views of their own: check that the allocation can be freed,
-  // then detach its ArrayBuffer before the memory goes back.
-  #unguard(buf: ArrayBufferView, handle: number, serial: number, caller: Caller): void {
-    const count = this.memory.unguard(buf, handle, serial);
-    if (count < 0) throw this.#statusError(count, caller.name, caller);
-  }
-
-  // The handle of the allocation `buf` (tagged `serial`) was handed out
-  // for, or -1. A view of a segment someone else detached is found by its
-  // serial; the block cache then gives that segment's free blocks back.
-  #find(buf: ArrayBufferView, serial: number): number {
-    const handle = this.memory.find(buf, serial);
-    if (handle >= 0 && !this.own && (buf.buffer as ArrayBuffer).byteLength === 0) this.#segs.lost(segmentOf(handle));
-    return handle;
   }
 
   #statusError(status: number, what: string, caller: Caller): Error {

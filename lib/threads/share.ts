@@ -1,8 +1,9 @@
 // pool.handle, share() and adopt() of a shared pool: the attachment's
 // PoolHandle, a Buffer's reference turned into a BufferHandle, and a
-// BufferHandle turned into this thread's Buffer over the same bytes. Pool
-// finds the Buffer (share) and counts and tracks the result (adopt); these
-// return values and call nothing above them.
+// BufferHandle turned into this thread's Buffer over the same bytes.
+// shareBuffer() and adoptBuffer() are Pool.share() and adopt(): they work on
+// the pool's References (lib/alloc/references.ts), which finds the Buffer's
+// allocation and counts it, and return values; they call nothing above them.
 //
 // A Buffer from this thread's block cache is promoted before it is shared
 // (promote()): the allocator renames its block from the cache's serial to
@@ -24,16 +25,58 @@ import { blockOf, PoolBuffer, retag, serialOf } from '../buffers/pool-buffer.js'
 import { TRACKED } from '../cache/block-table.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { Counts } from '../observe/counts.js';
+import type { LeakTracker } from '../observe/leaks.js';
 import { FigureCounts } from './figures.js';
 import { closedError, invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { handleOf } from './attach.js';
 import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './handles.js';
 
+/** What shareBuffer() and adoptBuffer() use of a pool: its References (lib/alloc/references.ts). */
+export interface Holdings {
+  readonly memory: PoolMemory;
+  /** The block cache: undefined for guard and secure pools, and once closed. */
+  readonly cache: BlockCache | undefined;
+  /** Where the allocations the cache does not hand out are counted. */
+  readonly counts: Counts;
+  readonly leaks: LeakTracker | undefined;
+  readonly pool: PoolDescription;
+  readonly closed: boolean;
+  /** The allocator's handle of the allocation `buf` was handed out for. @throws free()'s errors */
+  locate(buf: ArrayBufferView, caller: Caller): number;
+}
+
+/**
+ * Pool.share(): a BufferHandle for one more reference of `buf`.
+ * @throws Error ERR_INVALID_STATE (not a shared pool), and retain()'s errors
+ */
+export function shareBuffer(held: Holdings, buf: ArrayBufferView, caller: Caller): BufferHandle {
+  const memory = held.memory;
+  attachmentOf(memory, held.pool.name, caller);
+  promote(memory, held.cache, held.counts, buf, held.pool, caller);
+  const handle = held.locate(buf, caller);
+  const serial = serialOf(buf) as number;
+  return share(memory, handle, memory.lengthOf(buf, handle, serial), serial, held.pool, caller);
+}
+
+/**
+ * Pool.adopt(): this thread's Buffer over the allocation a BufferHandle
+ * names, tracked. A reference, not an allocation: the pool counts it where
+ * it was made.
+ * @throws adopt()'s errors, Error ERR_INVALID_STATE (not a shared pool)
+ */
+export function adoptBuffer(held: Holdings, value: unknown, caller: Caller): Buffer {
+  attachmentOf(held.memory, held.pool.name, caller);
+  if (held.closed) throw closedError(caller);
+  const { buf, size, serial } = adopt(held.memory, value, held.pool, caller);
+  if (held.leaks !== undefined) held.leaks.allocated(buf, size, serial, caller);
+  return buf;
+}
+
 /**
  * This thread's attachment, for a call only shared pools take.
  * @throws Error ERR_INVALID_STATE (a pool made without `shared: true`)
  */
-export function attachmentOf(memory: PoolMemory, name: string, caller: Caller): NativeSharedPool {
+function attachmentOf(memory: PoolMemory, name: string, caller: Caller): NativeSharedPool {
   const shared = memory.shared;
   if (shared === undefined) throw invalidState(`${caller.name}: pool "${name}" is not shared (new Pool({ shared: true }))`, caller);
   return shared;
@@ -61,7 +104,7 @@ export function poolHandleOf(memory: PoolMemory, name: string, closed: boolean):
  * @throws retain()'s error for a count that cannot grow; the allocator's
  * refusal otherwise (none is expected: the cache's tables said it lives)
  */
-export function promote(memory: PoolMemory, cache: BlockCache | undefined, other: Counts, buf: ArrayBufferView, pool: PoolDescription, caller: Caller): void {
+function promote(memory: PoolMemory, cache: BlockCache | undefined, other: Counts, buf: ArrayBufferView, pool: PoolDescription, caller: Caller): void {
   if (cache === undefined || !ArrayBuffer.isView(buf)) return;
   const k = blockOf(buf);
   const serial = serialOf(buf);
@@ -89,7 +132,7 @@ export function promote(memory: PoolMemory, cache: BlockCache | undefined, other
  * A BufferHandle for one more reference of the allocation at `handle`.
  * @throws retain()'s errors
  */
-export function share(memory: PoolMemory, handle: number, length: number, serial: number, pool: PoolDescription, caller: Caller): BufferHandle {
+function share(memory: PoolMemory, handle: number, length: number, serial: number, pool: PoolDescription, caller: Caller): BufferHandle {
   const r = memory.share(handle, length, serial);
   if (typeof r === 'number') throw statusError(r, 'share', caller, pool);
   const { pool: id, token } = handleOf(memory.shared as NativeSharedPool);
@@ -102,7 +145,7 @@ export function share(memory: PoolMemory, handle: number, length: number, serial
  * @throws TypeError ERR_INVALID_ARG_TYPE, PoolError ERR_DOUBLE_FREE, ERR_FOREIGN_BUFFER,
  * ERR_POOL_CLOSED, ERR_MAP_FAILED (no ArrayBuffer could be made: the reference goes back)
  */
-export function adopt(memory: PoolMemory, value: unknown, pool: PoolDescription, caller: Caller): { buf: Buffer; size: number; serial: number } {
+function adopt(memory: PoolMemory, value: unknown, pool: PoolDescription, caller: Caller): { buf: Buffer; size: number; serial: number } {
   const h = readBufferHandle(value, caller);
   const { pool: id, token } = handleOf(memory.shared as NativeSharedPool);
   const r = h.pool === id && h.token === token ? memory.adopt(h.share, h.check) : NativeStatus.Foreign;

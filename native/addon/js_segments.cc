@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "segment_mapping.h"
+
 namespace mmap_pool {
 namespace addon {
 
@@ -132,8 +134,7 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
   platform::MapError map_err;
   bool ok = (MapOverWaiting(seg, size + guard_bytes, flags) ||
              platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags)) &&
-            (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
-            (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
+            PrepareSegmentMapping(seg->mapping, size, guard_bytes, secure_, prefault_, &map_err);
   if (!ok) {
     platform::Unmap(&seg->mapping);
     delete seg;
@@ -141,8 +142,6 @@ alloc::Segment* JsSegmentSource::AcquireMapped(size_t size, bool guard, alloc::S
     err->syscall = map_err.syscall;
     return nullptr;
   }
-  if (secure_) platform::ExcludeFromDumps(seg->mapping, 0, size);
-  if (prefault_ && !secure_) platform::Prefault(seg->mapping, 0, size);
   seg->base = seg->mapping.addr;
   seg->size = size;
   live_.insert(seg);

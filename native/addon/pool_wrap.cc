@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "../platform/clock.h"
 #include "handle.h"
+#include "js_args.h"
 
 namespace mmap_pool {
 namespace addon {
@@ -18,34 +18,6 @@ namespace {
 // allocation serial 0.
 constexpr uint64_t kCacheSerial = 0;
 
-// Never a serial: what ToSerial makes of a value that is not one.
-constexpr uint64_t kNoSerial = UINT64_MAX;
-
-// A serial: an integer 1 .. 2^53 - 1 (lib/buffers/serials.ts nextSerial), exact as a
-// double; anything else (lib/ has a bug) names no allocation, not even the
-// block cache's blocks (serial 0).
-uint64_t ToSerial(const Napi::Value& v) {
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 1 && d <= 9007199254740991.0)) return kNoSerial;
-  return static_cast<uint64_t>(d);
-}
-
-size_t ToSize(const Napi::Value& v) {
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0)) return 0;
-  if (d >= 18446744073709551616.0) return SIZE_MAX;  // Infinity and beyond
-  return static_cast<size_t>(d);
-}
-
-Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
-  return Napi::Number::New(env, static_cast<int32_t>(st));
-}
-
-// (segment, offset, length, serial) from a call's first four arguments.
-alloc::Arena::Ref RefArgs(const Napi::CallbackInfo& info) {
-  return {info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]),
-          ToSerial(info[3])};
-}
 }  // namespace
 
 Napi::Function PoolWrap::Define(Napi::Env env) {
@@ -84,16 +56,8 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
     return;
   }
   Napi::Object o = info[0].As<Napi::Object>();
-  // lib/options.ts has checked every value; these checks only keep a wrong
-  // call (the binding is reachable by its file path) from aborting the
-  // process in a failed conversion.
-  for (const char* key : {"chunkSize", "hugeThreshold", "maxBytes"}) {
-    if (!o.Get(key).IsNumber()) {
-      Napi::TypeError::New(env, std::string("NativePool: options.") + key + " must be a number")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-  }
+  alloc::ArenaOptions opt;
+  if (!ReadArenaOptions(env, o, "NativePool", &opt)) return;
   if (!o.Get("backing").IsString()) {
     Napi::TypeError::New(env, "NativePool: options.backing must be a string").ThrowAsJavaScriptException();
     return;
@@ -105,23 +69,9 @@ PoolWrap::PoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolWrap>(
   napi_value factory = heap ? static_cast<napi_value>(o.Get("heapFactory")) : nullptr;
   napi_value retire = nullptr;
   if (heap && o.Get("heapRetire").IsFunction()) retire = o.Get("heapRetire");
-  bool secure = o.Get("secure").ToBoolean().Value();
+  bool secure = opt.zero_on_free;
   bool huge_pages = o.Get("hugePages").ToBoolean().Value();
   bool prefault = o.Get("prefault").ToBoolean().Value();
-
-  alloc::ArenaOptions opt;
-  opt.chunk_size = ToSize(o.Get("chunkSize"));
-  opt.huge_threshold = ToSize(o.Get("hugeThreshold"));
-  opt.max_bytes = ToSize(o.Get("maxBytes"));
-  opt.page_size = platform::PageSize() < 4096 ? 4096 : platform::PageSize();
-  opt.zero_on_free = secure;
-  opt.clock = platform::MonotonicMillis;
-  if (opt.chunk_size == 0 || opt.chunk_size % opt.page_size != 0 ||
-      opt.chunk_size % platform::MapGranularity() != 0 || opt.chunk_size > kHandleSpan ||
-      opt.huge_threshold > opt.chunk_size) {
-    Napi::RangeError::New(env, "NativePool: invalid chunkSize/hugeThreshold").ThrowAsJavaScriptException();
-    return;
-  }
   registry_ = env.GetInstanceData<PoolRegistry>();
   std::shared_ptr<RetiredRanges> retired =
       registry_ != nullptr ? registry_->retired : std::make_shared<RetiredRanges>();

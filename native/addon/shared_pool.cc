@@ -6,6 +6,8 @@
 #include <random>
 #include <utility>
 
+#include "segment_mapping.h"
+
 namespace mmap_pool {
 namespace addon {
 
@@ -68,8 +70,7 @@ alloc::Segment* SharedSource::AcquireMapped(size_t size, bool guard, alloc::Sour
   const unsigned flags = huge_pages_ ? platform::kMapHugePages : platform::kMapDefault;
   platform::MapError map_err;
   bool ok = platform::Map(backing_, dir_.c_str(), size + guard_bytes, &seg->mapping, &map_err, flags) &&
-            (guard_bytes == 0 || platform::ProtectNone(seg->mapping, size, guard_bytes, &map_err)) &&
-            (!secure_ || platform::Lock(seg->mapping, 0, size, &map_err));
+            PrepareSegmentMapping(seg->mapping, size, guard_bytes, secure_, prefault_, &map_err);
   if (!ok) {
     platform::Unmap(&seg->mapping);
     delete seg;
@@ -77,8 +78,6 @@ alloc::Segment* SharedSource::AcquireMapped(size_t size, bool guard, alloc::Sour
     err->syscall = map_err.syscall;
     return nullptr;
   }
-  if (secure_) platform::ExcludeFromDumps(seg->mapping, 0, size);
-  if (prefault_ && !secure_) platform::Prefault(seg->mapping, 0, size);
   seg->base = seg->mapping.addr;
   seg->size = size;
   std::lock_guard<std::mutex> lock(mu_);

@@ -18,7 +18,7 @@
 //                   across threads, so a stale view never matches a newer
 //                   allocation made in another thread
 //     members       member id -> (Figures, cache serial): one per attachment.
-//                   Figures: 16 doubles its JS thread writes (lib/native/
+//                   Figures: 16 doubles its JS thread writes (lib/threads/
 //                   figures.ts) and Totals() sums; the cache serial is the
 //                   serial every block of that attachment's block cache
 //                   carries in the arena, so that its end can free them
@@ -106,9 +106,9 @@ class SharedSource : public alloc::SegmentSource {
 
 // One attachment's counts of what its program holds, written by its JS
 // thread (plain stores: an aligned double is read whole on every platform
-// Node runs on) and read by any thread's Totals(). Two halves of kFigureSpan
+// Node runs on) and read by any thread's Totals(). Two halves of 8
 // doubles: the block cache's allocations (kCacheFigures) and every other
-// (kOtherFigures); in each, at kAllocs.. kMoved (lib/native/figures.ts
+// (kOtherFigures); in each, at kAllocs.. kMoved (lib/threads/figures.ts
 // writes the same layout):
 //   allocs frees used peak closed   as lib/observe/counts.ts counts them
 //   moved (other half only)         cached blocks shared (promoted): each

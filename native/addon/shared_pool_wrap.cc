@@ -10,43 +10,18 @@
 #include <utility>
 #include <vector>
 
-#include "../platform/clock.h"
 #include "handle.h"
+#include "js_args.h"
 
 namespace mmap_pool {
 namespace addon {
 
 namespace {
-constexpr uint64_t kNoSerial = UINT64_MAX;
-
-// As pool_wrap.cc: lib/ checked every value; these only keep a wrong call
-// from aborting in a conversion.
-uint64_t ToSerial(const Napi::Value& v) {
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 1 && d <= 9007199254740991.0)) return kNoSerial;
-  return static_cast<uint64_t>(d);
-}
-
-size_t ToSize(const Napi::Value& v) {
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0)) return 0;
-  if (d >= 18446744073709551616.0) return SIZE_MAX;
-  return static_cast<size_t>(d);
-}
-
 uint64_t ToId(const Napi::Value& v) {
   if (!v.IsNumber()) return 0;
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 1 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d))) return 0;
   return static_cast<uint64_t>(d);
-}
-
-Napi::Value StatusValue(Napi::Env env, alloc::Status st) {
-  return Napi::Number::New(env, static_cast<int32_t>(st));
-}
-
-alloc::Arena::Ref RefArgs(const Napi::CallbackInfo& info) {
-  return {info[0].As<Napi::Number>().Uint32Value(), ToSize(info[1]), ToSize(info[2]), ToSerial(info[3])};
 }
 
 std::string Hex(uint64_t v) {
@@ -154,39 +129,24 @@ SharedPoolWrap::SharedPoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
       pool_ = SharedPool::Attach(id, token, &attach_status_);
     }
   } else {
-    for (const char* key : {"chunkSize", "hugeThreshold", "maxBytes"}) {
-      if (!o.Get(key).IsNumber()) {
-        Napi::TypeError::New(env, std::string("SharedPool: options.") + key + " must be a number")
-            .ThrowAsJavaScriptException();
-        return;
-      }
-    }
+    SharedPoolOptions opt;
+    if (!ReadArenaOptions(env, o, "SharedPool", &opt.arena)) return;
     if (!o.Get("backing").IsString() || !o.Get("description").IsString()) {
       Napi::TypeError::New(env, "SharedPool: options.backing and options.description must be strings")
           .ThrowAsJavaScriptException();
       return;
     }
     std::string backing = o.Get("backing").As<Napi::String>().Utf8Value();
-    SharedPoolOptions opt;
+    if (backing == "heap") {
+      Napi::RangeError::New(env, "SharedPool: invalid backing 'heap'").ThrowAsJavaScriptException();
+      return;
+    }
     opt.backing = backing == "file" ? platform::Backing::kFile : platform::Backing::kAnonymous;
     opt.dir = o.Get("dir").IsString() ? o.Get("dir").As<Napi::String>().Utf8Value() : "";
-    opt.secure = o.Get("secure").ToBoolean().Value();
+    opt.secure = opt.arena.zero_on_free;
     opt.huge_pages = o.Get("hugePages").ToBoolean().Value();
     opt.prefault = o.Get("prefault").ToBoolean().Value();
     opt.description = o.Get("description").As<Napi::String>().Utf8Value();
-    opt.arena.chunk_size = ToSize(o.Get("chunkSize"));
-    opt.arena.huge_threshold = ToSize(o.Get("hugeThreshold"));
-    opt.arena.max_bytes = ToSize(o.Get("maxBytes"));
-    opt.arena.page_size = platform::PageSize() < 4096 ? 4096 : platform::PageSize();
-    opt.arena.zero_on_free = opt.secure;
-    opt.arena.clock = platform::MonotonicMillis;
-    const alloc::ArenaOptions& a = opt.arena;
-    if (backing == "heap" || a.chunk_size == 0 || a.chunk_size % a.page_size != 0 ||
-        a.chunk_size % platform::MapGranularity() != 0 || a.chunk_size > kHandleSpan ||
-        a.huge_threshold > a.chunk_size) {
-      Napi::RangeError::New(env, "SharedPool: invalid backing/chunkSize/hugeThreshold").ThrowAsJavaScriptException();
-      return;
-    }
     pool_ = SharedPool::Create(opt);
   }
   if (!pool_) return;
