@@ -98,7 +98,7 @@ export class SlowPath {
     this.memory = memory;
     this.segments = memory.segments;
     this.own = own;
-    const figures = memory.shared?.figures();
+    const figures = memory.figures();
     this.counts = figures !== undefined ? new FigureCounts(figures, OTHER_HALF) : counts;
     this.#leaks = leaks;
     if (!own) {

@@ -97,6 +97,11 @@ export class PoolMemory implements CacheGateway {
     return (this.shared as NativeSharedPool).share(segmentOf(handle), offsetOf(handle), length, serial);
   }
 
+  /** Shared pools: this attachment's counts, which every thread's stats() sums (lib/threads/figures.ts); undefined otherwise. */
+  figures(): Float64Array | undefined {
+    return this.shared?.figures();
+  }
+
   /**
    * Shared pools: the cached block at `handle` (of class `classSize`)
    * becomes an allocation of its own under `serial`, of `size` bytes and
