@@ -366,6 +366,35 @@ describe('releaseAfter(stream, buf)', () => {
     expect(live(pool)).toBe(0);
   });
 
+  it('a response already closed when releaseAfter() is called: released at once, not held for a close that has passed', async () => {
+    const pool = make({ name: 'release-closed-res' });
+    let handled!: (n: number) => void;
+    const done = new Promise<number>((r) => {
+      handled = r;
+    });
+    const { server, port } = await serve((req, res) => {
+      res.once('close', () => {
+        const buf = pool.allocUnsafe(1 * KiB);
+        pool.retain(buf);
+        pool.releaseAfter(res, buf);  // one reference of two
+        setImmediate(() => {
+          handled(pool.refCount(buf));
+          pool.release(buf);
+        });
+      });
+      req.socket.destroy();
+    });
+    try {
+      const req = http.request({ host: '127.0.0.1', port, agent: false, method: 'GET' });
+      req.on('error', () => {});
+      req.end();
+      expect(await done, 'releaseAfter() gave back its one reference').toBe(1);
+    } finally {
+      server.close();
+    }
+    expect(live(pool)).toBe(0);
+  });
+
   it('a pool closed before the stream is done: no uncaught exception; bad arguments and foreign Buffers are refused at once', async () => {
     const pool = make({ name: 'release-closed' });
     const stream = new PassThrough();
