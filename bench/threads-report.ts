@@ -47,6 +47,12 @@ export function renderThreads(t: ThreadsResult): string[] {
       'machine: where the 20x goal is missed, it is missed by what share, release and',
       'adopt add to those hops (the difference between the share/adopt and transfer',
       'columns). Copies vary most from run to run on a shared machine.', '');
+    const mib = t.trip.find((r) => r.size === 1024 * 1024);
+    if (mib !== undefined && mib.copyUs / mib.transferUs < TRIP_COPY_GOAL) {
+      p(`In this run even the transfer, which copies nothing and makes no native call, was ${ratio(mib.copyUs / mib.transferUs)}`,
+        `faster than the copy at 1 MiB (${usText(mib.transferUs)} against ${usText(mib.copyUs)}): two message hops take`,
+        `more than a twentieth of two 1 MiB copies here, so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x on this machine.`, '');
+    }
   }
 
   if (t.pairs.length > 0) {

@@ -114,10 +114,12 @@ const handle = service === 'file'
   ? (variant === 'pool' ? filePool : variant === 'ideal' ? fileIdeal : fileBuffer)
   : (variant === 'pool' ? handlePool : variant === 'ideal' ? handleIdeal : handleBuffer);
 
-// Requests whose response has not closed yet: when a run ends, autocannon
-// drops its connections and the last responses are still being written (an
-// 8 MiB file to a socket that went away). GET /stats waits for them, so that
-// a live pool allocation it reports is a leak, not a response in flight.
+// Requests not done yet: their response has not closed, or their handler
+// has not returned. When a run ends, autocannon drops its connections: the
+// last responses are still being written (an 8 MiB file to a socket that
+// went away), and a handler may still be reading its file for a response
+// that has closed already. GET /stats waits for both, so that a live pool
+// allocation it reports is a leak, not a request in flight.
 let inFlight = 0;
 
 async function drained(): Promise<void> {
@@ -150,11 +152,15 @@ const server = http.createServer((req, res) => {
   }
   requests++;
   inFlight++;
-  res.once('close', () => inFlight--);
+  let pending = 2;  // the response's 'close' and the handler's end
+  const settle = (): void => {
+    if (--pending === 0) inFlight--;
+  };
+  res.once('close', settle);
   handle(req, res).catch((err: Error) => {
     res.statusCode = 500;
     res.end(String(err.message));
-  });
+  }).finally(settle);
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {

@@ -56,7 +56,7 @@ interface Run {
   errors: number;
   errorText?: string;
   poolLive: number;
-  /** Responses not yet closed when the server reported (it waits up to 30 s for them). */
+  /** Requests not done (response open or handler running) when the server reported (it waits up to 30 s for them). */
   inFlight: number;
 }
 
@@ -342,7 +342,7 @@ async function main(): Promise<void> {
         const r = service === 'tcp' ? await runTcp(v, size) : await runOne(v, service, size);
         if (r.errors > 0) throw new Error(`${v} at ${sizeText(size)}: ${r.errors} failed requests (${r.errorText ?? ''})`);
         if (v === 'pool' && r.poolLive !== 0) {
-          throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run (${r.inFlight} responses not closed)`);
+          throw new Error(`pool at ${sizeText(size)}: ${r.poolLive} allocations still live after the run (${r.inFlight} requests not done)`);
         }
         row[v].push(r);
         console.log(`${service} ${sizeText(size)} pair ${p + 1} ${v}: ${r.reqPerSec.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req, ` +
