@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -215,6 +216,34 @@ describe('readFile(file)', () => {
     expect(missing.code).toBe('ENOENT');
     const isDir = await rejection(pool.readFile(dir));
     expect(isDir.code).toBe('EISDIR');
+    expect(live(pool)).toBe(0);
+  });
+
+  it('a close that fails after every byte was read: the close error, and nothing allocated', async () => {
+    const pool = make({ name: 'read-close' });
+    const file = path.join(dir, 'close.bin');
+    writeFileSync(file, randomBytes(8 * KiB));
+    // fs.promises.open as readFile() sees it (a builtin's ESM bindings follow
+    // its exports after syncBuiltinESMExports()), with handles whose close()
+    // closes and then fails.
+    const fsp = require('node:fs/promises') as { open: typeof open };
+    const realOpen = fsp.open;
+    fsp.open = (async (...args: Parameters<typeof open>) => {
+      const fh = await realOpen(...args);
+      const close = fh.close.bind(fh);
+      fh.close = async (): Promise<void> => {
+        await close();
+        throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+      };
+      return fh;
+    }) as typeof open;
+    syncBuiltinESMExports();
+    try {
+      expect((await rejection(pool.readFile(file))).code).toBe('EIO');
+    } finally {
+      fsp.open = realOpen;
+      syncBuiltinESMExports();
+    }
     expect(live(pool)).toBe(0);
   });
 

@@ -8,7 +8,8 @@
 // a Buffer of the exact length); one that grew gives st.size bytes.
 // Errors reject as Node's own (ENOENT, EISDIR, ...); an abort rejects with
 // an AbortError; either way nothing stays allocated and a handle opened
-// here is closed.
+// here is closed. A close that fails after every byte was read rejects
+// too, as fs.promises.readFile() does, and the Buffer goes back first.
 import { open, type FileHandle } from 'node:fs/promises';
 
 import { invalidArgType, outOfRange, type Caller } from '../errors.js';
@@ -35,6 +36,30 @@ export async function readFile(pool: IoPool, file: unknown, options: ReadFileOpt
   const signal = signalOf(options?.signal, caller);
   if (signal?.aborted) throw abortError(signal, caller);
   const fh = own ? await open(file as string | URL | Buffer, 'r') : file as FileHandle;
+  let whole: Buffer;
+  try {
+    whole = await readAll(pool, fh, own, signal, maxSize, caller);
+  } catch (err) {
+    if (own) await fh.close().catch(() => {});
+    throw err;
+  }
+  if (own) {
+    try {
+      await fh.close();
+    } catch (err) {
+      try {
+        pool.free(whole);
+      } catch {
+        // The pool closed meanwhile: the Buffer's memory went with it.
+      }
+      throw err;
+    }
+  }
+  return whole;
+}
+
+/** Every byte of `fh` in one pool Buffer; on any failure nothing stays allocated. */
+async function readAll(pool: IoPool, fh: FileHandle, own: boolean, signal: AbortSignal | undefined, maxSize: number, caller: Caller): Promise<Buffer> {
   let buf: Buffer | undefined;
   try {
     const { size } = await fh.stat();
@@ -56,7 +81,5 @@ export async function readFile(pool: IoPool, file: unknown, options: ReadFileOpt
   } catch (err) {
     if (buf !== undefined) pool.free(buf);
     throw err;
-  } finally {
-    if (own) await fh.close();
   }
 }
