@@ -20,8 +20,8 @@ export interface ChartOptions {
   axis?: string;
 }
 
-const W = 860;
-const LABEL_W = 250;
+const W = 900;
+const LABEL_W = 290;
 const PLOT_X0 = LABEL_W + 20;
 const PLOT_X1 = W - 40;
 const TOP = 92;

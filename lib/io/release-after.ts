@@ -7,7 +7,7 @@
 // An http.ServerResponse takes a shorter way: it emits 'close' once, when
 // the response is complete or its connection went first, and is destroyed
 // from then on; one 'close' listener costs less than finished()'s set,
-// enough to show at 1 KiB responses (docs/services.md).
+// which showed at 1 KiB responses (docs/services.md, "An HTTP server").
 import { ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
 
