@@ -159,6 +159,7 @@ uint64_t SharedPool::TakeSerials(uint64_t n) {
 
 uint64_t SharedPool::Join(std::shared_ptr<Figures>* figures) {
   auto f = std::make_shared<Figures>();
+  f->v[kFreeResets] = static_cast<double>(resets_.load(std::memory_order_relaxed));
   std::lock_guard<std::mutex> lock(members_mu_);
   uint64_t id = next_member_++;
   members_.emplace(id, Member{f, 0});
@@ -201,8 +202,59 @@ void SharedPool::Leave(uint64_t member, bool free_cached) {
   if (free_cached && serial != 0) arena_.FreeWhere([serial](uint64_t s) { return s == serial; });
 }
 
+namespace {
+// A whole number in [0, limit]: what an entry of a batch must hold.
+bool Whole(double x, double limit) { return x >= 0 && x <= limit && x == static_cast<double>(static_cast<uint64_t>(x)); }
+}  // namespace
+
+uint32_t SharedPool::DrainFrees(Figures* figures) {
+  double* v = figures->v;
+  const double written = v[kFreeBatch];
+  v[kFreeBatch] = 0;
+  if (!Whole(written, Figures::kBatchMax)) return 0;
+  const size_t n = static_cast<size_t>(written);
+  alloc::Arena::Ref refs[Figures::kBatchMax];
+  alloc::Status statuses[Figures::kBatchMax];
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double* e = v + kFreeEntries + 4 * i;
+    // Only lib/ writes these; an entry that is not a whole reference is skipped all the same.
+    if (!Whole(e[0], 4294967295.0) || !Whole(e[1], 9007199254740991.0) || !Whole(e[2], 9007199254740991.0) ||
+        !Whole(e[3], 9007199254740991.0)) {
+      continue;
+    }
+    refs[m++] = {static_cast<uint32_t>(e[0]), static_cast<size_t>(e[1]), static_cast<size_t>(e[2]),
+                 static_cast<uint64_t>(e[3])};
+  }
+  arena_.FreeEach(refs, m, statuses);
+  // A reset since the last drain may be what freed a refused entry first:
+  // then none is reported (each is counted back all the same).
+  const double resets = static_cast<double>(resets_.load(std::memory_order_relaxed));
+  const bool reset_since = v[kFreeResets] != resets;
+  v[kFreeResets] = resets;
+  uint32_t refused = 0;
+  for (size_t i = 0; i < m; i++) {
+    if (statuses[i] == alloc::Status::kOk || statuses[i] == alloc::Status::kSegmentReleased) continue;
+    // free() counted it; whoever freed it first counted it too.
+    v[kOtherFigures + kFrees] -= 1;
+    v[kOtherFigures + kUsed] += static_cast<double>(refs[i].length);
+    refused++;
+  }
+  return reset_since ? 0 : refused;
+}
+
+void SharedPool::AddPending(const Figures& f, Totals* t) {
+  const double written = f.v[kFreeBatch];
+  if (!Whole(written, Figures::kBatchMax)) return;
+  for (size_t i = 0; i < static_cast<size_t>(written); i++) {
+    t->frees -= 1;
+    t->used += f.v[kFreeEntries + 4 * i + 2];
+  }
+}
+
 void SharedPool::ResetExcept(uint64_t member) {
   std::unordered_set<uint64_t> spared;
+  resets_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(members_mu_);
     for (auto& [id, m] : members_) {
@@ -211,9 +263,13 @@ void SharedPool::ResetExcept(uint64_t member) {
       // Their allocations outside the cache are freed here: out of the
       // counts (their own counts still hold them; a free of them now is
       // refused, so nothing counts them again).
+      // Their deferred frees are among them (a free the reset comes
+      // before): counted again when their batch is refused (DrainFrees).
       const double* o = m.figures->v + kOtherFigures;
-      retired_.frees += o[kAllocs] - o[kFrees];
-      retired_.used -= o[kUsed];
+      Totals pending;
+      AddPending(*m.figures, &pending);
+      retired_.frees += o[kAllocs] - o[kFrees] - pending.frees;
+      retired_.used -= o[kUsed] + pending.used;
     }
   }
   if (spared.empty()) {
@@ -254,7 +310,7 @@ alloc::Status SharedPool::Share(const alloc::Arena::Ref& ref, uint64_t* share_id
   return alloc::Status::kOk;
 }
 
-alloc::Status SharedPool::Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out) {
+alloc::Status SharedPool::Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out, uint32_t* refs) {
   if (check != CheckOf(share_id)) return alloc::Status::kForeign;
   {
     std::lock_guard<std::mutex> lock(share_mu_);
@@ -267,6 +323,7 @@ alloc::Status SharedPool::Adopt(uint64_t share_id, uint64_t check, alloc::Arena:
   // held may have gone with it. The serial says whether it still lives.
   uint32_t count = 0;
   alloc::Status st = arena_.RefCount(*out, &count);
+  if (refs != nullptr) *refs = count;
   if (st == alloc::Status::kClosed) return st;
   return st < alloc::Status::kOk ? alloc::Status::kDoubleFree : alloc::Status::kOk;
 }

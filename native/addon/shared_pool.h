@@ -114,12 +114,23 @@ class SharedSource : public alloc::SegmentSource {
 //   moved (other half only)         cached blocks shared (promoted): each
 //                                   counted once in each half, as a free
 //                                   of the cache's and an allocation here
+//
+// After the counts, the attachment's deferred frees (lib/native/
+// free-batch.ts): its JS thread writes each free() of an allocation
+// outside its block cache here, not into the arena, and DrainFrees() gives
+// a whole batch back under one hold of the arena's lock:
+//   v[kFreeBatch]                 entries written (the entry first, then this)
+//   v[kFreeResets]                ResetExcept() calls the last drain saw (the
+//                                 addon's own: JS never writes it)
+//   v[kFreeEntries + 4 * i ..]    segment offset length serial
 struct Figures {
-  static constexpr size_t kCount = 16;
+  static constexpr size_t kBatchMax = 64;
+  static constexpr size_t kCount = 20 + 4 * kBatchMax;
   double v[kCount] = {};
 };
 constexpr size_t kCacheFigures = 0, kOtherFigures = 8;
 constexpr size_t kAllocs = 0, kFrees = 1, kUsed = 2, kMoved = 5;
+constexpr size_t kFreeBatch = 16, kFreeResets = 17, kFreeEntries = 20;
 
 // The whole pool's counts (Totals()).
 struct Totals {
@@ -165,7 +176,8 @@ class SharedPool {
   // allocation; kForeign when `check` is not the share's (a forged handle);
   // kDoubleFree when it was adopted already, or the allocation was freed
   // since (its serial no longer lives there); kClosed after the pool ended.
-  alloc::Status Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out);
+  // `refs`, when given: the allocation's reference count after.
+  alloc::Status Adopt(uint64_t share_id, uint64_t check, alloc::Arena::Ref* out, uint32_t* refs = nullptr);
 
   // Ends one attachment (an environment's close, exit or collection); the
   // last one closes the arena (every segment released: unmapped, or retired
@@ -185,6 +197,15 @@ class SharedPool {
   // counted freed; without (a Pool collected while one of its Buffers lives),
   // they stay allocated until the pool ends.
   void Leave(uint64_t member, bool free_cached);
+  // The deferred frees written in `figures` (a member's, on its own
+  // thread or after it stopped), which its free() counted already: each
+  // entry still naming a live allocation is freed; one that does not (freed
+  // since through another view, or by a reset in another thread, which
+  // counted it too) is refused and counted back there (the other half).
+  // The batch is empty after. Returns the entries refused, to be reported
+  // as double frees: 0 when a reset came since the last drain (it may be
+  // what freed them).
+  uint32_t DrainFrees(Figures* figures);
   // reset() by member `member`: every allocation freed but the blocks of
   // the other members' caches (a thread's cache may be handing one out at
   // this moment); the other members' other allocations leave the counts.
@@ -204,6 +225,9 @@ class SharedPool {
 
  private:
   uint64_t CheckOf(uint64_t share_id) const;
+  // A member's deferred frees not yet drained, as counts to take back off
+  // `t` (they are counted freed in its figures already).
+  static void AddPending(const Figures& f, Totals* t);
 
   const uint64_t id_;
   const uint64_t token_;
@@ -227,6 +251,7 @@ class SharedPool {
   uint64_t next_member_ = 1;
   std::unordered_map<uint64_t, Member> members_;
   Totals retired_;              // peak: the highest used seen
+  std::atomic<uint64_t> resets_{0};  // ResetExcept() calls (DrainFrees)
 };
 
 }  // namespace addon

@@ -93,6 +93,7 @@ Napi::Function SharedPoolWrap::Define(Napi::Env env) {
                          InstanceMethod<&SharedPoolWrap::Adopt>("adopt"),
                          InstanceMethod<&SharedPoolWrap::Promote>("promote"),
                          InstanceMethod<&SharedPoolWrap::FiguresArray>("figures"),
+                         InstanceMethod<&SharedPoolWrap::FlushFrees>("flushFrees"),
                          InstanceMethod<&SharedPoolWrap::Segment>("segment"),
                          InstanceMethod<&SharedPoolWrap::View>("view"),
                          InstanceMethod<&SharedPoolWrap::Detach>("detach"),
@@ -190,6 +191,9 @@ void SharedPoolWrap::Abandon() {
 void SharedPoolWrap::End(bool free_cached) {
   if (!attached_) return;
   attached_ = false;
+  // The frees its thread deferred are its program's: they happen whatever
+  // becomes of its cache (close, exit, terminate, collection).
+  if (figures_) pool_->DrainFrees(figures_.get());
   pool_->Leave(member_, free_cached);
   pool_->Detach();
 }
@@ -377,6 +381,13 @@ Napi::Value SharedPoolWrap::FiguresArray(const Napi::CallbackInfo& info) {
   return Napi::Float64Array::New(env, Figures::kCount, Napi::ArrayBuffer(env, buffer), 0);
 }
 
+// flushFrees(): the frees this thread deferred (figures()' batch) go back
+// to the arena now; the number refused (stale: counted back).
+Napi::Value SharedPoolWrap::FlushFrees(const Napi::CallbackInfo& info) {
+  if (!attached_ || !figures_) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), pool_->DrainFrees(figures_.get()));
+}
+
 static Napi::Value CountResult(Napi::Env env, alloc::Status st, uint32_t count) {
   if (st < alloc::Status::kOk) return StatusValue(env, st);
   return Napi::Number::New(env, count);
@@ -426,8 +437,9 @@ Napi::Value SharedPoolWrap::Share(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// adopt(shareId, check): [segment, offset, length, serial] of the shared
-// allocation, whose reference the caller now holds, or a negative status.
+// adopt(shareId, check): [segment, offset, length, serial, count] of the
+// shared allocation, whose reference the caller now holds (count: its
+// references now), or a negative status.
 Napi::Value SharedPoolWrap::Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!attached_) return StatusValue(env, alloc::Status::kClosed);
@@ -435,9 +447,11 @@ Napi::Value SharedPoolWrap::Adopt(const Napi::CallbackInfo& info) {
   uint64_t check = 0;
   if (id == 0 || !ParseHex(info[1], &check)) return StatusValue(env, alloc::Status::kForeign);
   alloc::Arena::Ref ref{};
-  alloc::Status st = pool_->Adopt(id, check, &ref);
+  uint32_t refs = 0;
+  alloc::Status st = pool_->Adopt(id, check, &ref, &refs);
   if (st < alloc::Status::kOk) return StatusValue(env, st);
-  Napi::Array out = Napi::Array::New(env, 4);
+  Napi::Array out = Napi::Array::New(env, 5);
+  out.Set(uint32_t{4}, Napi::Number::New(env, refs));
   out.Set(uint32_t{0}, Napi::Number::New(env, ref.segment));
   out.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(ref.offset)));
   out.Set(uint32_t{2}, Napi::Number::New(env, static_cast<double>(ref.length)));

@@ -70,6 +70,7 @@ class SharedPoolWrap : public Napi::ObjectWrap<SharedPoolWrap> {
   Napi::Value Adopt(const Napi::CallbackInfo& info);
   Napi::Value Promote(const Napi::CallbackInfo& info);
   Napi::Value FiguresArray(const Napi::CallbackInfo& info);
+  Napi::Value FlushFrees(const Napi::CallbackInfo& info);
   uint32_t FreePairs(uint32_t n);
   Napi::Value Segment(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);

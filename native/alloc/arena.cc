@@ -477,6 +477,15 @@ Status Arena::FreeLocated(const Located& at) {
 
 Status Arena::Free(const Ref& ref) {
   std::lock_guard<Mutex> lock(mu_);
+  return FreeHeld(ref);
+}
+
+void Arena::FreeEach(const Ref* refs, size_t n, Status* out) {
+  std::lock_guard<Mutex> lock(mu_);
+  for (size_t i = 0; i < n; i++) out[i] = FreeHeld(refs[i]);
+}
+
+MMAP_POOL_FAST_PATH Status Arena::FreeHeld(const Ref& ref) {
   Located at;
   Status st = Locate(ref, &at);
   if (st != Status::kOk) return st;

@@ -242,6 +242,9 @@ class Arena {
   Status Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                size_t align = 0, bool may_map = true);
   Status Free(const Ref& ref);
+  // Free() of each of refs[0..n) under one hold of the lock (a thread's
+  // batch of deferred frees); out[i] is the status of refs[i].
+  void FreeEach(const Ref* refs, size_t n, Status* out);
   Status Retain(const Ref& ref, uint32_t* count);
   // Drops one reference; frees at zero (count 0, status kOk/kSegmentReleased).
   Status Release(const Ref& ref, uint32_t* count);
@@ -378,6 +381,7 @@ class Arena {
   void ListLive(std::vector<Ref>* out) const;
   Status Locate(const Ref& ref, Located* at);
   Status FreeLocated(const Located& at);
+  Status FreeHeld(const Ref& ref);  // Free(), the caller holding mu_
   void FreeSlot(Slab* slab, uint32_t slot);
   void SlabReused(Slab* slab);
   void SlabGotRoom(Slab* slab);
