@@ -448,6 +448,130 @@ describe('per-thread block caches', () => {
   });
 });
 
+describe('deferred frees (a Buffer adopted as its only reference)', () => {
+  /** `n` allocations of 64 B made in main, each handed to the worker as its only reference; main keeps its stale views. */
+  async function handOver(pool: Pool, remote: Remote, n: number): Promise<Buffer[]> {
+    const stale: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const b = pool.alloc(64).fill(i);
+      const h = pool.share(b);
+      pool.release(b);
+      stale.push(b);
+      await remote.call('adopt', { h, name: `a${i}` });
+    }
+    return stale;
+  }
+
+  const doubleFree = expect.objectContaining({ code: 'ERR_DOUBLE_FREE' });
+
+  it('free() in the worker is counted at once in every thread; the allocator gets it with the batch, and a second free is ERR_DOUBLE_FREE', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const stale = await handOver(pool, remote, 10);
+    for (let i = 0; i < 10; i++) await remote.call('free', { name: `a${i}` });
+    const s = pool.stats();
+    expect([s.liveAllocations, s.usedBytes, s.totalFrees]).toEqual([0, 0, s.totalAllocations]);
+    // Not given back yet: the allocations still live (main's stale views name them).
+    expect(pool.refCount(stale[0])).toBe(1);
+    expect(await remote.attempt('free', { name: 'a0' })).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    expect(await remote.attempt('release', { name: 'a1' })).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    expect(await remote.attempt('refCount', { name: 'a2' })).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    expect(await remote.attempt('share', { name: 'a3' })).toMatchObject({ ok: false, code: 'ERR_DOUBLE_FREE' });
+    // The worker's stats() gives its batch back first.
+    await remote.call('stats');
+    for (const b of stale) expect(() => pool.refCount(b)).toThrow(doubleFree);
+    pool.trim();  // main's own cache's blocks go back too
+    expect(pool.dump().allocations).toEqual([]);
+    expect(pool.stats().usedBytes).toBe(0);
+  });
+
+  it('release() of the only reference is deferred the same way; retain() or share() first makes it a reference like any other', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const stale = await handOver(pool, remote, 3);
+    expect(await remote.call('release', { name: 'a0' })).toBe(true);
+    expect(pool.refCount(stale[0])).toBe(1);  // deferred
+    // a1 shared: two references, so the worker's release() only drops its own.
+    const back = pool.adopt(await remote.call('share', { name: 'a1' }) as BufferHandle);
+    expect(await remote.call('release', { name: 'a1' })).toBe(false);
+    expect(pool.refCount(back)).toBe(1);
+    expect(pool.release(back)).toBe(true);  // adopted with another reference out: freed now, not deferred
+    expect(() => pool.refCount(stale[1])).toThrow(doubleFree);
+    await remote.call('free', { name: 'a2' });
+    await remote.call('stats');
+    expect(() => pool.refCount(stale[0])).toThrow(doubleFree);
+    expect(() => pool.refCount(stale[2])).toThrow(doubleFree);
+    expect(pool.stats().liveAllocations).toBe(0);
+  });
+
+  it('a batch not full goes back by itself within a moment, with no call to the pool', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const stale = await handOver(pool, remote, 2);
+    await remote.call('free', { name: 'a0' });
+    expect(pool.refCount(stale[0])).toBe(1);
+    let back = false;
+    for (let waited = 0; waited < 5000 && !back; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      back = !pool.owns(stale[0]);
+    }
+    expect(back).toBe(true);
+    expect(pool.refCount(stale[1])).toBe(1);  // never freed: untouched
+  });
+
+  it('a worker terminated with frees waiting: they are given back all the same, and nothing is left', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    const stale = await handOver(pool, remote, 20);
+    for (let i = 0; i < 20; i++) await remote.call('free', { name: `a${i}` });
+    expect(pool.refCount(stale[19])).toBe(1);
+    await remote.terminate();
+    for (const b of stale) expect(() => pool.refCount(b)).toThrow(doubleFree);
+    pool.trim();  // main's own cache's blocks go back too
+    expect(pool.dump().allocations).toEqual([]);
+    const s = pool.stats();
+    expect([s.attachments, s.liveAllocations, s.usedBytes]).toEqual([1, 0, 0]);
+  });
+
+  it('a stale view freed in another thread while the batch waits (a double free): counts stay exact, and a MMAP_POOL_DOUBLE_FREE warning says so', async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    await remote.call('alloc', { name: 'b', size: 64, fill: 1 });
+    const h = await remote.call('share', { name: 'b' });
+    expect(await remote.call('release', { name: 'b' })).toBe(false);  // the worker keeps a stale view
+    const mine = pool.adopt(h as BufferHandle);
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    pool.free(mine);  // deferred
+    await remote.call('free', { name: 'b' });  // the stale view: the allocation still lives, so this frees it
+    const s = pool.stats();  // main's batch goes back: its entry is refused and counted back
+    expect([s.liveAllocations, s.usedBytes, s.totalFrees]).toEqual([0, 0, s.totalAllocations]);
+    expect(await warned).toMatchObject({ code: 'MMAP_POOL_DOUBLE_FREE' });
+    pool.trim();  // main's own cache's blocks go back too
+    expect(pool.dump().allocations).toEqual([]);
+  });
+
+  it("reset() in main while the worker's batch waits: counts exact once it goes back, and no warning", async () => {
+    const pool = sharedPool();
+    const remote = await attached(pool);
+    await handOver(pool, remote, 5);
+    for (let i = 0; i < 5; i++) await remote.call('free', { name: `a${i}` });
+    pool.alloc(100_000);
+    pool.reset();
+    let warnings = 0;
+    const count = (): void => void warnings++;
+    process.on('warning', count);
+    try {
+      await remote.call('stats');  // the worker's batch goes back: all refused (the reset freed them)
+      const s = pool.stats();
+      expect([s.liveAllocations, s.usedBytes, s.totalFrees]).toEqual([0, 0, s.totalAllocations]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toBe(0);
+    } finally {
+      process.off('warning', count);
+    }
+  });
+});
+
 describe.runIf(linux)('threads ending abruptly, and what is left (child process; Linux: reads /proc)', () => {
   /** fds, mapping lines, and `pool`: mappings of the sizes the fixture's pool maps. */
   interface Snapshot {

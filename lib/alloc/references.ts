@@ -25,7 +25,8 @@ import { segmentOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { closedError, invalidArgType, PoolError, withStack, type Caller } from '../errors.js';
-import { blockOf, serialOf } from '../buffers/pool-buffer.js';
+import { blockOf, isSole, retag, serialOf, unsole } from '../buffers/pool-buffer.js';
+import { FREED_SERIAL } from '../buffers/serials.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { Counts } from '../observe/counts.js';
 import type { LeakTracker } from '../observe/leaks.js';
@@ -69,6 +70,7 @@ export class References {
       (this.#cache as BlockCache).freeBlock(k);
       return;
     }
+    if (!this.#closed && this.#deferred(buf)) return;
     const handle = this.locate(buf, caller);
     const serial = serialOf(buf) as number;
     const length = this.memory.lengthOf(buf, handle, serial);  // before a guarded view is detached
@@ -94,6 +96,7 @@ export class References {
     const serial = serialOf(buf) as number;
     const count = this.memory.retain(handle, this.memory.lengthOf(buf, handle, serial), serial);
     if (count < 0) throw this.#statusError(count, 'retain', caller);
+    unsole(buf);
     return count;
   }
 
@@ -101,6 +104,7 @@ export class References {
   release(buf: ArrayBufferView, caller: Caller, free: Caller): boolean {
     const k = this.#cached(buf);
     if (k >= 0) return (this.#cache as BlockCache).release(k);
+    if (!this.#closed && this.#deferred(buf)) return true;
     const handle = this.locate(buf, caller);
     const serial = serialOf(buf) as number;
     const segment = segmentOf(handle);
@@ -178,6 +182,19 @@ export class References {
     if (cache === undefined) return -1;
     const k = blockOf(buf);
     return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
+  }
+
+  // A shared pool's free() of `buf`, deferred (PoolMemory.deferFree()) when
+  // it is the only reference (adopt() marked it SOLE): counted freed and
+  // done with now, its memory given back with its batch. False when free()
+  // must do it now.
+  #deferred(buf: ArrayBufferView): boolean {
+    if (!isSole(buf)) return false;
+    const serial = serialOf(buf) as number;
+    if (!this.memory.deferFree(buf, serial)) return false;
+    retag(buf, FREED_SERIAL);
+    this.#uncount(buf.byteLength, serial);
+    return true;
   }
 
   #uncount(length: number, serial: number): void {

@@ -95,6 +95,11 @@ export class SlowPath {
     };
     // A shared pool: this thread's attachment (lib/threads/).
     const memory = new PoolMemory(native, own, o.shared ? sharedNative(o, native) : undefined);
+    // A free() deferred and refused later cannot throw: say so (docs/threads.md).
+    memory.onRefusedFrees = (refused) => process.emitWarning(
+      `pool "${o.name}": ${refused} deferred free() call(s) of this thread were refused when their batch went back: ` +
+      'the allocation had been freed first through another view, or by a reset in another thread (a double free)',
+      { code: 'MMAP_POOL_DOUBLE_FREE' });
     this.memory = memory;
     this.segments = memory.segments;
     this.own = own;

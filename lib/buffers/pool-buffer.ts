@@ -41,6 +41,24 @@ class ViewTag extends Stamp {
   }
 }
 
+/**
+ * The block id of a Buffer adopt() made as its allocation's only reference
+ * (no other thread holds one, no handle is out): its free() may be
+ * deferred (lib/native/free-batch.ts). A retain() or share() through it
+ * ends that (unsole()).
+ */
+export const SOLE = -2;
+
+/** Whether `view` is a Buffer adopt() made as the only reference of its allocation (SOLE), and still is. */
+export function isSole(view: unknown): boolean {
+  return PoolBuffer.blockOf(view) === SOLE;
+}
+
+/** `view` may now share its allocation with another reference: its free() is never deferred. */
+export function unsole(view: unknown): void {
+  PoolBuffer.unsole(view);
+}
+
 /** Tags a typed array from allocTyped() with its allocation's serial and its block-cache block id (-1: none). */
 export function tagView(view: ArrayBufferView, block: number, serial: number): void {
   new ViewTag(view, block, serial);
@@ -118,6 +136,11 @@ export class PoolBuffer extends Uint8Array {
   /** The serial a PoolBuffer was handed out under (undefined for anything else). */
   static serialOf(v: unknown): number | undefined {
     return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
+  }
+
+  /** @internal A Buffer marked SOLE is no longer its allocation's only reference: -1, like any other not from the cache. */
+  static unsole(v: unknown): void {
+    if (typeof v === 'object' && v !== null && #block in v && v.#block === SOLE) v.#block = -1;
   }
 
   /** @internal A new serial for the allocation (retag()); false for anything but a PoolBuffer. */

@@ -4,6 +4,14 @@
 /** The largest serial: above it a double no longer counts by ones. */
 export const MAX_SERIAL = 2 ** 53 - 1;
 
+/**
+ * What a shared pool's view is retagged with once its free is deferred
+ * (lib/native/free-batch.ts): a serial no allocation of a shared pool has
+ * (the pool's start at 2^52 and would take 2^52 allocations to get here),
+ * so every later call with that view is refused as a double free.
+ */
+export const FREED_SERIAL = MAX_SERIAL;
+
 // `var`, not `let`: V8 checks a context-held `let` for its temporal dead
 // zone at every read and write, which took nextSerial() past the 27 bytes
 // of bytecode that V8 inlines without counting them against its budget.

@@ -145,7 +145,7 @@ export interface NativeSharedPool extends NativePool {
   /** [share id, check] for one more reference of the allocation, or a negative NativeStatus. */
   share(segment: number, offset: number, length: number, serial: number): [number, string] | number;
   /** [segment, offset, length, serial] of a shared allocation, its reference now the caller's; or a negative NativeStatus. */
-  adopt(shareId: number, check: string): [number, number, number, number] | number;
+  adopt(shareId: number, check: string): [number, number, number, number, number] | number;
   /**
    * The cached block at (segment, offset) of class size `classSize` leaves
    * this attachment's cache: it becomes the allocation of `length` bytes
@@ -154,6 +154,8 @@ export interface NativeSharedPool extends NativePool {
   promote(segment: number, offset: number, classSize: number, serial: number, length: number, count: number): number;
   /** This attachment's counts, which every thread's stats() sums (lib/threads/figures.ts); undefined if no ArrayBuffer could be made. */
   figures(): Float64Array | undefined;
+  /** Gives back the frees deferred in figures()' batch (lib/native/free-batch.ts); returns those freed. */
+  flushFrees(): number;
 }
 
 /** new SharedPool(): a new shared pool, or an attachment to pool `attach`. */

@@ -22,13 +22,18 @@
 // every allocation (SegmentTable.refresh()), and takes serials the pool
 // hands out across threads (serial()).
 //
+// A shared pool's free() of an allocation outside the block cache is
+// deferred (deferFree()): written into a batch the attachment owns
+// natively and given back many at a time (lib/native/free-batch.ts).
+//
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // allocator is also called by the other attached threads, each through its
 // own PoolMemory.
 import { binding, NativeStatus, type NativePool, type NativePoolOptions, type NativeDump, type NativeSharedPool, type NativeStats } from './binding.js';
 import { handleOf, offsetOf, segmentOf } from './handle.js';
 import { keepUntilCollected, SegmentTable } from './segment-table.js';
-import { nextSerial } from '../buffers/serials.js';
+import { FREED_SERIAL, nextSerial } from '../buffers/serials.js';
+import { FreeBatch } from './free-batch.js';
 
 /**
  * What the block cache (lib/cache/) asks of the allocator: blocks in
@@ -60,8 +65,16 @@ export class PoolMemory implements CacheGateway {
   /** This thread's attachment to a shared pool; undefined for a pool of one thread. */
   readonly shared: NativeSharedPool | undefined;
   readonly #table: SegmentTable;
+  /** A shared pool's counts and deferred frees (lib/threads/figures.ts, ./free-batch.ts). */
+  readonly #figures: Float64Array | undefined;
+  /** Shared pools but guard and secure: the frees deferred (deferFree()). */
+  readonly #batch: FreeBatch | undefined;
+  /** The largest allocation that is not huge (a huge one's free releases its mapping: never deferred). */
+  readonly #hugeThreshold: number;
   #serial = 0;
   #serialEnd = 0;
+  /** Told how many deferred frees the allocator refused when their batch went back (each a double free across threads). */
+  onRefusedFrees: ((refused: number) => void) | undefined;
 
   /** `shared`: an attachment made by lib/threads/ (the options then only say how to view it). */
   constructor(options: Omit<NativePoolOptions, 'heapFactory' | 'heapRetire'>, own: boolean, shared?: NativeSharedPool) {
@@ -74,6 +87,14 @@ export class PoolMemory implements CacheGateway {
     this.#table = new SegmentTable(this.#native, options.backing === 'heap');
     this.segments = this.#table.list;
     this.own = own;
+    this.#hugeThreshold = options.hugeThreshold;
+    this.#figures = shared?.figures();
+    if (shared !== undefined && !own && this.#figures !== undefined) {
+      this.#batch = new FreeBatch(this.#figures, () => {
+        const refused = shared.flushFrees();
+        if (refused > 0) this.onRefusedFrees?.(refused);
+      });
+    }
   }
 
   /**
@@ -99,7 +120,33 @@ export class PoolMemory implements CacheGateway {
 
   /** Shared pools: this attachment's counts, which every thread's stats() sums (lib/threads/figures.ts); undefined otherwise. */
   figures(): Float64Array | undefined {
-    return this.shared?.figures();
+    return this.#figures;
+  }
+
+  /**
+   * Shared pools but guard and secure: defers the free of the allocation
+   * `buf` views, handed out under `serial`, and returns true; the addon
+   * checks it exactly and counts it when its batch goes back. False, with
+   * nothing done, for what free() must judge and free now: any other pool,
+   * a view this pool's segments do not hold (foreign, stale, lost), a huge
+   * allocation (its free releases a mapping), a view already freed this way
+   * (its serial FREED_SERIAL, which no allocation has). One function for
+   * the whole check, on purpose: it is free()'s path across threads.
+   */
+  deferFree(buf: ArrayBufferView, serial: number): boolean {
+    const batch = this.#batch;
+    if (batch === undefined || serial === FREED_SERIAL) return false;
+    const ab = buf.buffer as ArrayBuffer;
+    const id = this.#table.idOf(ab);
+    const length = buf.byteLength;
+    if (id === undefined || ab.byteLength === 0 || length > this.#hugeThreshold) return false;
+    batch.add(id, buf.byteOffset, length, serial);
+    return true;
+  }
+
+  /** Shared pools: the frees this thread deferred go back now (before anything reads or changes the whole pool). */
+  flushFrees(): void {
+    this.#batch?.flush();
   }
 
   /**
@@ -111,10 +158,13 @@ export class PoolMemory implements CacheGateway {
     return (this.shared as NativeSharedPool).promote(segmentOf(handle), offsetOf(handle), classSize, serial, size, refs);
   }
 
-  /** Shared pools: the [handle, length, serial] of a shared allocation, its reference now this thread's; or a negative NativeStatus. */
-  adopt(shareId: number, check: string): [number, number, number] | number {
+  /**
+   * Shared pools: the [handle, length, serial, references] of a shared
+   * allocation, its reference now this thread's; or a negative NativeStatus.
+   */
+  adopt(shareId: number, check: string): [number, number, number, number] | number {
     const r = (this.shared as NativeSharedPool).adopt(shareId, check);
-    return typeof r === 'number' ? r : [handleOf(r[0], r[1]), r[2], r[3]];
+    return typeof r === 'number' ? r : [handleOf(r[0], r[1]), r[2], r[3], r[4]];
   }
 
   setScratch(array: Float64Array): boolean {
@@ -272,10 +322,12 @@ export class PoolMemory implements CacheGateway {
   }
 
   reset(): void {
+    this.flushFrees();
     this.#native.reset();
   }
 
   trim(): number {
+    this.flushFrees();
     return this.#native.trim();
   }
 
@@ -298,11 +350,13 @@ export class PoolMemory implements CacheGateway {
   }
 
   stats(): NativeStats {
+    this.flushFrees();
     return this.#native.stats();
   }
 
   /** The allocator's dump. */
   dump(): NativeDump {
+    this.flushFrees();
     return this.#native.dump();
   }
 

@@ -21,7 +21,7 @@ import { NativeStatus, type NativeSharedPool } from '../native/binding.js';
 import { offsetOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
-import { blockOf, PoolBuffer, retag, serialOf } from '../buffers/pool-buffer.js';
+import { blockOf, PoolBuffer, retag, serialOf, SOLE, unsole } from '../buffers/pool-buffer.js';
 import { TRACKED } from '../cache/block-table.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { Counts } from '../observe/counts.js';
@@ -55,7 +55,9 @@ export function shareBuffer(held: Holdings, buf: ArrayBufferView, caller: Caller
   promote(memory, held.cache, held.counts, buf, held.pool, caller);
   const handle = held.locate(buf, caller);
   const serial = serialOf(buf) as number;
-  return share(memory, handle, memory.lengthOf(buf, handle, serial), serial, held.pool, caller);
+  const h = share(memory, handle, memory.lengthOf(buf, handle, serial), serial, held.pool, caller);
+  unsole(buf);  // another reference is out now
+  return h;
 }
 
 /**
@@ -153,12 +155,15 @@ function adopt(memory: PoolMemory, value: unknown, pool: PoolDescription, caller
     throw withStack(new PoolError('ERR_FOREIGN_BUFFER', `${caller.name}: this handle was not made by share() of pool "${pool.name}"`), caller);
   }
   if (typeof r === 'number') throw statusError(r, caller.name, caller, pool);
-  const [at, size, serial] = r;
+  const [at, size, serial, refs] = r;
   const ab = memory.bufferOf(at, size);
   if (ab === undefined) {
     memory.release(at, size, serial);
     throw withStack(mapFailed('napi_create_external_arraybuffer', 0, `pool "${pool.name}": no ArrayBuffer could be made for an adopted Buffer`), caller);
   }
-  const buf = new PoolBuffer(ab, memory.own ? 0 : offsetOf(at), size, -1, serial) as unknown as Buffer;
+  // The only reference: no other thread can reach it, so its free may wait
+  // for a batch (lib/native/free-batch.ts).
+  const block = refs === 1 ? SOLE : -1;
+  const buf = new PoolBuffer(ab, memory.own ? 0 : offsetOf(at), size, block, serial) as unknown as Buffer;
   return { buf, size, serial };
 }
