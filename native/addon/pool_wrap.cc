@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache_batches.h"
 #include "handle.h"
 #include "js_args.h"
 
@@ -118,16 +119,8 @@ Napi::Value PoolWrap::Free(const Napi::CallbackInfo& info) {
 // scratch[0 .. 2n) (at most as many as it holds); returns how many the arena
 // refused (0 unless lib/ has a bug).
 uint32_t PoolWrap::FreePairs(uint32_t n) {
-  const double* pairs = scratch_;
   if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
-  uint32_t refused = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    double handle = pairs[2 * i];
-    alloc::Arena::Ref ref{HandleSegment(handle), HandleOffset(handle),
-                          static_cast<size_t>(pairs[2 * i + 1]), kCacheSerial};
-    if (arena_->Free(ref) < alloc::Status::kOk) refused++;
-  }
-  return refused;
+  return FreeBlocks(*arena_, scratch_, n, kCacheSerial);
 }
 
 // setScratch(array: Float64Array): the array refill() and flush() read
@@ -162,19 +155,12 @@ Napi::Value PoolWrap::Refill(const Napi::CallbackInfo& info) {
   uint32_t nflush = info[2].As<Napi::Number>().Uint32Value();
   bool may_map = info[3].As<Napi::Boolean>().Value();
   double aged = info[4].As<Napi::Number>().DoubleValue();
-  double* handles = scratch_;
   FreePairs(nflush);
   // (Clamped: a double past size_t's range must not be cast. NaN fails >= 1.)
   if (aged >= 1) arena_->AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
   if (count > scratch_len_) count = static_cast<uint32_t>(scratch_len_);
-  uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
-  for (; n < count; n++) {
-    alloc::Handle h;
-    st = arena_->Alloc(size, false, kCacheSerial, &h, &last_error_, 0, may_map);
-    if (st != alloc::Status::kOk) break;
-    handles[n] = EncodeHandle(h.segment, h.offset);
-  }
+  uint32_t n = AllocBlocks(*arena_, size, kCacheSerial, count, may_map, scratch_, &last_error_, &st);
   if (n == 0 && count > 0) return StatusValue(info.Env(), st);
   return Napi::Number::New(info.Env(), n);
 }

@@ -213,8 +213,8 @@ uint32_t SharedPool::DrainFrees(Figures* figures) {
   v[kFreeBatch] = 0;
   if (!Whole(written, Figures::kBatchMax)) return 0;
   const size_t n = static_cast<size_t>(written);
-  alloc::Arena::Ref refs[Figures::kBatchMax];
-  alloc::Status statuses[Figures::kBatchMax];
+  alloc::Arena::Ref refs[Figures::kBatchMax] = {};
+  alloc::Status statuses[Figures::kBatchMax] = {};
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     const double* e = v + kFreeEntries + 4 * i;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache_batches.h"
 #include "handle.h"
 #include "js_args.h"
 
@@ -281,17 +282,8 @@ Napi::Value SharedPoolWrap::Free(const Napi::CallbackInfo& info) {
 
 // As PoolWrap's, with this attachment's cache serial.
 uint32_t SharedPoolWrap::FreePairs(uint32_t n) {
-  const double* pairs = scratch_;
   if (n > scratch_len_ / 2) n = static_cast<uint32_t>(scratch_len_ / 2);
-  uint32_t refused = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    double handle = pairs[2 * i];
-    alloc::Arena::Ref ref{HandleSegment(handle), HandleOffset(handle), static_cast<size_t>(pairs[2 * i + 1]),
-                          cache_serial_};
-    alloc::Status st = pool_->arena().Free(ref);
-    if (st < alloc::Status::kOk) refused++;
-  }
-  return refused;
+  return FreeBlocks(pool_->arena(), scratch_, n, cache_serial_);
 }
 
 // setScratch(array): as PoolWrap's; the first one also opens this
@@ -326,14 +318,8 @@ Napi::Value SharedPoolWrap::Refill(const Napi::CallbackInfo& info) {
   FreePairs(nflush);
   if (aged >= 1) pool_->arena().AgeIdle(aged < 0x1p60 ? static_cast<size_t>(aged) : size_t{1} << 60);
   if (count > scratch_len_) count = static_cast<uint32_t>(scratch_len_);
-  uint32_t n = 0;
   alloc::Status st = alloc::Status::kOk;
-  for (; n < count; n++) {
-    alloc::Handle h;
-    st = pool_->arena().Alloc(size, false, cache_serial_, &h, &last_error_, 0, may_map);
-    if (st != alloc::Status::kOk) break;
-    scratch_[n] = EncodeHandle(h.segment, h.offset);
-  }
+  uint32_t n = AllocBlocks(pool_->arena(), size, cache_serial_, count, may_map, scratch_, &last_error_, &st);
   if (n == 0 && count > 0) return StatusValue(env, st);
   return Napi::Number::New(env, n);
 }

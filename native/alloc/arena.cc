@@ -81,6 +81,23 @@ MMAP_POOL_FAST_PATH Status Arena::AllocSmall(uint32_t cls, size_t size, bool zer
 Status Arena::Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                     size_t align, bool may_map) {
   std::lock_guard<Mutex> lock(mu_);
+  return AllocHeld(size, zero, serial, out, err, align, may_map);
+}
+
+uint32_t Arena::AllocEach(size_t size, uint64_t serial, uint32_t count, bool may_map, Handle* out,
+                          SourceError* err, Status* st) {
+  std::lock_guard<Mutex> lock(mu_);
+  *st = Status::kOk;
+  uint32_t n = 0;
+  for (; n < count; n++) {
+    *st = AllocHeld(size, false, serial, &out[n], err, 0, may_map);
+    if (*st != Status::kOk) break;
+  }
+  return n;
+}
+
+Status Arena::AllocHeld(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
+                        size_t align, bool may_map) {
   if (closed_) return Status::kClosed;
   if (size > opt_.max_bytes) return Status::kTooLarge;
   if (align > opt_.page_size) return Status::kBadAlign;

@@ -241,6 +241,12 @@ class Arena {
   // them back and asks again. Huge allocations map as ever.
   Status Alloc(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err,
                size_t align = 0, bool may_map = true);
+  // Alloc() of up to `count` blocks of `size` (not zeroed, no alignment
+  // asked) under `serial`, under one hold of the lock: a block cache's
+  // refill. Returns how many were made, into out[0..n); `*st` is the status
+  // of the one that failed, kOk when all `count` were made.
+  uint32_t AllocEach(size_t size, uint64_t serial, uint32_t count, bool may_map, Handle* out, SourceError* err,
+                     Status* st);
   Status Free(const Ref& ref);
   // Free() of each of refs[0..n) under one hold of the lock (a thread's
   // batch of deferred frees); out[i] is the status of refs[i].
@@ -382,6 +388,8 @@ class Arena {
   Status Locate(const Ref& ref, Located* at);
   Status FreeLocated(const Located& at);
   Status FreeHeld(const Ref& ref);  // Free(), the caller holding mu_
+  Status AllocHeld(size_t size, bool zero, uint64_t serial, Handle* out, SourceError* err, size_t align,
+                   bool may_map);  // Alloc(), the caller holding mu_
   void FreeSlot(Slab* slab, uint32_t slot);
   void SlabReused(Slab* slab);
   void SlabGotRoom(Slab* slab);

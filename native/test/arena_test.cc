@@ -587,6 +587,30 @@ TEST("may_map false: an allocation that needs a new chunk gets kNeedsChunk and c
   CHECK_EQ(p.arena.GetStats().chunks, uint64_t{2});
 }
 
+TEST("AllocEach and FreeEach: a batch under one lock hold, stopping at the first failure with its status") {
+  Pool p;
+  Handle made[8];
+  mmap_pool::alloc::SourceError err;
+  Status st = Status::kOk;
+  CHECK_EQ(p.arena.AllocEach(kHuge, 7, 8, false, made, &err, &st), 0u);  // no chunk yet, none may be mapped
+  CHECK_EQ(st, Status::kNeedsChunk);
+  CHECK_EQ(p.arena.AllocEach(kHuge, 7, 3, true, made, &err, &st), 3u);  // a chunk mapped: it holds four
+  CHECK_EQ(st, Status::kOk);
+  CHECK_EQ(p.arena.AllocEach(kHuge, 7, 3, false, made + 3, &err, &st), 1u);  // the fourth, then a new chunk is needed
+  CHECK_EQ(st, Status::kNeedsChunk);
+  CHECK_EQ(p.arena.GetStats().live_allocations, uint64_t{4});
+  CHECK_EQ(p.arena.AllocEach(100, 9, 3, true, made + 4, &err, &st), 3u);
+  CHECK_EQ(st, Status::kOk);
+  Arena::Ref refs[8];
+  for (int i = 0; i < 7; i++) refs[i] = {made[i].segment, made[i].offset, i < 4 ? kHuge : 100, uint64_t(i < 4 ? 7 : 9)};
+  refs[7] = refs[0];  // freed twice in one batch: the second is refused, nothing else changes
+  Status out[8];
+  p.arena.FreeEach(refs, 8, out);
+  for (int i = 0; i < 7; i++) CHECK_EQ(out[i], Status::kOk);
+  CHECK_EQ(out[7], Status::kDoubleFree);
+  CHECK_EQ(p.arena.GetStats().live_allocations, uint64_t{0});
+}
+
 TEST("may_map false gives back the classes' empty slabs first; may_map true keeps them and maps") {
   // Chunk 0, full: a 48 B slab (page 0), a 112 B slab (page 1), three
   // 16-page runs (pages 2..49), a 56 KiB run (pages 50..63).

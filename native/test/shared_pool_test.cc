@@ -84,18 +84,33 @@ uint8_t* Bytes(SharedPool& pool, const alloc::Arena::Ref& ref, SharedSegment** p
   return *pinned == nullptr ? nullptr : (*pinned)->base + ref.offset;
 }
 
+// Writes a deferred free into a member's batch, as lib/native/free-batch.ts does.
+void Defer(addon::Figures* f, const alloc::Arena::Ref& r) {
+  double* e = f->v + addon::kFreeEntries + 4 * static_cast<size_t>(f->v[addon::kFreeBatch]);
+  e[0] = r.segment;
+  e[1] = static_cast<double>(r.offset);
+  e[2] = static_cast<double>(r.length);
+  e[3] = static_cast<double>(r.serial);
+  f->v[addon::kFreeBatch] += 1;
+}
+
 // One environment: `rounds` allocations shared to `out`, and whatever
-// arrives on `in` adopted, checked and freed.
+// arrives on `in` adopted, checked and freed: the small ones by batches of
+// deferred frees (each adopted as the only reference), as a thread's JS does.
 void Environment(std::shared_ptr<SharedPool> pool, Queue* in, Queue* out, uint64_t seed, int rounds,
                  std::atomic<int>* done) {
   Rng rng{seed};
+  std::shared_ptr<addon::Figures> figures;
+  const uint64_t member = pool->Join(&figures);
   std::vector<SharedSegment*> views;  // pins kept for a while, as ArrayBuffers are
   auto take_in = [&]() {
     Shared s;
     while (in->Pop(&s)) {
       alloc::Arena::Ref ref{};
-      Status st = pool->Adopt(s.id, s.check, &ref);
+      uint32_t refs = 0;
+      Status st = pool->Adopt(s.id, s.check, &ref, &refs);
       CHECK_EQ(st, Status::kOk);
+      CHECK_EQ(refs, 1u);  // the sender released its own
       if (st != Status::kOk) continue;
       CHECK_EQ(pool->Adopt(s.id, s.check, &ref), Status::kDoubleFree);
       SharedSegment* pin = nullptr;
@@ -112,7 +127,12 @@ void Environment(std::shared_ptr<SharedPool> pool, Queue* in, Queue* out, uint64
         CHECK_EQ(bad, ref.length);
         views.push_back(pin);
       }
-      CHECK(pool->arena().Free(ref) >= Status::kOk);
+      if (ref.length < 100 * 1024) {
+        Defer(figures.get(), ref);
+        if (figures->v[addon::kFreeBatch] == addon::Figures::kBatchMax) CHECK_EQ(pool->DrainFrees(figures.get()), 0u);
+      } else {
+        CHECK(pool->arena().Free(ref) >= Status::kOk);
+      }
     }
   };
   for (int n = 0; n < rounds; n++) {
@@ -149,6 +169,8 @@ void Environment(std::shared_ptr<SharedPool> pool, Queue* in, Queue* out, uint64
     std::this_thread::yield();
   }
   take_in();
+  CHECK_EQ(pool->DrainFrees(figures.get()), 0u);
+  pool->Leave(member, true);
   for (SharedSegment* v : views) v->Unref();
   pool->Detach();
 }
@@ -391,18 +413,6 @@ TEST("ResetExcept frees everything but the other members' cached blocks; Sum add
   p->Leave(ma, true);
   p->Detach();
 }
-
-namespace {
-// Writes a deferred free into a member's batch, as lib/native/free-batch.ts does.
-void Defer(addon::Figures* f, const alloc::Arena::Ref& r) {
-  double* e = f->v + addon::kFreeEntries + 4 * static_cast<size_t>(f->v[addon::kFreeBatch]);
-  e[0] = r.segment;
-  e[1] = static_cast<double>(r.offset);
-  e[2] = static_cast<double>(r.length);
-  e[3] = static_cast<double>(r.serial);
-  f->v[addon::kFreeBatch] += 1;
-}
-}  // namespace
 
 TEST("DrainFrees: a batch freed in one go; a stale entry refused and counted back; after a reset, none reported") {
   std::shared_ptr<SharedPool> p = SharedPool::Create(Options());
