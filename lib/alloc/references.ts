@@ -14,7 +14,10 @@
 // Buffer is refused with ERR_DOUBLE_FREE and a view this pool did not hand
 // out (a slice, a copy) with ERR_FOREIGN_BUFFER. A failed call changes
 // nothing. What a free does to segments (a huge mapping gone, a lost chunk
-// found) goes to Segments (lib/alloc/segments.ts).
+// found) goes to Segments (lib/alloc/segments.ts). In a shared pool, the
+// free (or last release) of a Buffer adopt() made as its allocation's only
+// reference is counted here and deferred to a batch (#deferred(),
+// lib/native/free-batch.ts).
 //
 // SlowPath makes one per pool over the same memory, cache, counts and
 // leak tracker; it calls nothing above it.

@@ -64,8 +64,18 @@ export function attach<P>(value: unknown, make: (options: PoolOptions) => P, cal
   }
 }
 
-/** The PoolHandle of a shared pool's attachment. */
-export function handleOf(native: NativeSharedPool): PoolHandle {
-  const info = attachmentInfo(native);
-  return poolHandle(info.id, info.token);
+// Each attachment's PoolHandle, made once: its id and token never change,
+// and asking the addon builds an object with the pool's whole description
+// (share() and adopt() read them at every call).
+const handles = new WeakMap<NativeSharedPool, PoolHandle>();
+
+/** The PoolHandle of a shared pool's attachment: the same object each time (a caller that gives it out copies it). */
+export function handleOf(native: NativeSharedPool): Readonly<PoolHandle> {
+  let h = handles.get(native);
+  if (h === undefined) {
+    const info = attachmentInfo(native);
+    h = poolHandle(info.id, info.token);
+    handles.set(native, h);
+  }
+  return h;
 }

@@ -29,7 +29,7 @@ import type { LeakTracker } from '../observe/leaks.js';
 import { FigureCounts } from './figures.js';
 import { closedError, invalidState, mapFailed, PoolError, withStack, type Caller } from '../errors.js';
 import { handleOf } from './attach.js';
-import { bufferHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './handles.js';
+import { bufferHandle, poolHandle, readBufferHandle, type BufferHandle, type PoolHandle } from './handles.js';
 
 /** What shareBuffer() and adoptBuffer() use of a pool: its References (lib/alloc/references.ts). */
 export interface Holdings {
@@ -95,7 +95,8 @@ Object.defineProperty(handleGetter, 'name', { value: 'handle' });
 export function poolHandleOf(memory: PoolMemory, name: string, closed: boolean): PoolHandle {
   const shared = attachmentOf(memory, name, handleGetter);
   if (closed) throw closedError(handleGetter);
-  return handleOf(shared);
+  const { pool, token } = handleOf(shared);
+  return poolHandle(pool, token);  // the program's own copy
 }
 
 /**
