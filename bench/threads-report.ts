@@ -90,9 +90,9 @@ export function renderThreads(t: ThreadsResult): string[] {
     p('', 'A same-thread free goes back to the thread\'s block cache without a native',
       'call (at 4 KiB most of 20,000 frees overflow the class\'s stack and go back in',
       'batches). A shared Buffer has left its cache (docs/design.md, "Per-thread',
-      'caches"), so a free in another thread is one native call under the',
-      'allocator\'s lock: what the goal asks, a remote free without a lock on the',
-      'common path (mimalloc\'s thread-delayed free), is not built yet.', '');
+      'caches"); B holds its only reference, so B\'s free takes no lock: it is',
+      'counted at once and waits in a batch that goes to the allocator 64 at a time',
+      'in one native call (docs/design.md, "Deferred frees").', '');
   }
   return out;
 }
