@@ -16,8 +16,8 @@ export function renderThreads(t: ThreadsResult): string[] {
     'workers share with the main thread and with whatever else runs on it (see the',
     'load average above). Each attachment of a shared pool has a block cache of its',
     'own (docs/design.md, "Per-thread caches"): a Buffer allocated and freed by one',
-    'thread makes no native call, and the allocator\'s lock is taken once per block of',
-    'a batch the cache refills or gives back, in one native call per batch.', '');
+    'thread makes no native call, and the allocator\'s lock is taken once for each',
+    'batch (up to 64 blocks) the cache refills or gives back, in one native call.', '');
 
   if (t.trip.length > 0) {
     p('### A Buffer to a worker and back', '');

@@ -28,8 +28,7 @@ import { segmentOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
 import { closedError, invalidArgType, PoolError, withStack, type Caller } from '../errors.js';
-import { blockOf, isSole, retag, serialOf, unsole } from '../buffers/pool-buffer.js';
-import { FREED_SERIAL } from '../buffers/serials.js';
+import { blockOf, deferSole, serialOf, unsole } from '../buffers/pool-buffer.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { Counts } from '../observe/counts.js';
 import type { LeakTracker } from '../observe/leaks.js';
@@ -68,12 +67,12 @@ export class References {
 
   /** Pool.free() of anything but a live PoolBuffer of the cache. */
   free(buf: ArrayBufferView, caller: Caller): void {
+    if (!this.#closed && this.#deferred(buf)) return;
     const k = this.#cached(buf);
     if (k >= 0) {
       (this.#cache as BlockCache).freeBlock(k);
       return;
     }
-    if (!this.#closed && this.#deferred(buf)) return;
     const handle = this.locate(buf, caller);
     const serial = serialOf(buf) as number;
     const length = this.memory.lengthOf(buf, handle, serial);  // before a guarded view is detached
@@ -187,15 +186,13 @@ export class References {
     return k >= 0 && cache.serial[k] === serialOf(buf) ? k : -1;
   }
 
-  // A shared pool's free() of `buf`, deferred (PoolMemory.deferFree()) when
-  // it is the only reference (adopt() marked it SOLE): counted freed and
-  // done with now, its memory given back with its batch. False when free()
-  // must do it now.
+  // A shared pool's free() of `buf` when it is the only reference of its
+  // allocation (adopt() marked it: soleBlock()), deferred
+  // (PoolMemory.deferFree()): counted freed and done with now, its memory
+  // given back with its batch. False when free() must do it now.
   #deferred(buf: ArrayBufferView): boolean {
-    if (!isSole(buf)) return false;
-    const serial = serialOf(buf) as number;
-    if (!this.memory.deferFree(buf, serial)) return false;
-    retag(buf, FREED_SERIAL);
+    const serial = deferSole(buf, this.memory);
+    if (serial < 0) return false;
     this.#uncount(buf.byteLength, serial);
     return true;
   }

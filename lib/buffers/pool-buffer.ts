@@ -1,5 +1,6 @@
 // The Buffer subclass a pool hands out, and the tags (serial, block id) that
 // every view a pool hands out carries in private fields.
+import { FREED_SERIAL } from './serials.js';
 
 // A class whose constructor returns the object it is given: a class that
 // extends it adds its private fields to that object (a class constructor
@@ -43,15 +44,28 @@ class ViewTag extends Stamp {
 
 /**
  * The block id of a Buffer adopt() made as its allocation's only reference
- * (no other thread holds one, no handle is out): its free() may be
- * deferred (lib/native/free-batch.ts). A retain() or share() through it
- * ends that (unsole()).
+ * (no other thread holds one, no handle is out) in segment `segment`:
+ * -2 - segment. Its free() may be deferred (lib/native/free-batch.ts),
+ * which then needs no lookup of the segment. A retain() or share()
+ * through it ends that (unsole()).
  */
-export const SOLE = -2;
+export function soleBlock(segment: number): number {
+  return -2 - segment;
+}
 
-/** Whether `view` is a Buffer adopt() made as the only reference of its allocation (SOLE), and still is. */
-export function isSole(view: unknown): boolean {
-  return PoolBuffer.blockOf(view) === SOLE;
+/** What takes the free of a Buffer marked by soleBlock(): PoolMemory.deferFree(). */
+export interface SoleFrees {
+  /** True when the free of the allocation `view` (in `segment`, under `serial`) is deferred. */
+  deferFree(view: ArrayBufferView, segment: number, serial: number): boolean;
+}
+
+/**
+ * When `view` is a Buffer marked by soleBlock() and `batch` defers its free:
+ * the view is tagged FREED_SERIAL (every later call with it is a double
+ * free) and its serial returned. Else -1, with nothing changed.
+ */
+export function deferSole(view: unknown, batch: SoleFrees): number {
+  return PoolBuffer.deferSole(view, batch);
 }
 
 /** `view` may now share its allocation with another reference: its free() is never deferred. */
@@ -138,9 +152,24 @@ export class PoolBuffer extends Uint8Array {
     return typeof v === 'object' && v !== null && #serial in v ? v.#serial : undefined;
   }
 
-  /** @internal A Buffer marked SOLE is no longer its allocation's only reference: -1, like any other not from the cache. */
+  /**
+   * @internal The free of a Buffer marked by soleBlock(), if `batch` takes
+   * it (deferFree(view, segment, serial)): then the view is tagged
+   * FREED_SERIAL and its serial returned; else -1, with nothing changed.
+   * One function, so that the tags are read once on free()'s path.
+   */
+  static deferSole(v: unknown, batch: SoleFrees): number {
+    if (typeof v !== 'object' || v === null || !(#block in v)) return -1;
+    const k = v.#block as number;
+    const serial = v.#serial as number;
+    if (!(k <= -2) || !batch.deferFree(v as unknown as PoolBuffer, -2 - k, serial)) return -1;
+    v.#serial = FREED_SERIAL;
+    return serial;
+  }
+
+  /** @internal A Buffer marked by soleBlock() is no longer its allocation's only reference: -1, like any other not from the cache. */
   static unsole(v: unknown): void {
-    if (typeof v === 'object' && v !== null && #block in v && v.#block === SOLE) v.#block = -1;
+    if (typeof v === 'object' && v !== null && #block in v && (v.#block as number) <= -2) v.#block = -1;
   }
 
   /** @internal A new serial for the allocation (retag()); false for anything but a PoolBuffer. */

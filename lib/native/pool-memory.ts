@@ -125,7 +125,9 @@ export class PoolMemory implements CacheGateway {
 
   /**
    * Shared pools but guard and secure: defers the free of the allocation
-   * `buf` views, handed out under `serial`, and returns true; the addon
+   * `buf` views in segment `segment`, handed out under `serial`, and
+   * returns true (`buf` must be a view this pool's segment `segment` holds
+   * now, or nothing is done); the addon
    * checks it exactly and counts it when its batch goes back. False, with
    * nothing done, for what free() must judge and free now: any other pool,
    * a view this pool's segments do not hold (foreign, stale, lost), a huge
@@ -133,14 +135,15 @@ export class PoolMemory implements CacheGateway {
    * (its serial FREED_SERIAL, which no allocation has). One function for
    * the whole check, on purpose: it is free()'s path across threads.
    */
-  deferFree(buf: ArrayBufferView, serial: number): boolean {
+  deferFree(buf: ArrayBufferView, segment: number, serial: number): boolean {
     const batch = this.#batch;
-    if (batch === undefined || serial === FREED_SERIAL) return false;
-    const ab = buf.buffer as ArrayBuffer;
-    const id = this.#table.idOf(ab);
+    // (A view of a detached ArrayBuffer reads byteLength 0: lost, or gone.)
     const length = buf.byteLength;
-    if (id === undefined || ab.byteLength === 0 || length > this.#hugeThreshold) return false;
-    batch.add(id, buf.byteOffset, length, serial);
+    if (batch === undefined || serial === FREED_SERIAL || length === 0 || length > this.#hugeThreshold ||
+      this.segments[segment] !== buf.buffer) {
+      return false;
+    }
+    batch.add(segment, buf.byteOffset, length, serial);
     return true;
   }
 

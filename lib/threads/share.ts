@@ -18,10 +18,10 @@
 import { Buffer } from 'node:buffer';
 
 import { NativeStatus, type NativeSharedPool } from '../native/binding.js';
-import { offsetOf } from '../native/handle.js';
+import { offsetOf, segmentOf } from '../native/handle.js';
 import type { PoolMemory } from '../native/pool-memory.js';
 import { statusError, type PoolDescription } from '../native/status.js';
-import { blockOf, PoolBuffer, retag, serialOf, SOLE, unsole } from '../buffers/pool-buffer.js';
+import { blockOf, PoolBuffer, retag, serialOf, soleBlock, unsole } from '../buffers/pool-buffer.js';
 import { TRACKED } from '../cache/block-table.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { Counts } from '../observe/counts.js';
@@ -164,7 +164,7 @@ function adopt(memory: PoolMemory, value: unknown, pool: PoolDescription, caller
   }
   // The only reference: no other thread can reach it, so its free may wait
   // for a batch (lib/native/free-batch.ts).
-  const block = refs === 1 ? SOLE : -1;
+  const block = refs === 1 && !memory.own ? soleBlock(segmentOf(at)) : -1;
   const buf = new PoolBuffer(ab, memory.own ? 0 : offsetOf(at), size, block, serial) as unknown as Buffer;
   return { buf, size, serial };
 }
