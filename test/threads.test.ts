@@ -504,6 +504,22 @@ describe('deferred frees (a Buffer adopted as its only reference)', () => {
     expect(pool.stats().liveAllocations).toBe(0);
   });
 
+  it("another shared pool's Buffer, adopted as the only reference there, is still ERR_FOREIGN_BUFFER here, never deferred", () => {
+    const a = sharedPool({ name: 'a' });
+    const b = sharedPool({ name: 'b' });
+    const x = a.alloc(64).fill(3);
+    const h = a.share(x);
+    a.release(x);
+    const v = a.adopt(h);  // a's only reference: its free would be deferred in a
+    b.free(b.alloc(64));  // b has a chunk with the same id, and serials from the same start
+    expect(() => b.free(v)).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    expect(() => b.release(v)).toThrow(expect.objectContaining({ code: 'ERR_FOREIGN_BUFFER' }));
+    expect(a.refCount(v)).toBe(1);
+    expect(v[63]).toBe(3);
+    a.free(v);
+    expect(a.stats().liveAllocations).toBe(0);
+  });
+
   it('a batch not full goes back by itself within a moment, with no call to the pool', async () => {
     const pool = sharedPool();
     const remote = await attached(pool);
