@@ -66,7 +66,7 @@ export function renderResults(run: FullRun): string {
   p(`- ${m.date} · Node ${m.node} · ${m.platform}`);
   p(`- ${m.cpu}, ${m.cores} cores, ${m.memory} RAM`);
   p(`- load average (1 / 5 / 15 min) at the start ${load(m.loadStart)}, at the end ${load(m.loadEnd)}` +
-    (m.loadStart[0] > m.cores * 0.5 ? ': other work shared the machine, which is why only ratios are claimed' : ''));
+    (m.loadStart[0] > m.cores * 0.5 ? ': above half the cores, so other work may have shared the machine (a load average counts runnable threads of the whole system, not only other programs), which is why only ratios are claimed' : ''));
   p(`- code measured: ${m.revision}`);
   p(`- the whole run took ${Math.round(m.seconds)} s`, '');
 

@@ -93,6 +93,15 @@ export function renderThreads(t: ThreadsResult): string[] {
       'caches"); B holds its only reference, so B\'s free takes no lock: it is',
       'counted at once and waits in a batch that goes to the allocator 64 at a time',
       'in one native call (docs/design.md, "Deferred frees").', '');
+    if (t.free.some((r) => r.sameNs / r.crossNs < FREE_GOAL)) {
+      p('Where a row misses the goal: a free in the other thread still does more than one',
+        'into the cache. It reads the Buffer\'s offset, length and ArrayBuffer (a free into',
+        'the cache reads only its block id and serial), writes a batch entry, and pays its',
+        'share of the batch\'s native call; docs/design.md, "Deferred frees", has those',
+        'parts measured. At 64 B the two differ by a few tens of nanoseconds, about what',
+        'this machine\'s speed varies between runs: `npm run bench -- threads-free`, run',
+        'alone a few times, shows the spread.', '');
+    }
   }
   return out;
 }
