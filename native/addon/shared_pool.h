@@ -116,9 +116,10 @@ class SharedSource : public alloc::SegmentSource {
 //                                   of the cache's and an allocation here
 //
 // After the counts, the attachment's deferred frees (lib/native/
-// free-batch.ts): its JS thread writes each free() of an allocation
-// outside its block cache here, not into the arena, and DrainFrees() gives
-// a whole batch back under one hold of the arena's lock:
+// free-batch.ts): its JS thread writes here the free() of each Buffer it
+// holds as its allocation's only reference (adopted so), not into the
+// arena, and DrainFrees() gives a whole batch back under one hold of the
+// arena's lock:
 //   v[kFreeBatch]                 entries written (the entry first, then this)
 //   v[kFreeResets]                ResetExcept() calls the last drain saw (the
 //                                 addon's own: JS never writes it)
