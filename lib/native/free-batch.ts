@@ -1,14 +1,14 @@
-// FreeBatch: the frees a shared pool's attachment defers. free() of an
-// allocation outside this thread's block cache (a Buffer adopted from
-// another thread, one promoted by share(), any other the allocator made)
-// is written here instead of being a native call under the arena's lock;
-// the addon gives a whole batch back in one call under one hold of that
-// lock (docs/threads.md, "Who may free, and what it costs"). The memory is
-// the tail of the attachment's figures, which the addon owns:
+// FreeBatch: the frees a shared pool's attachment defers. The free() (or
+// last release()) of a Buffer this thread holds as its allocation's only
+// reference (adopted so: lib/threads/share.ts) is written here instead of
+// being a native call under the arena's lock; the addon gives a whole
+// batch back in one call under one hold of that lock (docs/design.md,
+// "Deferred frees"). The memory is the tail of the attachment's figures,
+// which the addon owns:
 //
 //   figures  [0 .. 15]        counts (lib/threads/figures.ts)
 //            [16]             entries written
-//            [17]             the addon's own (resets seen: docs/threads.md)
+//            [17]             the addon's own (resets seen: docs/design.md)
 //            [20 + 4i .. +3]  entry i: segment offset length serial
 //
 // free() counts the allocation freed at once, as ever, so stats() in any
@@ -19,9 +19,6 @@
 // collection). The addon checks every entry exactly when it drains: one
 // whose allocation was freed since through another view, or by a reset in
 // another thread, is refused and counted back (each was counted twice).
-//
-// Only what no other thread can reach is deferred: a Buffer adopt() gave
-// this thread as the allocation's only reference (lib/threads/share.ts).
 //
 // A batch goes back when it is full, at its pool's stats(), dump(),
 // trim(), reset() and close(), and otherwise within FLUSH_MS of its first
@@ -56,11 +53,6 @@ export class FreeBatch {
   constructor(figures: Float64Array, drain: () => void) {
     this.#v = figures;
     this.#drain = drain;
-  }
-
-  /** Entries waiting. */
-  get size(): number {
-    return this.#v[COUNT];
   }
 
   /** Defers the free of the allocation at (segment, offset) of `length` bytes under `serial`. */

@@ -22,9 +22,10 @@
 // every allocation (SegmentTable.refresh()), and takes serials the pool
 // hands out across threads (serial()).
 //
-// A shared pool's free() of an allocation outside the block cache is
-// deferred (deferFree()): written into a batch the attachment owns
-// natively and given back many at a time (lib/native/free-batch.ts).
+// A shared pool's free() of a Buffer this thread holds as its allocation's
+// only reference is deferred (deferFree()): written into a batch the
+// attachment owns natively and given back many at a time
+// (lib/native/free-batch.ts).
 //
 // Threads: the pool's JS thread only, like the pool; a shared pool's
 // allocator is also called by the other attached threads, each through its
@@ -127,8 +128,8 @@ export class PoolMemory implements CacheGateway {
    * Shared pools but guard and secure: defers the free of the allocation
    * `buf` views in segment `segment`, handed out under `serial`, and
    * returns true (`buf` must be a view this pool's segment `segment` holds
-   * now, or nothing is done); the addon
-   * checks it exactly and counts it when its batch goes back. False, with
+   * now, or nothing is done); the addon checks it exactly when its batch
+   * goes back (the caller counts it). False, with
    * nothing done, for what free() must judge and free now: any other pool,
    * a view this pool's segments do not hold (foreign, stale, lost), a huge
    * allocation (its free releases a mapping), a view already freed this way
