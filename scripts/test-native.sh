@@ -36,8 +36,12 @@ build() {
   section "build $name ($*)"
   cmake -S native/test -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
     { mkdir -p "$dir"; cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs" 2>&1 | grep -E 'error|warning|Error' || true
-  test "${PIPESTATUS[0]}" -eq 0
+  # The build's own status (under pipefail a `| grep || true` would hide it,
+  # and ctest would then run a stale binary).
+  local rc=0
+  cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1 || rc=$?
+  grep -E 'error|warning|Error' "$dir.build.log" || true
+  return "$rc"
 }
 
 # run <name> <ctest -R regex>
