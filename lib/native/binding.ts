@@ -154,7 +154,7 @@ export interface NativeSharedPool extends NativePool {
   promote(segment: number, offset: number, classSize: number, serial: number, length: number, count: number): number;
   /** This attachment's counts, which every thread's stats() sums (lib/threads/figures.ts); undefined if no ArrayBuffer could be made. */
   figures(): Float64Array | undefined;
-  /** Gives back the frees deferred in figures()' batch (lib/native/free-batch.ts); returns those freed. */
+  /** Gives back the frees deferred in figures()' batch (lib/native/free-batch.ts); returns the entries refused as double frees (0 after a reset: SharedPool::DrainFrees). */
   flushFrees(): number;
 }
 

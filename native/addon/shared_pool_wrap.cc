@@ -368,7 +368,8 @@ Napi::Value SharedPoolWrap::FiguresArray(const Napi::CallbackInfo& info) {
 }
 
 // flushFrees(): the frees this thread deferred (figures()' batch) go back
-// to the arena now; the number refused (stale: counted back).
+// to the arena now; the entries refused as double frees (counted back; none
+// reported after a reset: SharedPool::DrainFrees).
 Napi::Value SharedPoolWrap::FlushFrees(const Napi::CallbackInfo& info) {
   if (!attached_ || !figures_) return Napi::Number::New(info.Env(), 0);
   return Napi::Number::New(info.Env(), pool_->DrainFrees(figures_.get()));
