@@ -28,13 +28,13 @@ export function renderThreads(t: ThreadsResult): string[] {
       '`Buffer.alloc(size)` each way (structured clone copies it). **transfer**:',
       '`postMessage(ab, [ab])` of a standalone `ArrayBuffer` each way. Ratios are the',
       'other variant\'s time over share/adopt\'s: above 1, share/adopt is faster.', '');
-    p('| size | share/adopt | copy | transfer | vs copy | goal | | vs transfer | goal | |');
+    p('| size | share/adopt | copy (page faults) | transfer | vs copy | goal | | vs transfer | goal | |');
     p('|---:|---:|---:|---:|---:|---|---|---:|---|---|');
     for (const r of t.trip) {
       const vc = r.copyUs / r.shareUs;
       const vt = r.transferUs / r.shareUs;
       const copyGoal = r.size === 1024 * 1024;
-      p(`| ${sizeText(r.size)} | ${usText(r.shareUs)} | ${usText(r.copyUs)} | ${usText(r.transferUs)} | **${ratio(vc)}** | ` +
+      p(`| ${sizeText(r.size)} | ${usText(r.shareUs)} | ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)}) | ${usText(r.transferUs)} | **${ratio(vc)}** | ` +
         `${copyGoal ? `>= ${TRIP_COPY_GOAL}x` : '(none)'} | ${copyGoal ? verdict(vc >= TRIP_COPY_GOAL) : ''} | ` +
         `**${ratio(vt)}** | >= ${TRIP_TRANSFER_GOAL}x (within 2x) | ${verdict(vt >= TRIP_TRANSFER_GOAL)} |`);
     }
@@ -46,12 +46,19 @@ export function renderThreads(t: ThreadsResult): string[] {
       '1 MiB its lead over a copy is bounded by how fast two 1 MiB copies are on the',
       'machine: where the 20x goal is missed, it is missed by what share, release and',
       'adopt add to those hops (the difference between the share/adopt and transfer',
-      'columns). Copies vary most from run to run on a shared machine.', '');
+      'columns).', '',
+      'A copy\'s time depends on where the C library finds memory for each clone:',
+      'pages its heap already holds, or pages mapped fresh, each of which faults when',
+      'first written. glibc chooses by thresholds it adapts to what the process did',
+      'before, so one process copies without faults and another faults on most pages;',
+      'the copy column gives this run\'s page faults per round trip (all threads).',
+      'docs/threads.md ("What it costs") has both cases measured.', '');
     const mib = t.trip.find((r) => r.size === 1024 * 1024);
     if (mib !== undefined && mib.copyUs / mib.transferUs < TRIP_COPY_GOAL) {
       p(`In this run even the transfer, which copies nothing and makes no native call, was ${ratio(mib.copyUs / mib.transferUs)}`,
         `faster than the copy at 1 MiB (${usText(mib.transferUs)} against ${usText(mib.copyUs)}): two message hops take`,
-        `more than a twentieth of two 1 MiB copies here, so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x on this machine.`, '');
+        `more than a twentieth of two 1 MiB copies here (${mib.copyFaults < 1 ? 'copies with no page fault, the cheap case' : `copies with ${mib.copyFaults.toFixed(0)} page faults per trip`}),`,
+        `so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x on this machine.`, '');
     }
   }
 

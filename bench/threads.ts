@@ -39,6 +39,8 @@ export interface TripResult {
   shareUs: number;
   copyUs: number;
   transferUs: number;
+  /** The copy's page faults per round trip (the whole process's minor faults, median over rounds). */
+  copyFaults: number;
 }
 
 export interface PairsResult {
@@ -107,15 +109,17 @@ class BenchWorker {
   }
 }
 
-/** Round trips for `ms`, at least `min`; µs per trip. */
-async function trips(trip: () => Promise<void>, ms: number, min: number): Promise<number> {
+/** Round trips for `ms`, at least `min`: µs and the process's minor page faults, per trip. */
+async function trips(trip: () => Promise<void>, ms: number, min: number): Promise<{ us: number; faults: number }> {
+  const f0 = process.resourceUsage().minorPageFault;
   const t0 = performance.now();
   let n = 0;
   while (n < min || performance.now() - t0 < ms) {
     await trip();
     n++;
   }
-  return ((performance.now() - t0) * 1000) / n;
+  const us = ((performance.now() - t0) * 1000) / n;
+  return { us, faults: (process.resourceUsage().minorPageFault - f0) / n };
 }
 
 async function roundTrip(pool: Pool, w: BenchWorker, size: number, rounds: number, ms: number): Promise<TripResult> {
@@ -140,13 +144,18 @@ async function roundTrip(pool: Pool, w: BenchWorker, size: number, rounds: numbe
   const min = size >= 16 * MiB ? 4 : 16;
   for (const v of variants) await trips(v, ms / 2, min);
   const us: number[][] = variants.map(() => []);
+  const copyFaults: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    for (let v = 0; v < variants.length; v++) us[v].push(await trips(variants[v], ms, min));
+    for (let v = 0; v < variants.length; v++) {
+      const t = await trips(variants[v], ms, min);
+      us[v].push(t.us);
+      if (v === 1) copyFaults.push(t.faults);
+    }
   }
   const trips0 = shared[0] + plain[0] + new Uint8Array(standalone)[0];
   if (trips0 < 0) console.log(trips0);
   pool.release(shared);
-  return { size, shareUs: median(us[0]), copyUs: median(us[1]), transferUs: median(us[2]) };
+  return { size, shareUs: median(us[0]), copyUs: median(us[1]), transferUs: median(us[2]), copyFaults: median(copyFaults) };
 }
 
 /** Pairs per second with the given workers running `count` pairs each, started together. */
@@ -228,7 +237,7 @@ export async function runThreads(ids: string[], say: (line: string) => void): Pr
 export function tripLine(r: TripResult): string {
   const vsCopy = r.copyUs / r.shareUs;
   const vsTransfer = r.transferUs / r.shareUs;
-  return `threads round trip ${sizeText(r.size)}: share/adopt ${usText(r.shareUs)}, copy ${usText(r.copyUs)}, transfer ${usText(r.transferUs)}; ` +
+  return `threads round trip ${sizeText(r.size)}: share/adopt ${usText(r.shareUs)}, copy ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)} page faults), transfer ${usText(r.transferUs)}; ` +
     `vs copy ${vsCopy.toPrecision(3)}x${r.size === MiB ? ` (goal >= ${TRIP_COPY_GOAL}x: ${verdict(vsCopy >= TRIP_COPY_GOAL, false)})` : ''}, ` +
     `vs transfer ${vsTransfer.toPrecision(3)}x (goal >= ${TRIP_TRANSFER_GOAL}x: ${verdict(vsTransfer >= TRIP_TRANSFER_GOAL, false)})`;
 }
