@@ -9,7 +9,8 @@
 // this process), reclaim (bench/reclaim.ts, two child processes), arena
 // (native/test/bench_arena.cc through CMake; skipped with a note when cmake
 // is missing), lifetimes (bench/lifetimes.ts) and the shared pool across
-// worker threads (bench/threads.ts: `npm run bench -- threads`).
+// worker threads (bench/threads.ts: `npm run bench -- threads`, in child
+// processes: bench/threads-apart.ts).
 import { writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,8 @@ import { runReclaim, type ReclaimResult } from './reclaim.js';
 import { renderResults, RECLAIM_GOAL, type FullRun } from './report.js';
 import type { CaseResult } from './harness.js';
 import { serviceBlock } from './service/results-block.js';
-import { runThreads, THREAD_CASES, type ThreadsResult } from './threads.js';
+import { THREAD_CASES, type ThreadsResult } from './threads.js';
+import { runThreadsApart } from './threads-apart.js';
 
 const OTHER = [
   { id: 'reclaim', what: 'RSS after freeing 1 GiB of 64 KiB buffers: pool + trim() vs Buffer + gc() (child processes)' },
@@ -143,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
     for (const line of lifetimeLines(lifetimes)) console.log(line);
   }
   let threads: ThreadsResult | undefined;
-  if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = await runThreads(ids, (line) => console.log(line));
+  if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = runThreadsApart(ids);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`done in ${seconds.toFixed(1)} s`);
 

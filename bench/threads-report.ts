@@ -3,6 +3,7 @@
 // Threads: none here; the figures were measured across worker threads.
 import { ratio, sizeText, usText, verdict } from './format.js';
 import { FREE_GOAL, PAIRS_GOAL, TRIP_COPY_GOAL, TRIP_TRANSFER_GOAL, type ThreadsResult } from './threads.js';
+import { KEEP_HEAP } from './threads-apart.js';
 
 export function renderThreads(t: ThreadsResult): string[] {
   const out: string[] = [];
@@ -11,8 +12,9 @@ export function renderThreads(t: ThreadsResult): string[] {
   };
   p('## Shared pools across threads (bench/threads.ts)', '');
   p('One `new Pool({ shared: true })` made by the main thread, two workers attached',
-    'to it. The variants of each row alternate round by round in this process; the',
-    `figures are medians over rounds. This machine has **${t.cores} cores**, which the`,
+    'to it, in a child process of its own (bench/threads-apart.ts), so that nothing',
+    'the cases above left behind runs beside them. The variants of each row alternate',
+    `round by round; the figures are medians over rounds. This machine has **${t.cores} cores**, which the`,
     'workers share with the main thread and with whatever else runs on it (see the',
     'load average above). Each attachment of a shared pool has a block cache of its',
     'own (docs/design.md, "Per-thread caches"): a Buffer allocated and freed by one',
@@ -29,36 +31,33 @@ export function renderThreads(t: ThreadsResult): string[] {
       '`postMessage(ab, [ab])` of a standalone `ArrayBuffer` each way. Ratios are the',
       'other variant\'s time over share/adopt\'s: above 1, share/adopt is faster.', '');
     p('| size | share/adopt | copy (page faults) | transfer | vs copy | goal | | vs transfer | goal | |');
-    p('|---:|---:|---:|---:|---:|---|---|---:|---|---|');
-    for (const r of t.trip) {
+    p('|---|---:|---:|---:|---:|---|---|---:|---|---|');
+    const kept = t.tripHeapKept ?? [];
+    for (const r of [...t.trip, ...kept]) {
       const vc = r.copyUs / r.shareUs;
       const vt = r.transferUs / r.shareUs;
       const copyGoal = r.size === 1024 * 1024;
-      p(`| ${sizeText(r.size)} | ${usText(r.shareUs)} | ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)}) | ${usText(r.transferUs)} | **${ratio(vc)}** | ` +
+      const label = kept.includes(r) ? `${sizeText(r.size)}, glibc keeping its heap` : sizeText(r.size);
+      p(`| ${label} | ${usText(r.shareUs)} | ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)}) | ${usText(r.transferUs)} | **${ratio(vc)}** | ` +
         `${copyGoal ? `>= ${TRIP_COPY_GOAL}x` : '(none)'} | ${copyGoal ? verdict(vc >= TRIP_COPY_GOAL) : ''} | ` +
         `**${ratio(vt)}** | >= ${TRIP_TRANSFER_GOAL}x (within 2x) | ${verdict(vt >= TRIP_TRANSFER_GOAL)} |`);
     }
     p('', 'share/adopt costs the same at every size: the bytes never move. What it adds',
       'to a transfer is a native call for each of share, release and adopt on both',
-      'sides, and a handle object where a transfer posts the ArrayBuffer itself. A copy',
-      'grows with the size (and at 16 MiB maps fresh memory for every clone). Most of a',
-      'share/adopt round trip is the two message hops that a transfer pays too, so at',
-      '1 MiB its lead over a copy is bounded by how fast two 1 MiB copies are on the',
-      'machine: where the 20x goal is missed, it is missed by what share, release and',
-      'adopt add to those hops (the difference between the share/adopt and transfer',
-      'columns).', '',
-      'A copy\'s time depends on where the C library finds memory for each clone:',
-      'pages its heap already holds, or pages mapped fresh, each of which faults when',
-      'first written. glibc chooses by thresholds it adapts to what the process did',
-      'before, so one process copies without faults and another faults on most pages;',
-      'the copy column gives this run\'s page faults per round trip (all threads).',
-      'docs/threads.md ("What it costs") has both cases measured.', '');
-    const mib = t.trip.find((r) => r.size === 1024 * 1024);
-    if (mib !== undefined && mib.copyUs / mib.transferUs < TRIP_COPY_GOAL) {
-      p(`In this run even the transfer, which copies nothing and makes no native call, was ${ratio(mib.copyUs / mib.transferUs)}`,
-        `faster than the copy at 1 MiB (${usText(mib.transferUs)} against ${usText(mib.copyUs)}): two message hops take`,
-        `more than a twentieth of two 1 MiB copies here (${mib.copyFaults < 1 ? 'copies with no page fault, the cheap case' : `copies with ${mib.copyFaults.toFixed(0)} page faults per trip`}),`,
-        `so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x on this machine.`, '');
+      'sides, and a handle object where a transfer posts the ArrayBuffer itself. Most',
+      'of a round trip, for both, is the two message hops. A copy grows with the size,',
+      'and depends on where the C library finds memory for each clone: pages its heap',
+      'already holds, or pages mapped fresh, each of which faults when first written',
+      '(the copy column gives the page faults per round trip, all threads). glibc',
+      'chooses by thresholds it adapts to what the process did before, so the same',
+      'program may copy either way. Each row ran in a fresh process with glibc\'s',
+      'defaults, but the one marked "glibc keeping its heap": its process was told to',
+      `keep its heap (\`GLIBC_TUNABLES=${KEEP_HEAP}\`), the cheap case of a copy.`, '');
+    for (const r of [...t.trip, ...kept]) {
+      if (r.size !== 1024 * 1024 || r.copyUs / r.transferUs >= TRIP_COPY_GOAL) continue;
+      p(`Where the copy took ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)} page faults), even the transfer, which copies nothing and`,
+        `makes no native call, was only ${ratio(r.copyUs / r.transferUs)} faster than it (${usText(r.transferUs)}): two message hops take more`,
+        `than a twentieth of two such copies, so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x there.`, '');
     }
   }
 
