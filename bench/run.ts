@@ -118,6 +118,12 @@ async function main(argv: string[]): Promise<number> {
   console.log(`mmap-pool bench: ${ids.join(', ')}${quick ? ' (quick)' : ''}`);
   console.log(`${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, load ${loadStart.map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}`);
 
+  // First, while this process has nothing to collect: its collector's
+  // background threads would share the cores with the workers
+  // (bench/threads-apart.ts).
+  let threads: ThreadsResult | undefined;
+  if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = runThreadsApart(ids);
+
   const speed: SpeedResult[] = [];
   for (const c of speedCases.filter((s) => ids.includes(s.id))) {
     const r = await runSpeedCase(c, quick ? QUICK_OPTIONS : undefined);
@@ -144,8 +150,6 @@ async function main(argv: string[]): Promise<number> {
     lifetimes = await runLifetimes();
     for (const line of lifetimeLines(lifetimes)) console.log(line);
   }
-  let threads: ThreadsResult | undefined;
-  if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = runThreadsApart(ids);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`done in ${seconds.toFixed(1)} s`);
 

@@ -1,8 +1,10 @@
-// The thread cases (bench/threads.ts) in child processes of their own, as
-// `npm run bench` runs them: a fresh process holds none of the earlier
-// cases' heap, mappings and V8 background work, which otherwise share the
-// cores with the two workers (in one full run that kept the two-thread
-// pairs at 1.07x the one-thread rate, against 1.88x run apart).
+// The thread cases (bench/threads.ts) in child processes of their own,
+// which `npm run bench` runs before any other case: the process that ran
+// the other cases holds their heap (900 MiB resident at the end of a full
+// run), and its collector's background threads share the cores with the
+// two workers. Run after the other cases, the two-thread pairs measured
+// 0.93x and 1.07x the one-thread rate in two full runs, against 1.82-1.98x
+// otherwise.
 //
 // On glibc the round trip at 1 MiB runs once more, in a process told to
 // keep its heap (KEEP_HEAP): a copy by postMessage() then reuses pages
