@@ -1,10 +1,10 @@
-// The thread cases (bench/threads.ts) in child processes of their own,
-// which `npm run bench` runs before any other case: the process that ran
-// the other cases holds their heap (900 MiB resident at the end of a full
-// run), and its collector's background threads share the cores with the
-// two workers. Run after the other cases, the two-thread pairs measured
-// 0.93x and 1.07x the one-thread rate in two full runs, against 1.82-1.98x
-// otherwise.
+// The thread cases (bench/threads.ts), each in a child process of its own,
+// which `npm run bench` runs before any other case. In a process that had
+// run other work first, the two-thread pairs measured 0.80-1.33x the
+// one-thread rate (after the round trips, which clone 16 MiB bodies, or
+// after the other cases), against 1.81-2.01x in a process of their own: on
+// two cores, whatever the process still does in the background (its
+// collector's threads, most likely) takes the second core from a worker.
 //
 // On glibc the round trip at 1 MiB runs once more, in a process told to
 // keep its heap (KEEP_HEAP): a copy by postMessage() then reuses pages
@@ -15,8 +15,9 @@
 // Threads: the child's main thread runs bench/threads.ts; the parent waits.
 import { spawnSync } from 'node:child_process';
 import { writeSync } from 'node:fs';
+import { cpus } from 'node:os';
 
-import { runThreads, type ThreadsResult } from './threads.js';
+import { runThreads, THREAD_CASES, type ThreadsResult } from './threads.js';
 
 /** What GLIBC_TUNABLES gets for the second round trip: no mapping below 32 MiB, no trimming below 256 MiB. */
 export const KEEP_HEAP = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
@@ -28,9 +29,15 @@ interface Job {
   label: string;
 }
 
-/** Runs the thread cases in `ids` in a child process; the child prints its lines as they come. */
+/** Runs the thread cases in `ids`, each in a child process, which prints its lines as they come. */
 export function runThreadsApart(ids: string[]): ThreadsResult {
-  const out = child({ ids, label: '' }, {});
+  const out: ThreadsResult = { cores: cpus().length, trip: [], pairs: [], free: [] };
+  for (const id of ids.filter((i) => THREAD_CASES.some((c) => c.id === i))) {
+    const r = child({ ids: [id], label: '' }, {});
+    out.trip.push(...r.trip);
+    out.pairs.push(...r.pairs);
+    out.free.push(...r.free);
+  }
   if (ids.includes('threads-trip') && glibc()) {
     out.tripHeapKept = child({ ids: ['threads-trip'], tripSizes: [1024 * 1024], label: '(glibc keeping its heap) ' }, { GLIBC_TUNABLES: KEEP_HEAP }).trip;
   }
