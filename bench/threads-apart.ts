@@ -1,10 +1,11 @@
 // The thread cases (bench/threads.ts), each in a child process of its own,
-// which `npm run bench` runs before any other case. In a process that had
-// run other work first, the two-thread pairs measured 0.80-1.33x the
-// one-thread rate (after the round trips, which clone 16 MiB bodies, or
-// after the other cases), against 1.81-2.01x in a process of their own: on
-// two cores, whatever the process still does in the background (its
-// collector's threads, most likely) takes the second core from a worker.
+// which `npm run bench` runs before any other case: no case then runs
+// beside what another left behind (the round trips clone 16 MiB bodies,
+// the speed cases leave a large heap to collect). That does not make the
+// two-thread pairs steady on a machine of two cores: whatever else runs
+// takes the second core from a worker, and runs of the pairs case alone
+// measured 1.81-2.02x the one-thread rate five times in six, and 1.38x in
+// the sixth.
 //
 // On glibc the round trip at 1 MiB runs once more, in a process told to
 // keep its heap (KEEP_HEAP): a copy by postMessage() then reuses pages
