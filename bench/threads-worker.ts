@@ -28,8 +28,9 @@ const pool = Pool.attach((workerData as { pool: Parameters<typeof Pool.attach>[0
 const port = parentPort!;
 let sink = 0;
 
-/** `count` alloc/free pairs of `size`, once `gate[0]` turns 1 (so that two workers start together). */
+/** `count` alloc/free pairs of `size`, once `gate[0]` turns 1 (so that two workers start together); `gate[1]` counts those waiting. */
 function pairs(size: number, count: number, gate: Int32Array): { start: number; end: number } {
+  Atomics.add(gate, 1, 1);
   Atomics.wait(gate, 0, 0);
   const start = now();
   for (let i = 0; i < count; i++) {

@@ -162,10 +162,12 @@ async function roundTrip(pool: Pool, w: BenchWorker, size: number, rounds: numbe
 
 /** Pairs per second with the given workers running `count` pairs each, started together. */
 async function pairsRate(ws: BenchWorker[], size: number, count: number): Promise<number> {
-  const gate = new Int32Array(new SharedArrayBuffer(4));
+  // [0]: the gate (1: go); [1]: the workers waiting at it.
+  const gate = new Int32Array(new SharedArrayBuffer(8));
   const done = ws.map((w) => w.ask<{ start: number; end: number }>({ op: 'pairs', size, count, gate }));
-  // Both wait on the gate before the clock starts; a short pause lets them reach it.
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  // The gate opens once every worker waits at it: one that came late (still
+  // collecting, say) would otherwise start late and count as slow.
+  while (Atomics.load(gate, 1) < ws.length) await new Promise((resolve) => setTimeout(resolve, 1));
   Atomics.store(gate, 0, 1);
   Atomics.notify(gate, 0);
   const spans = await Promise.all(done);
