@@ -118,9 +118,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(`mmap-pool bench: ${ids.join(', ')}${quick ? ' (quick)' : ''}`);
   console.log(`${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, load ${loadStart.map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}`);
 
-  // First, while this process has nothing to collect: its collector's
-  // background threads would share the cores with the workers
-  // (bench/threads-apart.ts).
+  // First, each in a process of its own, so that they run beside nothing
+  // another case left behind (bench/threads-apart.ts).
   let threads: ThreadsResult | undefined;
   if (THREAD_CASES.some((t) => ids.includes(t.id))) threads = runThreadsApart(ids);
 

@@ -12,9 +12,9 @@ export function renderThreads(t: ThreadsResult): string[] {
   };
   p('## Shared pools across threads (bench/threads.ts)', '');
   p('One `new Pool({ shared: true })` made by the main thread, two workers attached',
-    'to it, in a child process of its own (bench/threads-apart.ts), so that nothing',
-    'the cases above left behind runs beside them. The variants of each row alternate',
-    `round by round; the figures are medians over rounds. This machine has **${t.cores} cores**, which the`,
+    'to it; each case ran in a child process of its own, before every other case',
+    '(bench/threads-apart.ts). The variants of each row alternate round by round; the',
+    `figures are medians over rounds. This machine has **${t.cores} cores**, which the`,
     'workers share with the main thread and with whatever else runs on it (see the',
     'load average above). Each attachment of a shared pool has a block cache of its',
     'own (docs/design.md, "Per-thread caches"): a Buffer allocated and freed by one',
@@ -50,12 +50,12 @@ export function renderThreads(t: ThreadsResult): string[] {
       'already holds, or pages mapped fresh, each of which faults when first written',
       '(the copy column gives the page faults per round trip, all threads). glibc',
       'chooses by thresholds it adapts to what the process did before, so the same',
-      'program may copy either way. Each row ran in a fresh process with glibc\'s',
-      'defaults, but the one marked "glibc keeping its heap": its process was told to',
-      `keep its heap (\`GLIBC_TUNABLES=${KEEP_HEAP}\`), the cheap case of a copy.`, '');
+      'program may copy either way. Every row but the one marked "glibc keeping its',
+      'heap" ran in a fresh process with glibc\'s defaults; that one ran in a process',
+      `told to keep its heap (\`GLIBC_TUNABLES=${KEEP_HEAP}\`), the cheap case of a copy.`, '');
     for (const r of [...t.trip, ...kept]) {
       if (r.size !== 1024 * 1024 || r.copyUs / r.transferUs >= TRIP_COPY_GOAL) continue;
-      p(`Where the copy took ${usText(r.copyUs)} (${r.copyFaults.toFixed(0)} page faults), even the transfer, which copies nothing and`,
+      p(`Where the copy took ${usText(r.copyUs)} (${faults(r.copyFaults)}), even the transfer, which copies nothing and`,
         `makes no native call, was only ${ratio(r.copyUs / r.transferUs)} faster than it (${usText(r.transferUs)}): two message hops take more`,
         `than a twentieth of two such copies, so no way of handing a Buffer over by message reaches ${TRIP_COPY_GOAL}x there.`, '');
     }
@@ -110,4 +110,10 @@ export function renderThreads(t: ThreadsResult): string[] {
     }
   }
   return out;
+}
+
+/** Page faults per round trip, in words. */
+function faults(n: number): string {
+  const k = Math.round(n);
+  return `${k} page fault${k === 1 ? '' : 's'} a trip`;
 }
