@@ -165,8 +165,9 @@ async function pairsRate(ws: BenchWorker[], size: number, count: number): Promis
   // [0]: the gate (1: go); [1]: the workers waiting at it.
   const gate = new Int32Array(new SharedArrayBuffer(8));
   const done = ws.map((w) => w.ask<{ start: number; end: number }>({ op: 'pairs', size, count, gate }));
-  // The gate opens once every worker waits at it: one that came late (still
-  // collecting, say) would otherwise start late and count as slow.
+  // The gate opens once every worker waits at it: one that came late (the
+  // warm-up round's second worker did, by up to 3 ms) would otherwise
+  // start late and count as slow.
   while (Atomics.load(gate, 1) < ws.length) await new Promise((resolve) => setTimeout(resolve, 1));
   Atomics.store(gate, 0, 1);
   Atomics.notify(gate, 0);
